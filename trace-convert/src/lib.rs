@@ -1,0 +1,1 @@
+//! Trace file readers, merger and writers.
