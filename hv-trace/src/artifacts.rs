@@ -1,0 +1,222 @@
+//! The build driver: builds the target artifacts (hypervisor ELF, RTOS ELF,
+//! Linux kernel) into the cache, keyed by a fingerprint of their inputs, and
+//! reuses them while the inputs are unchanged.
+
+use crate::fingerprint::fingerprint;
+use crate::paths;
+use crate::progress::Step;
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// What to build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    All,
+    Hypervisor,
+    Rtos,
+    Linux,
+}
+
+/// Build options that change the artifacts (and so are part of their keys).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// RTOS application (`paper` or `sync`); `None` = the RTOS's default.
+    pub rtos_app: Option<String>,
+    /// Build the RTOS with its ground-truth context-switch log.
+    pub ground_truth: bool,
+}
+
+/// Artifact name → absolute path, as printed by `hv-trace build --json`.
+pub type Artifacts = BTreeMap<String, PathBuf>;
+
+pub fn build(target: Target, opts: &Options) -> Result<Artifacts> {
+    let mut out = Artifacts::new();
+    if matches!(target, Target::All | Target::Hypervisor) {
+        out.insert("hypervisor".into(), build_hypervisor()?);
+    }
+    if matches!(target, Target::All | Target::Rtos) {
+        let (elf, bin) = build_rtos(opts)?;
+        out.insert("rtos".into(), elf);
+        out.insert("rtos-bin".into(), bin);
+    }
+    if matches!(target, Target::All | Target::Linux) {
+        out.extend(build_linux()?);
+    }
+    Ok(out)
+}
+
+pub fn build_hypervisor() -> Result<PathBuf> {
+    let root = paths::repo_root();
+    let key = fingerprint(
+        &root,
+        &[
+            "hypervisor/src",
+            "hypervisor/Cargo.toml",
+            "hypervisor/Cargo.lock",
+            "hypervisor/link.ld",
+            "hypervisor/.cargo",
+            "guest-probe/src",
+            "guest-probe/Cargo.toml",
+        ],
+        &[&tool_version("/usr/bin/rustc")?],
+    )?;
+    let dir = paths::cache_dir().join("hypervisor").join(&key);
+    let elf = dir.join("hypervisor.elf");
+    if elf.is_file() {
+        return Ok(elf);
+    }
+    let target_dir = paths::cache_dir().join("hypervisor").join("target");
+    let step = Step::start("building the hypervisor");
+    let mut cmd = Command::new("/usr/bin/cargo");
+    cmd.args(["build", "--release"])
+        .current_dir(root.join("hypervisor"))
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("CARGO_TARGET_DIR", &target_dir);
+    run_logged(cmd, &step, &dir.join("build.log")).context(
+        "the hypervisor did not build (Debian's rustc-web, rust-web-src and lld are needed: run scripts/setup.sh)",
+    )?;
+    fs::copy(
+        target_dir.join("aarch64-unknown-none-softfloat/release/hypervisor"),
+        &elf,
+    )?;
+    step.finish("done");
+    Ok(elf)
+}
+
+pub fn build_rtos(opts: &Options) -> Result<(PathBuf, PathBuf)> {
+    let root = paths::repo_root();
+    let src = root.join("guests/ucos-ii");
+    if !src.join("Makefile").is_file() {
+        bail!("the RTOS guest is missing: {} has no Makefile", src.display());
+    }
+    let app = opts.rtos_app.clone().unwrap_or_else(|| "paper".into());
+    let gt = if opts.ground_truth {
+        "GROUND_TRUTH=1"
+    } else {
+        "GROUND_TRUTH=0"
+    };
+    let key = fingerprint(
+        &root,
+        &["guests/ucos-ii"],
+        &[&app, gt, &tool_version("aarch64-linux-gnu-gcc")?],
+    )?;
+    let dir = paths::cache_dir().join("rtos").join(&key);
+    let (elf, bin) = (dir.join("ucos-ii.elf"), dir.join("ucos-ii.bin"));
+    if elf.is_file() && bin.is_file() {
+        return Ok((elf, bin));
+    }
+    let step = Step::start(format!("building the RTOS (APP={app} {gt})"));
+    let build = dir.join("build");
+    let mut cmd = Command::new("make");
+    cmd.arg("-C")
+        .arg(&src)
+        .arg(format!("BUILD={}", build.display()))
+        .arg(format!("APP={app}"))
+        .arg(gt);
+    run_logged(cmd, &step, &dir.join("build.log")).context("the RTOS did not build")?;
+    fs::copy(build.join("ucos-ii.elf"), &elf)?;
+    fs::copy(build.join("ucos-ii.bin"), &bin)?;
+    step.finish("done");
+    Ok((elf, bin))
+}
+
+pub fn build_linux() -> Result<Artifacts> {
+    let root = paths::repo_root();
+    let cache = paths::cache_dir();
+    let ksrc = cache.join("linux-source-6.12");
+    if !ksrc.join("Makefile").is_file() {
+        bail!("kernel source missing at {}: run scripts/setup.sh", ksrc.display());
+    }
+    let bindgen = cache.join("tools/bin/bindgen");
+    let key = fingerprint(
+        &root,
+        &["guests/linux/kernel.config", "guests/linux/build-kernel.sh"],
+        &[
+            &tool_version("aarch64-linux-gnu-gcc")?,
+            &tool_version("/usr/bin/rustc")?,
+            &fs::read_to_string(ksrc.join("Makefile")).unwrap_or_default(),
+        ],
+    )?;
+    // One build tree, rebuilt incrementally; the stamp records its inputs.
+    let out = cache.join("linux").join("build");
+    let stamp = out.join(".hv-trace-inputs");
+    let image = out.join("arch/arm64/boot/Image");
+    if fs::read_to_string(&stamp).ok().as_deref() != Some(key.as_str()) || !image.is_file() {
+        let _ = fs::remove_file(&stamp);
+        let step = Step::start("building the Linux kernel (about 10 minutes the first time)");
+        let mut cmd = Command::new("bash");
+        cmd.arg(root.join("guests/linux/build-kernel.sh"))
+            .arg(&ksrc)
+            .arg(&out)
+            .arg(&bindgen);
+        run_logged(cmd, &step, &cache.join("linux").join("build.log")).context("the Linux kernel did not build")?;
+        fs::write(&stamp, &key)?;
+        step.finish("done");
+    }
+    let mut a = Artifacts::new();
+    a.insert("linux-image".into(), image);
+    a.insert("vmlinux".into(), out.join("vmlinux"));
+    a.insert("linux-kbuild".into(), out);
+    Ok(a)
+}
+
+/// Runs a build tool with its output in `log`, showing its latest line as
+/// progress; on failure the error quotes the log's tail and names the log.
+fn run_logged(mut cmd: Command, step: &Step, log: &Path) -> Result<()> {
+    if let Some(dir) = log.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut file = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let program = format!("{:?}", cmd.get_program());
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {program}: is it installed? (scripts/setup.sh installs it)"))?;
+    let stderr = child.stderr.take().expect("piped");
+    let err_thread =
+        std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>());
+    let mut tail = std::collections::VecDeque::new();
+    for line in BufReader::new(child.stdout.take().expect("piped"))
+        .lines()
+        .map_while(Result::ok)
+    {
+        step.detail(&line);
+        writeln!(file, "{line}")?;
+        tail.push_back(line);
+        if tail.len() > 30 {
+            tail.pop_front();
+        }
+    }
+    let status = child.wait()?;
+    let errs = err_thread.join().unwrap_or_default();
+    for line in &errs {
+        writeln!(file, "{line}")?;
+    }
+    if !status.success() {
+        let mut shown: Vec<String> = tail.into_iter().collect();
+        shown.extend(errs.iter().rev().take(30).rev().cloned());
+        bail!(
+            "{program} failed ({status}); last lines:\n{}\nfull log: {}",
+            shown.join("\n"),
+            log.display()
+        );
+    }
+    Ok(())
+}
+
+fn tool_version(tool: &str) -> Result<String> {
+    let out = Command::new(tool)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("{tool} is not installed: run scripts/setup.sh"))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string())
+}
