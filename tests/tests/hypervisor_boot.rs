@@ -34,7 +34,7 @@ fn run_shows_banner_and_powers_off_cleanly() {
 
 #[test]
 fn run_rejects_a_nonsense_duration() {
-    let out = hv_trace(&["run", "--duration", "-3"], Duration::from_secs(60)).unwrap();
+    let out = hv_trace(&["run", "--duration", "0"], Duration::from_secs(60)).unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--duration must be a positive number"));
 }
