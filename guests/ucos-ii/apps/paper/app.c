@@ -1,0 +1,130 @@
+/*
+ * apps/paper/app.c - the paper's workload: RTOS-Task1..4, released together
+ * every APP_PERIOD_MS; Task1 does APP_TASK1_WORK_US of busy work per
+ * period and each further task twice the work of the previous one
+ * (1x, 2x, 4x, 8x: 15 ms per 50 ms period, 30% load). The amount of work is
+ * a fixed iteration count, calibrated once at start-up against the
+ * counter. A low-priority reporter prints one line per task every second,
+ * so console output never lengthens the tasks' runs.
+ */
+#include "app_common.h"
+
+#define APP_PERIOD_MS 50u
+#define APP_TASK1_WORK_US 1000u
+#define APP_NTASKS 4u
+#define APP_TASK1_PRIO 10u
+#define APP_REPORT_PRIO 20u
+
+typedef struct {
+    INT32U jobs;
+    INT32U overruns;
+    INT64U last_ticks; /* counter ticks of the last job, preemption included */
+} App_TaskStats;
+
+static App_TaskStats App_Stats[APP_NTASKS];
+static INT32U App_ItersPerMs;
+static volatile INT32U App_Sink;
+static const char *const App_Names[APP_NTASKS] = {
+    "RTOS-Task1", "RTOS-Task2", "RTOS-Task3", "RTOS-Task4",
+};
+
+/* The busy work: a linear congruential generator, iters steps. */
+static void __attribute__((noinline)) App_Work(INT32U iters)
+{
+    INT32U x = App_Sink;
+
+    while (iters-- > 0u) {
+        x = x * 1103515245u + 12345u;
+        __asm__ volatile("" : "+r"(x));
+    }
+    App_Sink = x;
+}
+
+static void App_Calibrate(void)
+{
+    INT64U freq = BSP_CounterFreq();
+    INT64U t0, dt;
+    INT32U iters = 1000u;
+
+    App_Work(iters); /* warm up */
+    for (;;) {
+        t0 = BSP_CounterGet();
+        App_Work(iters);
+        dt = BSP_CounterGet() - t0;
+        if (dt >= freq / 50u || iters >= 0x40000000u) { /* at least 20 ms */
+            break;
+        }
+        iters *= 2u;
+    }
+    for (int i = 0; i < 3; i++) { /* keep the fastest: emulation is noisy */
+        t0 = BSP_CounterGet();
+        App_Work(iters);
+        t0 = BSP_CounterGet() - t0;
+        dt = (t0 < dt) ? t0 : dt;
+    }
+    App_ItersPerMs = (INT32U)((INT64U)iters * (freq / 1000u) / (dt ? dt : 1u));
+}
+
+static void App_PeriodicTask(void *p_arg)
+{
+    INT32U idx = (INT32U)(INT64U)p_arg;
+    INT32U period = APP_PERIOD_MS * OS_TICKS_PER_SEC / 1000u;
+    INT32U iters = (App_ItersPerMs * APP_TASK1_WORK_US / 1000u) << idx;
+    INT32U next = (OSTimeGet() / period + 1u) * period; /* common release times */
+    App_TaskStats *st = &App_Stats[idx];
+
+    for (;;) {
+        INT64U t0;
+
+        App_DelayUntil(next);
+        t0 = BSP_CounterGet();
+        App_Work(iters);
+        st->last_ticks = BSP_CounterGet() - t0;
+        st->jobs++;
+        next += period;
+        if ((INT32S)(next - OSTimeGet()) <= 0) {
+            st->overruns++;
+            next = (OSTimeGet() / period + 1u) * period;
+        }
+    }
+}
+
+static void App_StartTask(void *p_arg)
+{
+    INT64U freq = BSP_CounterFreq();
+    INT32U i;
+
+    (void)p_arg;
+    BSP_TickStart();
+    OSStatInit();
+    App_Calibrate();
+    BSP_Printf("paper app: %u work iterations per ms, %u ticks/s, counter %u Hz\n",
+               App_ItersPerMs, (INT32U)OS_TICKS_PER_SEC, (INT32U)freq);
+    for (i = 0u; i < APP_NTASKS; i++) {
+        App_TaskCreate(App_PeriodicTask, (void *)(INT64U)i, (INT8U)(APP_TASK1_PRIO + i),
+                       App_Names[i]);
+    }
+    for (;;) {
+        OSTimeDly(OS_TICKS_PER_SEC);
+        for (i = 0u; i < APP_NTASKS; i++) {
+            BSP_Printf("[%6u ms] %s prio %u: %u jobs, last job %u us, %u overruns\n",
+                       OSTimeGet() * 1000u / OS_TICKS_PER_SEC, App_Names[i],
+                       APP_TASK1_PRIO + i, App_Stats[i].jobs,
+                       (INT32U)(App_Stats[i].last_ticks * 1000000u / freq),
+                       App_Stats[i].overruns);
+        }
+        BSP_Printf("[%6u ms] CPU usage %u%%, %u context switches\n",
+                   OSTimeGet() * 1000u / OS_TICKS_PER_SEC, (INT32U)OSCPUUsage, OSCtxSwCtr);
+    }
+}
+
+int main(void)
+{
+    BSP_Printf("uC/OS-II-compatible kernel (hv-trace), API V%u.%02u, app: paper\n",
+               OSVersion() / 10000u, OSVersion() / 100u % 100u);
+    BSP_Init();
+    OSInit();
+    App_TaskCreate(App_StartTask, NULL, APP_REPORT_PRIO, "RTOS-Report");
+    OSStart();
+    return 0;
+}
