@@ -1,0 +1,12 @@
+//! The hypervisor's pure logic, kept out of the EL2 image so it can be unit
+//! tested on the host: the partition config, stage-2 table construction, the
+//! decoding of trapped accesses, and the policies (which GIC registers and
+//! PSCI calls a VM may use). No `unsafe`, no allocation, no hardware access.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod mmio;
+pub mod psci;
+pub mod stage2;
+pub mod vgic;
