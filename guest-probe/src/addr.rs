@@ -162,10 +162,7 @@ mod tests {
         let a = PhysAddr::new(0x1234);
         assert_eq!(a.align_down(0x1000), PhysAddr::new(0x1000));
         assert_eq!(a.align_up(0x1000), Some(PhysAddr::new(0x2000)));
-        assert_eq!(
-            PhysAddr::new(0x2000).align_up(0x1000),
-            Some(PhysAddr::new(0x2000))
-        );
+        assert_eq!(PhysAddr::new(0x2000).align_up(0x1000), Some(PhysAddr::new(0x2000)));
         assert_eq!(PhysAddr::new(u64::MAX).align_up(0x1000), None);
         assert!(PhysAddr::new(0x2000).is_aligned(0x1000));
         assert!(!a.is_aligned(8));

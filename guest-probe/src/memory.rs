@@ -74,12 +74,7 @@ impl<M: GuestMemory + ?Sized> GuestMemory for &mut M {
 
 /// Where `len` bytes at `addr` fall inside a region `[base, base + size)`:
 /// the start index and how many bytes fit.
-fn clip(
-    base: PhysAddr,
-    size: usize,
-    addr: PhysAddr,
-    len: usize,
-) -> Result<(usize, usize), MemError> {
+fn clip(base: PhysAddr, size: usize, addr: PhysAddr, len: usize) -> Result<(usize, usize), MemError> {
     let start = addr
         .offset_from(base)
         .filter(|&o| o < size as u64)
@@ -189,9 +184,7 @@ mod sparse {
             let first = addr / PAGE;
             let last = addr.saturating_add(len - 1) / PAGE;
             for p in first..=last {
-                self.pages
-                    .entry(p)
-                    .or_insert_with(|| Box::new([0; PAGE as usize]));
+                self.pages.entry(p).or_insert_with(|| Box::new([0; PAGE as usize]));
             }
         }
 
@@ -208,8 +201,7 @@ mod sparse {
         /// Writes bytes, mapping pages as needed.
         pub fn poke(&mut self, addr: u64, data: &[u8]) {
             self.map(addr, data.len() as u64);
-            self.write(PhysAddr::new(addr), data)
-                .expect("pages were just mapped");
+            self.write(PhysAddr::new(addr), data).expect("pages were just mapped");
         }
 
         /// Writes a little-endian `u64`, mapping the page as needed.
@@ -250,10 +242,7 @@ mod sparse {
         if completed == 0 {
             MemError::Unmapped(at)
         } else {
-            MemError::PartialBuffer {
-                expected,
-                completed,
-            }
+            MemError::PartialBuffer { expected, completed }
         }
     }
 
@@ -272,15 +261,13 @@ mod sparse {
 
         fn write(&mut self, addr: PhysAddr, data: &[u8]) -> Result<(), MemError> {
             let pages = &mut self.pages;
-            Self::chunks(addr, data.len(), |page, off, r| {
-                match pages.get_mut(&page) {
-                    Some(p) => {
-                        let n = r.len();
-                        p[off..off + n].copy_from_slice(&data[r]);
-                        true
-                    }
-                    None => false,
+            Self::chunks(addr, data.len(), |page, off, r| match pages.get_mut(&page) {
+                Some(p) => {
+                    let n = r.len();
+                    p[off..off + n].copy_from_slice(&data[r]);
+                    true
                 }
+                None => false,
             })
         }
     }

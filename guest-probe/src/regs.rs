@@ -490,38 +490,20 @@ mod tests {
     fn tcr_fields() {
         // A Linux-like TCR_EL1: T0SZ=T1SZ=25 (39-bit), TG0=4K, TG1=4K, IPS=48-bit,
         // AS, TBI0, HA.
-        let tcr = Tcr(25
-            | (25 << 16)
-            | (0b10 << 30)
-            | (0b101 << 32)
-            | (1 << 36)
-            | (1 << 37)
-            | (1 << 39)
-            | (1 << 23));
+        let tcr = Tcr(25 | (25 << 16) | (0b10 << 30) | (0b101 << 32) | (1 << 36) | (1 << 37) | (1 << 39) | (1 << 23));
         assert_eq!(tcr.t0sz(), 25);
         assert_eq!(tcr.t1sz(), 25);
         assert_eq!(tcr.tg0(), Ok(Granule::K4));
         assert_eq!(tcr.tg1(), Ok(Granule::K4));
         assert_eq!(tcr.ips_bits(), Ok(48));
-        assert!(
-            tcr.asid16()
-                && tcr.tbi0()
-                && !tcr.tbi1()
-                && tcr.ha()
-                && !tcr.hd()
-                && tcr.epd1()
-                && !tcr.epd0()
-        );
+        assert!(tcr.asid16() && tcr.tbi0() && !tcr.tbi1() && tcr.ha() && !tcr.hd() && tcr.epd1() && !tcr.epd0());
         assert_eq!(Tcr(0b01 << 14).tg0(), Ok(Granule::K64));
         assert_eq!(Tcr(0b10 << 14).tg0(), Ok(Granule::K16));
         assert_eq!(Tcr(0b11 << 14).tg0(), Err(ConfigError::ReservedGranule(3)));
         assert_eq!(Tcr(0).tg1(), Err(ConfigError::ReservedGranule(0)));
         assert_eq!(Tcr(0b01 << 30).tg1(), Ok(Granule::K16));
         assert_eq!(Tcr(0b11 << 30).tg1(), Ok(Granule::K64));
-        assert_eq!(
-            Tcr(0b111 << 32).ips_bits(),
-            Err(ConfigError::ReservedPaSize(7))
-        );
+        assert_eq!(Tcr(0b111 << 32).ips_bits(), Err(ConfigError::ReservedPaSize(7)));
     }
 
     #[test]
@@ -578,17 +560,11 @@ mod tests {
         assert_eq!(t.output_address(Granule::K64), 0x1234_0000);
         let p = Descriptor::page(
             0x8000,
-            Descriptor::AF
-                | Descriptor::AP2_RO
-                | Descriptor::PXN
-                | Descriptor::UXN
-                | Descriptor::NG,
+            Descriptor::AF | Descriptor::AP2_RO | Descriptor::PXN | Descriptor::UXN | Descriptor::NG,
         );
         assert!(p.af() && p.pxn() && p.uxn() && p.ng());
         assert_eq!(p.ap(), 0b10);
-        let tt = Descriptor(
-            t.0 | Descriptor::AP_TABLE_RO | Descriptor::PXN_TABLE | Descriptor::UXN_TABLE,
-        );
+        let tt = Descriptor(t.0 | Descriptor::AP_TABLE_RO | Descriptor::PXN_TABLE | Descriptor::UXN_TABLE);
         assert_eq!(tt.ap_table(), 0b10);
         assert!(tt.pxn_table() && tt.uxn_table());
         assert_eq!(Descriptor(0x000F_0000_0000_0003).high_oa_bits(), 0xF);

@@ -219,9 +219,7 @@ impl Geometry {
             let desc = Descriptor(read(level, table | (index * 8))?);
             let kind = desc.kind(level, g);
             match kind {
-                DescKind::Invalid | DescKind::Reserved => {
-                    return Err(fault(level, FaultKind::Translation))
-                }
+                DescKind::Invalid | DescKind::Reserved => return Err(fault(level, FaultKind::Translation)),
                 DescKind::Table | DescKind::Block | DescKind::Page => {}
             }
             if desc.high_oa_bits() != 0 || desc.output_address(g) >> self.oa_bits != 0 {
@@ -636,9 +634,7 @@ impl Translator {
         access: Access,
     ) -> Result<(), AccessError> {
         let len = buf.len();
-        self.pieces(&mut &*mem, va, len, access, |m, pa, range| {
-            m.read(pa, &mut buf[range])
-        })
+        self.pieces(&mut &*mem, va, len, access, |m, pa, range| m.read(pa, &mut buf[range]))
     }
 
     /// Writes `data` at `va`, translating each page separately.
@@ -652,9 +648,7 @@ impl Translator {
         data: &[u8],
         access: Access,
     ) -> Result<(), AccessError> {
-        self.pieces(mem, va, data.len(), access, |m, pa, range| {
-            m.write(pa, &data[range])
-        })
+        self.pieces(mem, va, data.len(), access, |m, pa, range| m.write(pa, &data[range]))
     }
 
     /// Splits `[va, va + len)` into pieces that map contiguously and runs `f`
@@ -670,9 +664,7 @@ impl Translator {
         let mut done = 0usize;
         while done < len {
             let cur = va.checked_add(done as u64).ok_or(AccessError::Wrap(va))?;
-            let t = self
-                .translate(&*mem, cur, access)
-                .map_err(AccessError::Fault)?;
+            let t = self.translate(&*mem, cur, access).map_err(AccessError::Fault)?;
             let n = (t.contiguous_len().min((len - done) as u64)) as usize;
             f(mem, t.pa, done..done + n).map_err(|error| AccessError::Memory {
                 va: cur,
@@ -685,11 +677,7 @@ impl Translator {
     }
 
     /// Reads a little-endian `u64` at `va`.
-    pub fn read_u64<M: GuestMemory + ?Sized>(
-        &self,
-        mem: &M,
-        va: GuestVirtAddr,
-    ) -> Result<u64, AccessError> {
+    pub fn read_u64<M: GuestMemory + ?Sized>(&self, mem: &M, va: GuestVirtAddr) -> Result<u64, AccessError> {
         let mut b = [0u8; 8];
         self.read_virt(mem, va, &mut b, Access::Inspect)?;
         Ok(u64::from_le_bytes(b))

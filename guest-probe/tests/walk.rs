@@ -5,9 +5,7 @@
 use guest_probe::addr::{GuestVirtAddr, IntermPhysAddr, PhysAddr};
 use guest_probe::memory::{GuestMemory, MemError, SparseMemory};
 use guest_probe::regs::{ConfigError, DescKind, Descriptor, Granule};
-use guest_probe::walk::{
-    Access, AccessError, Fault, FaultKind, Perms, Stage, Stage1, Stage2, Translator,
-};
+use guest_probe::walk::{Access, AccessError, Fault, FaultKind, Perms, Stage, Stage1, Stage2, Translator};
 
 /// Allocates translation tables in one address space whose bytes live at
 /// `addr + pa_offset` in physical memory.
@@ -35,13 +33,7 @@ impl Alloc {
         a
     }
 
-    fn tables(
-        &mut self,
-        mem: &mut SparseMemory,
-        granule: Granule,
-        ia_bits: u32,
-        start_level: u8,
-    ) -> Tables {
+    fn tables(&mut self, mem: &mut SparseMemory, granule: Granule, ia_bits: u32, start_level: u8) -> Tables {
         let start_bits = ia_bits - granule.level_shift(start_level);
         let root = self.table(mem, 8 << start_bits, granule);
         Tables {
@@ -190,9 +182,7 @@ fn stage1_every_granule_start_level_and_block_size() {
                 // The neighbouring leaf is unmapped: translation fault at `leaf`
                 // or above (a sibling table may be missing).
                 let other = va ^ size;
-                let f = tr
-                    .translate(&mem, GuestVirtAddr::new(other), Access::Read)
-                    .unwrap_err();
+                let f = tr.translate(&mem, GuestVirtAddr::new(other), Access::Read).unwrap_err();
                 assert_eq!((f.stage, f.kind), (Stage::One, FaultKind::Translation));
                 assert!(f.level <= leaf && f.level >= start);
                 checked += 1;
@@ -238,9 +228,7 @@ fn stage2_every_granule_start_level_and_concatenation() {
             let ipa = ((1u64 << (64 - t0sz)) - size) | (size / 3 & !7);
             let out = 0x20_0000_0000u64.div_ceil(size) * size;
             map(&mut mem, &mut alloc, t, ipa, out, leaf, S2RW, 0);
-            let got = s2
-                .translate(&mem, IntermPhysAddr::new(ipa), Access::Write)
-                .unwrap();
+            let got = s2.translate(&mem, IntermPhysAddr::new(ipa), Access::Write).unwrap();
             assert_eq!(
                 got.pa,
                 PhysAddr::new(out | (ipa & (size - 1))),
@@ -252,10 +240,7 @@ fn stage2_every_granule_start_level_and_concatenation() {
             let f = s2
                 .translate(&mem, IntermPhysAddr::new(1 << (64 - t0sz)), Access::Read)
                 .unwrap_err();
-            assert_eq!(
-                (f.stage, f.level, f.kind),
-                (Stage::Two, 0, FaultKind::Translation)
-            );
+            assert_eq!((f.stage, f.level, f.kind), (Stage::Two, 0, FaultKind::Translation));
         }
     }
 }
@@ -271,10 +256,7 @@ fn stage2_config_errors() {
         Stage2::new(0, vtcr(44, 2, g)),
         Err(ConfigError::StartLevelMismatch { t0sz: 44, level: 0 })
     );
-    assert_eq!(
-        Stage2::new(0, vtcr(12, 2, g)),
-        Err(ConfigError::TxszOutOfRange(12))
-    );
+    assert_eq!(Stage2::new(0, vtcr(12, 2, g)), Err(ConfigError::TxszOutOfRange(12)));
     assert_eq!(
         Stage2::new(0, vtcr(25, 3, Granule::K16)),
         Err(ConfigError::ReservedStartLevel { sl0: 3 })
@@ -346,16 +328,7 @@ impl World {
     }
 
     fn map2(&mut self, ipa: u64, pa: u64, level: u8, attrs: u64) -> u64 {
-        map(
-            &mut self.mem,
-            &mut self.s2_alloc,
-            self.s2,
-            ipa,
-            pa,
-            level,
-            attrs,
-            0,
-        )
+        map(&mut self.mem, &mut self.s2_alloc, self.s2, ipa, pa, level, attrs, 0)
     }
 
     fn translator(&self) -> Translator {
@@ -366,8 +339,7 @@ impl World {
     }
 
     fn go(&self, va: u64, access: Access) -> Result<guest_probe::walk::Translation, Fault> {
-        self.translator()
-            .translate(&self.mem, GuestVirtAddr::new(va), access)
+        self.translator().translate(&self.mem, GuestVirtAddr::new(va), access)
     }
 }
 
@@ -388,10 +360,7 @@ fn two_stage_translation_goes_through_stage2_for_tables() {
         .translate(&w.mem, GuestVirtAddr::new(KVA), Access::Read)
         .unwrap_err();
     assert_eq!((f.stage, f.level), (Stage::One, 0));
-    assert!(
-        matches!(f.kind, FaultKind::ExternalAbort(MemError::Unmapped(_))),
-        "{f}"
-    );
+    assert!(matches!(f.kind, FaultKind::ExternalAbort(MemError::Unmapped(_))), "{f}");
 }
 
 #[test]
@@ -441,8 +410,7 @@ fn fault_table() {
             name: "reserved L3 encoding",
             setup: |w| {
                 let e = w.map1(KVA, IPA_RAM, 3, AF, 0);
-                w.mem
-                    .poke_u64(e + PA_RAM - IPA_RAM, Descriptor::block(IPA_RAM, AF).0);
+                w.mem.poke_u64(e + PA_RAM - IPA_RAM, Descriptor::block(IPA_RAM, AF).0);
                 KVA
             },
             access: Access::Read,
@@ -454,8 +422,7 @@ fn fault_table() {
                 let e = w.map1(KVA, IPA_RAM, 3, AF, 0);
                 let l0 = w.s1.root + ((KVA >> 39) & 511) * 8;
                 assert_ne!(e, l0);
-                w.mem
-                    .poke_u64(l0 + PA_RAM - IPA_RAM, Descriptor::block(0, AF).0);
+                w.mem.poke_u64(l0 + PA_RAM - IPA_RAM, Descriptor::block(0, AF).0);
                 KVA
             },
             access: Access::Read,
@@ -668,24 +635,14 @@ fn fault_table() {
                 KVA
             },
             access: Access::Read,
-            want: (
-                Stage::One,
-                0,
-                Config(ConfigError::ReservedGranule(0)),
-                false,
-            ),
+            want: (Stage::One, 0, Config(ConfigError::ReservedGranule(0)), false),
         },
     ];
     for c in cases {
         let mut w = World::new();
         let va = (c.setup)(&mut w);
         let f = w.go(va, c.access).map(|t| t.pa).expect_err(c.name);
-        assert_eq!(
-            (f.stage, f.level, f.kind, f.s1ptw),
-            c.want,
-            "{}: {f}",
-            c.name
-        );
+        assert_eq!((f.stage, f.level, f.kind, f.s1ptw), c.want, "{}: {f}", c.name);
         let expected_input = if f.stage == Stage::One { va } else { f.input };
         assert_eq!(f.input, expected_input);
     }
@@ -698,15 +655,7 @@ fn permissions_are_reported_and_combined() {
     let p = |read, write, exec| Perms { read, write, exec };
     let cases = [
         (AF, 0, S2RW, false, false, rwx, p(false, false, true)),
-        (
-            AF | Descriptor::UXN,
-            0,
-            S2RW,
-            false,
-            false,
-            rwx,
-            p(false, false, false),
-        ),
+        (AF | Descriptor::UXN, 0, S2RW, false, false, rwx, p(false, false, false)),
         (
             AF | Descriptor::AP1_EL0,
             0,
@@ -734,15 +683,7 @@ fn permissions_are_reported_and_combined() {
             p(true, false, false),
             p(false, false, true),
         ),
-        (
-            AF,
-            0,
-            S2RW,
-            true,
-            false,
-            p(true, true, false),
-            p(false, false, true),
-        ),
+        (AF, 0, S2RW, true, false, p(true, true, false), p(false, false, true)),
         (
             AF | Descriptor::AP2_RO,
             0,
@@ -809,9 +750,7 @@ fn permissions_are_reported_and_combined() {
         }
         let mut tr = w.translator();
         tr.stage1 = tr.stage1.map(|s| s.with_wxn(wxn));
-        let t = tr
-            .translate(&w.mem, GuestVirtAddr::new(KVA), Access::Inspect)
-            .unwrap();
+        let t = tr.translate(&w.mem, GuestVirtAddr::new(KVA), Access::Inspect).unwrap();
         assert_eq!((t.el1, t.el0), (el1, el0), "case {i}");
         assert_eq!(t.pa, PhysAddr::new(0x9000_0000));
         for (access, allowed) in [
@@ -820,8 +759,7 @@ fn permissions_are_reported_and_combined() {
             (Access::Execute, el1.exec),
         ] {
             assert_eq!(
-                tr.translate(&w.mem, GuestVirtAddr::new(KVA), access)
-                    .is_ok(),
+                tr.translate(&w.mem, GuestVirtAddr::new(KVA), access).is_ok(),
                 allowed,
                 "case {i} {access:?}"
             );
@@ -836,10 +774,7 @@ fn hardware_access_flag_is_not_a_fault() {
     w.tcr |= 1 << 39; // HA
     assert!(w.go(KVA, Access::Read).is_ok());
     w.map2(IPA_RAM, PA_RAM, 1, Descriptor::S2AP_R | Descriptor::S2AP_W);
-    assert_eq!(
-        w.go(KVA, Access::Read).unwrap_err().kind,
-        FaultKind::AccessFlag
-    );
+    assert_eq!(w.go(KVA, Access::Read).unwrap_err().kind, FaultKind::AccessFlag);
     w.vtcr |= 1 << 21; // VTCR.HA
     assert!(w.go(KVA, Access::Read).is_ok());
 }
@@ -850,10 +785,7 @@ fn tbi_applies_to_data_not_to_instructions() {
     w.map1(0x40_0000, IPA_RAM, 3, AF, 0);
     w.tcr |= 1 << 37; // TBI0
     let tagged = 0x5A00_0000_0040_0000;
-    assert_eq!(
-        w.go(tagged, Access::Read).unwrap().pa,
-        PhysAddr::new(PA_RAM)
-    );
+    assert_eq!(w.go(tagged, Access::Read).unwrap().pa, PhysAddr::new(PA_RAM));
     let f = w.go(tagged, Access::Execute).unwrap_err();
     assert_eq!((f.level, f.kind), (0, FaultKind::Translation));
     w.tcr &= !(1 << 37);
@@ -874,23 +806,11 @@ fn virtual_reads_and_writes_cross_pages_that_map_apart() {
     let data: Vec<u8> = (0..32u8).collect();
     // A write to the read-only second page faults with Write, not Inspect.
     let err = tr
-        .write_virt(
-            &mut w.mem,
-            GuestVirtAddr::new(KVA + 0xff0),
-            &data,
-            Access::Write,
-        )
+        .write_virt(&mut w.mem, GuestVirtAddr::new(KVA + 0xff0), &data, Access::Write)
         .unwrap_err();
-    assert!(
-        matches!(err, AccessError::Fault(f) if f.kind == FaultKind::Permission && f.input == KVA + 0x1000)
-    );
-    tr.write_virt(
-        &mut w.mem,
-        GuestVirtAddr::new(KVA + 0xff0),
-        &data,
-        Access::Inspect,
-    )
-    .unwrap();
+    assert!(matches!(err, AccessError::Fault(f) if f.kind == FaultKind::Permission && f.input == KVA + 0x1000));
+    tr.write_virt(&mut w.mem, GuestVirtAddr::new(KVA + 0xff0), &data, Access::Inspect)
+        .unwrap();
     assert_eq!(
         w.mem.read_u64_le(PhysAddr::new(PA_RAM + 0x5ff8)).unwrap(),
         u64::from_le_bytes([8, 9, 10, 11, 12, 13, 14, 15])
@@ -900,28 +820,17 @@ fn virtual_reads_and_writes_cross_pages_that_map_apart() {
         u64::from_le_bytes([16, 17, 18, 19, 20, 21, 22, 23])
     );
     let mut back = [0u8; 32];
-    tr.read_virt(
-        &w.mem,
-        GuestVirtAddr::new(KVA + 0xff0),
-        &mut back,
-        Access::Read,
-    )
-    .unwrap();
+    tr.read_virt(&w.mem, GuestVirtAddr::new(KVA + 0xff0), &mut back, Access::Read)
+        .unwrap();
     assert_eq!(&back[..], &data[..]);
     assert_eq!(
-        tr.read_u64(&w.mem, GuestVirtAddr::new(KVA + 0xffc))
-            .unwrap(),
+        tr.read_u64(&w.mem, GuestVirtAddr::new(KVA + 0xffc)).unwrap(),
         u64::from_le_bytes([12, 13, 14, 15, 16, 17, 18, 19])
     );
     // Running into an unmapped third page reports the fault at its VA.
     let mut big = [0u8; 0x1900];
     let err = tr
-        .read_virt(
-            &w.mem,
-            GuestVirtAddr::new(KVA + 0x800),
-            &mut big,
-            Access::Read,
-        )
+        .read_virt(&w.mem, GuestVirtAddr::new(KVA + 0x800), &mut big, Access::Read)
         .unwrap_err();
     assert!(
         matches!(err, AccessError::Fault(f) if f.input == KVA + 0x2000 && f.level == 3),
@@ -931,12 +840,7 @@ fn virtual_reads_and_writes_cross_pages_that_map_apart() {
     w.map1(KVA + 0x2000, 0x1_0000_4000, 3, AF, 0);
     w.map2(0x1_0000_4000, 0xB000_0000, 3, S2RW);
     let err = tr
-        .read_virt(
-            &w.mem,
-            GuestVirtAddr::new(KVA + 0x1ff0),
-            &mut big[..0x20],
-            Access::Read,
-        )
+        .read_virt(&w.mem, GuestVirtAddr::new(KVA + 0x1ff0), &mut big[..0x20], Access::Read)
         .unwrap_err();
     assert_eq!(
         err,
@@ -948,12 +852,7 @@ fn virtual_reads_and_writes_cross_pages_that_map_apart() {
     );
     // Wrapping at the top of the address space.
     let err = tr
-        .read_virt(
-            &w.mem,
-            GuestVirtAddr::new(u64::MAX),
-            &mut [0u8; 2],
-            Access::Inspect,
-        )
+        .read_virt(&w.mem, GuestVirtAddr::new(u64::MAX), &mut [0u8; 2], Access::Inspect)
         .unwrap_err();
     assert!(matches!(err, AccessError::Fault(_) | AccessError::Wrap(_)));
 }
@@ -963,23 +862,14 @@ fn mmu_off_and_stage2_only() {
     let w = World::new();
     let tr = Translator::new(None, Some(Stage2::new(w.s2.root, w.vtcr).unwrap()));
     let t = tr
-        .translate(
-            &w.mem,
-            GuestVirtAddr::new(IPA_RAM + 0x1234),
-            Access::Execute,
-        )
+        .translate(&w.mem, GuestVirtAddr::new(IPA_RAM + 0x1234), Access::Execute)
         .unwrap();
     assert_eq!(t.pa, PhysAddr::new(PA_RAM + 0x1234));
     assert_eq!(t.stage1, None);
     assert_eq!(t.contiguous_len(), (1 << 30) - 0x1234);
     let id = Translator::default();
-    let t = id
-        .translate(&w.mem, GuestVirtAddr::new(0x1234), Access::Write)
-        .unwrap();
-    assert_eq!(
-        (t.ipa.raw(), t.pa.raw(), t.el1),
-        (0x1234, 0x1234, Perms::ALL)
-    );
+    let t = id.translate(&w.mem, GuestVirtAddr::new(0x1234), Access::Write).unwrap();
+    assert_eq!((t.ipa.raw(), t.pa.raw(), t.el1), (0x1234, 0x1234, Perms::ALL));
 }
 
 #[test]
