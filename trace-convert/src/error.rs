@@ -1,0 +1,93 @@
+//! The one error type of the readers and writers.
+//!
+//! Every complaint about a malformed input names the byte offset (or line, for text) where the
+//! problem was found and says what was wrong there, so a user can look at the file with `xxd`.
+
+use std::path::PathBuf;
+
+/// What went wrong while reading or writing a trace.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input ended before a structure it announced.
+    #[error("at offset {offset:#x}: truncated {what}: need {need} bytes, {have} left")]
+    Truncated {
+        /// Absolute byte offset in the (uncompressed view of the) file.
+        offset: u64,
+        /// The structure being read.
+        what: &'static str,
+        /// Bytes the structure needs.
+        need: u64,
+        /// Bytes that were left.
+        have: u64,
+    },
+    /// A structure is present but its content is invalid.
+    #[error("at offset {offset:#x}: {what}")]
+    Malformed {
+        /// Absolute byte offset of the bad structure.
+        offset: u64,
+        /// What is wrong with it.
+        what: String,
+    },
+    /// A text input line could not be understood.
+    #[error("line {line}: {what}")]
+    BadLine {
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong with it.
+        what: String,
+    },
+    /// A valid input that uses something this crate does not implement.
+    #[error("at offset {offset:#x}: unsupported: {what}")]
+    Unsupported {
+        /// Where the unsupported feature was found.
+        offset: u64,
+        /// What it is.
+        what: String,
+    },
+    /// A compressed block did not decompress.
+    #[error("at offset {offset:#x}: cannot decompress {algo} block: {why}")]
+    Decompress {
+        /// Offset of the compressed block.
+        offset: u64,
+        /// The compression algorithm.
+        algo: String,
+        /// The decoder's complaint.
+        why: String,
+    },
+    /// An event cannot be written in the requested output.
+    #[error("cannot write event: {0}")]
+    Write(String),
+    /// Opening, reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing to an output stream failed.
+    #[error("output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl Error {
+    /// A [`Error::Malformed`] at `offset`.
+    pub fn malformed(offset: u64, what: impl Into<String>) -> Self {
+        Error::Malformed {
+            offset,
+            what: what.into(),
+        }
+    }
+
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,172 @@
+//! Chrome trace-event JSON (the "JSON trace format" Perfetto's UI and `chrome://tracing` load).
+//!
+//! Layout: one process "CPUs" (pid 0) with one thread (track) per CPU (`tid` = CPU number).
+//! `sched_switch` records become complete ("X") slices named after the task that ran, with
+//! its pid in `args`; every other event becomes an instant ("i", thread scope) on its CPU's
+//! track with its fields in `args` (hvtrace `rtos_probe` hits included). Times are
+//! microseconds with nanosecond decimals.
+
+use std::io::Write;
+
+use super::EventSink;
+use crate::error::Result;
+use crate::event::{Event, TraceMeta};
+use crate::format::Value;
+
+struct Running {
+    name: String,
+    pid: i64,
+    start: u64,
+}
+
+/// Writes Chrome/Perfetto JSON.
+pub struct JsonWriter<W: Write> {
+    out: W,
+    running: Vec<Option<Running>>,
+    first: bool,
+    last_ts: u64,
+    named: Vec<bool>,
+    buf: String,
+}
+
+fn esc(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn us(ts: u64) -> String {
+    format!("{}.{:03}", ts / 1000, ts % 1000)
+}
+
+impl<W: Write> JsonWriter<W> {
+    /// A writer for a trace described by `meta`.
+    pub fn new(mut out: W, meta: &TraceMeta) -> Result<Self> {
+        out.write_all(b"{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n")?;
+        out.write_all(b"{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":0,\"tid\":0,\"args\":{\"name\":\"CPUs\"}}")?;
+        let mut w = JsonWriter {
+            out,
+            running: Vec::new(),
+            first: false,
+            last_ts: 0,
+            named: Vec::new(),
+            buf: String::new(),
+        };
+        for cpu in 0..meta.cpus {
+            w.name_cpu(cpu)?;
+        }
+        Ok(w)
+    }
+
+    fn emit(&mut self) -> Result<()> {
+        if !self.first {
+            self.out.write_all(b",\n")?;
+        }
+        self.first = false;
+        self.out.write_all(self.buf.as_bytes())?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn name_cpu(&mut self, cpu: u32) -> Result<()> {
+        let c = cpu as usize;
+        if self.named.len() <= c {
+            self.named.resize(c + 1, false);
+            self.running.resize_with(c + 1, || None);
+        }
+        if !self.named[c] {
+            self.named[c] = true;
+            self.buf = format!(
+                "{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":0,\"tid\":{cpu},\"args\":{{\"name\":\"CPU {cpu}\"}}}}"
+            );
+            self.emit()?;
+            self.buf = format!(
+                "{{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":0,\"tid\":{cpu},\"args\":{{\"sort_index\":{cpu}}}}}"
+            );
+            self.emit()?;
+        }
+        Ok(())
+    }
+
+    fn close_slice(&mut self, cpu: u32, end: u64) -> Result<()> {
+        if let Some(r) = self.running.get_mut(cpu as usize).and_then(Option::take) {
+            let mut b = String::new();
+            b.push_str("{\"name\":");
+            esc(&r.name, &mut b);
+            b.push_str(&format!(
+                ",\"cat\":\"task\",\"ph\":\"X\",\"pid\":0,\"tid\":{cpu},\"ts\":{},\"dur\":{},\"args\":{{\"pid\":{}}}}}",
+                us(r.start),
+                us(end.saturating_sub(r.start)),
+                r.pid
+            ));
+            self.buf = b;
+            self.emit()?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> EventSink for JsonWriter<W> {
+    fn event(&mut self, ev: &Event) -> Result<()> {
+        self.name_cpu(ev.cpu)?;
+        self.last_ts = self.last_ts.max(ev.ts_ns);
+        if ev.is("sched", "sched_switch") {
+            self.close_slice(ev.cpu, ev.ts_ns)?;
+            let pid = ev.int("next_pid").unwrap_or(0);
+            if pid != 0 {
+                let name = format!("{} ({pid})", ev.str("next_comm").unwrap_or(""));
+                self.running[ev.cpu as usize] = Some(Running {
+                    name,
+                    pid,
+                    start: ev.ts_ns,
+                });
+            }
+            return Ok(());
+        }
+        let mut b = String::with_capacity(128);
+        b.push_str("{\"name\":");
+        esc(&format!("{}:{}", ev.system(), ev.name()), &mut b);
+        b.push_str(&format!(
+            ",\"cat\":{},\"ph\":\"i\",\"s\":\"t\",\"pid\":0,\"tid\":{},\"ts\":{},\"args\":{{\"comm\":",
+            if ev.system() == "hvtrace" {
+                "\"hvtrace\""
+            } else {
+                "\"event\""
+            },
+            ev.cpu,
+            us(ev.ts_ns)
+        ));
+        esc(&ev.comm, &mut b);
+        b.push_str(&format!(",\"pid\":{}", ev.pid));
+        for (n, v) in ev.named_fields() {
+            b.push(',');
+            esc(n, &mut b);
+            b.push(':');
+            match v {
+                Value::Int(i) => b.push_str(&i.to_string()),
+                Value::UInt(u) => b.push_str(&u.to_string()),
+                other => esc(&other.to_string(), &mut b),
+            }
+        }
+        b.push_str("}}");
+        self.buf = b;
+        self.emit()
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        for cpu in 0..self.running.len() as u32 {
+            let end = self.last_ts;
+            self.close_slice(cpu, end)?;
+        }
+        self.out.write_all(b"\n]}\n")?;
+        self.out.flush()?;
+        Ok(())
+    }
+}
