@@ -10,20 +10,7 @@
 #ifndef OS_CPU_H
 #define OS_CPU_H
 
-typedef unsigned char BOOLEAN;
-typedef unsigned char INT8U;
-typedef signed char INT8S;
-typedef unsigned short INT16U;
-typedef signed short INT16S;
-typedef unsigned int INT32U;
-typedef signed int INT32S;
-typedef unsigned long long INT64U;
-typedef signed long long INT64S;
-typedef float FP32;
-typedef double FP64;
-
-typedef INT64U OS_STK;    /* one stack entry: 64 bits      */
-typedef INT64U OS_CPU_SR; /* saved DAIF (critical section) */
+#include "os_cpu_types.h"
 
 #define OS_STK_GROWTH 1u /* stacks grow towards lower addresses */
 
