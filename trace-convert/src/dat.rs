@@ -19,7 +19,7 @@ pub type Bytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
 
 const MAGIC: &[u8] = b"\x17\x08\x44tracing";
 /// Upper bound for one decompressed metadata section or data chunk (corrupt sizes are refused).
-const MAX_INFLATE: u64 = 1 << 30;
+const MAX_INFLATE: u64 = 64 << 20;
 
 // Option ids (shared by v6 and v7).
 const OPT_DONE: u16 = 0;
@@ -698,7 +698,7 @@ impl CpuEvents {
                 (data, self.cd.offset, start, false)
             }
             Some(algo) => {
-                if self.next_page >= self.chunk.len() as u64 {
+                while self.next_page >= self.chunk.len() as u64 {
                     // Inflate the next chunk. (trace-cmd's recorded size leaves out the 4-byte
                     // chunk count, so chunks are bounded by the file, not by that size.)
                     let data = &file[self.cd.offset as usize..];
@@ -720,9 +720,6 @@ impl CpuEvents {
                     self.chunk_pos = c.pos() as u64;
                     self.chunks_left -= 1;
                     self.next_page = 0;
-                    if self.chunk.is_empty() {
-                        return self.load_page();
-                    }
                 }
                 let start = self.next_page;
                 self.next_page += ps;

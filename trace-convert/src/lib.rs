@@ -39,6 +39,7 @@ pub mod ringdump;
 pub mod sched;
 pub mod stats;
 pub mod stream;
+pub mod synth;
 pub mod text;
 pub mod write;
 

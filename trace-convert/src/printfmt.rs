@@ -16,7 +16,8 @@ use crate::format::{EventFormat, Value};
 /// Prints event bodies, caching each format's compiled print format.
 #[derive(Default)]
 pub struct BodyPrinter {
-    cache: HashMap<usize, Option<Arc<Compiled>>>,
+    // Keyed by the format's address; the Arc is kept so the address cannot be reused.
+    cache: HashMap<usize, (Arc<EventFormat>, Option<Arc<Compiled>>)>,
 }
 
 impl BodyPrinter {
@@ -39,7 +40,8 @@ impl BodyPrinter {
         let compiled = self
             .cache
             .entry(key)
-            .or_insert_with(|| compile(fmt).map(Arc::new))
+            .or_insert_with(|| (fmt.clone(), compile(fmt).map(Arc::new)))
+            .1
             .clone();
         if let Some(c) = compiled {
             let mark = out.len();

@@ -425,6 +425,7 @@ impl TextTrace {
             buffers: self.buffers.clone(),
             cmdlines: self.meta.cmdlines.clone(),
             dropped: HashMap::new(),
+            carry: None,
         }
     }
 }
@@ -438,6 +439,7 @@ pub struct TextEvents {
     buffers: Arc<HashMap<String, u32>>,
     cmdlines: Cmdlines,
     dropped: HashMap<(u32, u32), Missed>,
+    carry: Option<(u32, u32)>,
 }
 
 fn values_for(f: &EventFormat, l: &Line<'_>) -> Vec<Value> {
@@ -512,15 +514,23 @@ impl Iterator for TextEvents {
                     let b = self.buffers.get(buffer).copied().unwrap_or(0);
                     self.dropped
                         .insert((b, cpu), count.map(Missed::Count).unwrap_or(Missed::Unknown));
+                    // trace-cmd report prints the buffer prefix only on the drop line.
+                    self.carry = Some((b, cpu));
                 }
                 Ok(Parsed::Event(l)) => {
+                    let carried = self.carry.take();
                     let Some(f) = self.formats.get(l.name) else {
                         return Some(Err(Error::BadLine {
                             line: self.line,
                             what: "event changed between scans".into(),
                         }));
                     };
-                    let buffer = self.buffers.get(l.buffer).copied().unwrap_or(0);
+                    let mut buffer = self.buffers.get(l.buffer).copied().unwrap_or(0);
+                    if let Some((b, cpu)) = carried {
+                        if l.buffer.is_empty() && l.cpu == cpu {
+                            buffer = b;
+                        }
+                    }
                     let fields = values_for(f, &l);
                     let comm = if l.comm.is_empty() {
                         self.cmdlines.comm(l.pid)

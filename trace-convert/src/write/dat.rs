@@ -85,7 +85,8 @@ pub struct DatWriter<W: Write + Seek> {
     out: Option<W>,
     header: DatHeader,
     formats: Vec<Arc<EventFormat>>,
-    by_src: HashMap<usize, Arc<EventFormat>>,
+    // Keyed by the source format's address; the source Arc is kept so it cannot be reused.
+    by_src: HashMap<usize, (Arc<EventFormat>, Arc<EventFormat>)>,
     by_name: HashMap<(String, String), Arc<EventFormat>>,
     used_ids: HashMap<u32, (String, String)>,
     sinks: BTreeMap<(u32, u32), CpuSink>,
@@ -122,14 +123,14 @@ impl<W: Write + Seek> DatWriter<W> {
     /// The output format for a source format: same layout, possibly a new id.
     fn output_format(&mut self, src: &Arc<EventFormat>) -> Result<Arc<EventFormat>> {
         let key = Arc::as_ptr(src) as usize;
-        if let Some(f) = self.by_src.get(&key) {
+        if let Some((_, f)) = self.by_src.get(&key) {
             return Ok(f.clone());
         }
         let name = (src.system.clone(), src.name.clone());
         if let Some(f) = self.by_name.get(&name) {
             if f.fields == src.fields {
                 let f = f.clone();
-                self.by_src.insert(key, f.clone());
+                self.by_src.insert(key, (src.clone(), f.clone()));
                 return Ok(f);
             }
             return Err(Error::Write(format!(
@@ -155,7 +156,7 @@ impl<W: Write + Seek> DatWriter<W> {
         let f = Arc::new(f);
         self.formats.push(f.clone());
         self.by_name.insert(name, f.clone());
-        self.by_src.insert(key, f.clone());
+        self.by_src.insert(key, (src.clone(), f.clone()));
         Ok(f)
     }
 
