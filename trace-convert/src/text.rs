@@ -154,7 +154,8 @@ fn find_cpu(s: &str) -> Option<(usize, usize)> {
         if j > i + 1 && j < b.len() && b[j] == b']' {
             let before = s[..i].trim_end();
             let digits = before.bytes().rev().take_while(|c| c.is_ascii_digit()).count();
-            if digits > 0 && before.as_bytes().get(before.len() - digits - 1) == Some(&b'-') {
+            let dash = before.len().checked_sub(digits + 1);
+            if digits > 0 && dash.and_then(|d| before.as_bytes().get(d)) == Some(&b'-') {
                 return Some((i, j));
             }
         }
@@ -318,8 +319,8 @@ impl TextTrace {
             Err(e) => {
                 let at = e.valid_up_to();
                 return Err(Error::malformed(
-                    at as u64,
-                    "neither a trace-cmd .dat file nor UTF-8 text",
+                    0,
+                    format!("not a trace: no trace-cmd magic (17 08 44 \"tracing\") and not text (invalid UTF-8 at {at:#x})"),
                 ));
             }
         };

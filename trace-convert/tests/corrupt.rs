@@ -1,0 +1,159 @@
+//! Every reader over a few thousand deterministic mutations and truncations of real inputs:
+//! each must return events or an error that names where (offset or line) — never panic,
+//! hang or allocate without bound.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use trace_convert::{Error, Trace};
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn mutate(rng: &mut Rng, orig: &[u8]) -> Vec<u8> {
+    let mut d = orig.to_vec();
+    match rng.below(6) {
+        0 => d.truncate(rng.below(orig.len())),
+        1 => {
+            for _ in 0..1 + rng.below(8) {
+                let i = rng.below(d.len());
+                d[i] ^= 1 << rng.below(8);
+            }
+        }
+        2 => {
+            // Overwrite a 4- or 8-byte word with an extreme value (sizes, offsets, counts).
+            let vals = [0u64, 1, 0x7fff_ffff, 0xffff_ffff, u64::MAX, 1 << 40, 4096, 16];
+            let v = vals[rng.below(vals.len())];
+            let w = if rng.below(2) == 0 { 4 } else { 8 };
+            if d.len() > w {
+                let i = rng.below(d.len() - w);
+                d[i..i + w].copy_from_slice(&v.to_le_bytes()[..w]);
+            }
+        }
+        3 => {
+            // Mutate inside the event data (last quarter of the file).
+            let start = d.len() * 3 / 4;
+            for _ in 0..1 + rng.below(4) {
+                let i = start + rng.below(d.len() - start);
+                d[i] = rng.next() as u8;
+            }
+        }
+        4 => {
+            let i = rng.below(d.len());
+            let n = rng.below(64).min(d.len() - i);
+            d.drain(i..i + n);
+        }
+        _ => {
+            let i = rng.below(d.len());
+            d.insert(i, rng.next() as u8);
+        }
+    }
+    d
+}
+
+fn check_error(e: &Error) {
+    let s = e.to_string();
+    assert!(
+        s.contains("offset 0x") || s.starts_with("line ") || s.contains("output"),
+        "error without a location: {s}"
+    );
+}
+
+/// Opens and fully decodes `bytes`; returns whether it was accepted.
+fn exercise(bytes: Vec<u8>) -> bool {
+    match Trace::from_bytes(Arc::new(bytes)) {
+        Ok(t) => {
+            for ev in t.events().take(200_000) {
+                if let Err(e) = ev {
+                    check_error(&e);
+                    return false;
+                }
+            }
+            true
+        }
+        Err(e) => {
+            check_error(&e);
+            false
+        }
+    }
+}
+
+fn run(name: &str, orig: Vec<u8>, n: usize, seed: u64) {
+    assert!(exercise(orig.clone()), "{name} itself must read");
+    let mut rng = Rng(seed);
+    let mut rejected = 0;
+    for _ in 0..n {
+        if !exercise(mutate(&mut rng, &orig)) {
+            rejected += 1;
+        }
+    }
+    eprintln!("{name}: {n} mutations, {rejected} rejected with an error");
+    assert!(rejected > 0, "{name}: no mutation was noticed");
+}
+
+fn fixture(n: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(n)).unwrap()
+}
+
+#[test]
+fn dat_v6_mutations() {
+    run("tc-v6.dat", fixture("tc-v6.dat"), 800, 1);
+}
+
+#[test]
+fn dat_v7_mutations() {
+    run("tc-v7.dat", fixture("tc-v7.dat"), 800, 2);
+}
+
+#[test]
+fn dat_v7_zstd_mutations() {
+    run("tc-v7-zstd.dat", fixture("tc-v7-zstd.dat"), 800, 3);
+}
+
+#[test]
+fn our_dat_mutations() {
+    let out = trace_convert::synth::write_dat(std::io::Cursor::new(Vec::new()), 300).unwrap();
+    run("synthetic.dat", out.into_inner(), 600, 4);
+}
+
+#[test]
+fn text_mutations() {
+    let t = Trace::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tc-v6.dat")).unwrap();
+    let mut text = Vec::new();
+    {
+        let (meta, events) = trace_convert::cli::prepare(std::slice::from_ref(&t), false).unwrap();
+        let mut w = trace_convert::write::text::TextWriter::new(&mut text, &meta, Default::default()).unwrap();
+        use trace_convert::write::EventSink;
+        for ev in events {
+            w.event(&ev.unwrap()).unwrap();
+        }
+        w.finish().unwrap();
+    }
+    text.truncate(40_000);
+    let cut = text.iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    text.truncate(cut);
+    run("report text", text, 600, 5);
+}
+
+#[test]
+fn truncation_error_names_offset_and_problem() {
+    let d = fixture("tc-v6.dat");
+    let e = Trace::from_bytes(Arc::new(d[..5000].to_vec())).unwrap_err().to_string();
+    assert!(e.contains("offset 0x") && e.contains("truncated"), "{e}");
+    let mut bad = d.clone();
+    bad[0] = 0;
+    let e = Trace::from_bytes(Arc::new(bad)).unwrap_err().to_string();
+    assert!(e.contains("offset 0x0"), "{e}");
+}
