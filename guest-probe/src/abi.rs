@@ -1,1 +1,577 @@
-//! abi
+//! The hypercall and record ABI: the single definition shared by the
+//! hypervisor, the Linux module (through the generated C header,
+//! [`c_header`]) and the host tools.
+//!
+//! # Hypercalls
+//! `HVC #0` with x0 = function id ([`HvcFunction`]), arguments in x1..x5, the
+//! result in x0: `>= 0` is success, a negative value is an [`HvError`]. Some
+//! functions return extra values in x1..x3 (documented on each function).
+//!
+//! # Probes
+//! A probe site holds `HVC #(0x8000 | probe_id)` ([`probe_hvc`]); the
+//! hypervisor tells a probe hit from a hypercall by the immediate
+//! ([`HvcImm::from_imm`]).
+//!
+//! # Records and rings
+//! One [`Record`] (64 bytes, little-endian, `repr(C)`) per event, in one
+//! single-producer/single-consumer [`ring`] per source CPU in memory shared
+//! with Linux.
+//!
+//! # OS profiles
+//! [`profile::OsProfile`] is the fixed-layout blob the host hands to the
+//! hypervisor (`PROFILE_SET`) so that it never hard-codes an OS layout.
+
+pub mod profile;
+pub mod ring;
+
+pub use profile::{Field, Global, OsKind, OsProfile, ProfileError};
+pub use ring::{Consumer, Producer, Ring, RingError, RingHeader};
+
+/// ABI major version: incompatible changes bump it.
+pub const ABI_MAJOR: u16 = 1;
+/// ABI minor version: compatible additions bump it.
+pub const ABI_MINOR: u16 = 0;
+
+/// The value `VERSION` returns: `major << 16 | minor`.
+pub const fn abi_version() -> u64 {
+    ((ABI_MAJOR as u64) << 16) | ABI_MINOR as u64
+}
+
+/// The immediate of a hypercall `HVC`.
+pub const HVC_CALL_IMM: u16 = 0;
+/// Largest `CONSOLE_WRITE` buffer.
+pub const CONSOLE_WRITE_MAX: u64 = 256;
+
+/// Hypercall function ids (x0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u64)]
+pub enum HvcFunction {
+    /// Returns the ABI version ([`abi_version`]).
+    Version = 0x00,
+    /// x1 = IPA of a buffer, x2 = length (≤ [`CONSOLE_WRITE_MAX`]): prints
+    /// it on the hypervisor console. Returns the length.
+    ConsoleWrite = 0x01,
+    /// x1 = VM id, x2 = guest virtual address, x3 = [`ProbeKind`]. Returns the
+    /// probe id.
+    ProbeAdd = 0x10,
+    /// x1 = VM id, x2 = probe id. Returns 0.
+    ProbeRemove = 0x11,
+    /// x1 = VM id, x2 = index. Returns `kind << 16 | probe_id` with x1 = the
+    /// guest virtual address and x2 = the hit count; `NotFound` past the end.
+    ProbeList = 0x12,
+    /// x1 = 0 (off) or 1 (on). Returns the previous state.
+    TraceEnable = 0x13,
+    /// x1 = ring index. Returns the ring size in bytes, with x1 = the ring's
+    /// IPA in the caller's address space and x2 = its source CPU;
+    /// `NotFound` past the last ring.
+    RingInfo = 0x14,
+    /// x1 = VM id, x2 = IPA of a serialized [`OsProfile`] in the caller's
+    /// memory, x3 = its length. Returns 0.
+    ProfileSet = 0x15,
+    /// x1 = [`Stat`] index. Returns the counter.
+    Stats = 0x16,
+    /// x1 = count: emits that many synthetic probe-hit records (tests).
+    /// Returns the number written (the rest counted as drops).
+    TestEmit = 0x1F,
+}
+
+impl HvcFunction {
+    /// Every function, for tables and the C header.
+    pub const ALL: [HvcFunction; 10] = [
+        Self::Version,
+        Self::ConsoleWrite,
+        Self::ProbeAdd,
+        Self::ProbeRemove,
+        Self::ProbeList,
+        Self::TraceEnable,
+        Self::RingInfo,
+        Self::ProfileSet,
+        Self::Stats,
+        Self::TestEmit,
+    ];
+
+    /// The function id.
+    pub const fn id(self) -> u64 {
+        self as u64
+    }
+
+    /// Decodes x0.
+    pub const fn from_id(id: u64) -> Option<Self> {
+        let mut i = 0;
+        while i < Self::ALL.len() {
+            if Self::ALL[i] as u64 == id {
+                return Some(Self::ALL[i]);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// The C-style name (`HVTRACE_HVC_...`) suffix.
+    pub const fn c_name(self) -> &'static str {
+        match self {
+            Self::Version => "VERSION",
+            Self::ConsoleWrite => "CONSOLE_WRITE",
+            Self::ProbeAdd => "PROBE_ADD",
+            Self::ProbeRemove => "PROBE_REMOVE",
+            Self::ProbeList => "PROBE_LIST",
+            Self::TraceEnable => "TRACE_ENABLE",
+            Self::RingInfo => "RING_INFO",
+            Self::ProfileSet => "PROFILE_SET",
+            Self::Stats => "STATS",
+            Self::TestEmit => "TEST_EMIT",
+        }
+    }
+}
+
+/// Hypercall errors, returned negated in x0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[repr(i64)]
+pub enum HvError {
+    /// Unknown function or unsupported argument combination.
+    #[error("not supported")]
+    NotSupported = -1,
+    /// An argument is out of range.
+    #[error("invalid argument")]
+    InvalidArgument = -2,
+    /// No room (probe table, ring, buffer).
+    #[error("no space")]
+    NoSpace = -3,
+    /// No such VM, probe, ring or index.
+    #[error("not found")]
+    NotFound = -4,
+    /// Already there (a probe at that address).
+    #[error("already exists")]
+    Exists = -5,
+    /// The probe site is not safe to patch.
+    #[error("unsafe probe site")]
+    Unsafe = -6,
+    /// An address does not translate.
+    #[error("address not mapped")]
+    Unmapped = -7,
+    /// The caller may not do this.
+    #[error("permission denied")]
+    Denied = -8,
+    /// Try again later.
+    #[error("busy")]
+    Busy = -9,
+}
+
+impl HvError {
+    /// Every error, for tables and the C header.
+    pub const ALL: [HvError; 9] = [
+        Self::NotSupported,
+        Self::InvalidArgument,
+        Self::NoSpace,
+        Self::NotFound,
+        Self::Exists,
+        Self::Unsafe,
+        Self::Unmapped,
+        Self::Denied,
+        Self::Busy,
+    ];
+
+    /// The (negative) code.
+    pub const fn code(self) -> i64 {
+        self as i64
+    }
+
+    /// Decodes a negative code.
+    pub const fn from_code(code: i64) -> Option<Self> {
+        let mut i = 0;
+        while i < Self::ALL.len() {
+            if Self::ALL[i] as i64 == code {
+                return Some(Self::ALL[i]);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// The C-style name (`HVTRACE_E...`) suffix.
+    pub const fn c_name(self) -> &'static str {
+        match self {
+            Self::NotSupported => "NOTSUPP",
+            Self::InvalidArgument => "INVAL",
+            Self::NoSpace => "NOSPC",
+            Self::NotFound => "NOENT",
+            Self::Exists => "EXIST",
+            Self::Unsafe => "UNSAFE",
+            Self::Unmapped => "UNMAPPED",
+            Self::Denied => "PERM",
+            Self::Busy => "BUSY",
+        }
+    }
+}
+
+/// What a caller sees in x0 that is neither success nor a known error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HvCallError {
+    /// A known error.
+    #[error("{0}")]
+    Known(HvError),
+    /// A negative value this ABI version does not define.
+    #[error("unknown hypercall error {0}")]
+    Unknown(i64),
+}
+
+/// Encodes a hypercall result into x0. Success values must be below 2^63.
+pub const fn encode_result(r: Result<u64, HvError>) -> u64 {
+    match r {
+        Ok(v) => v & (i64::MAX as u64),
+        Err(e) => e.code() as u64,
+    }
+}
+
+/// Decodes x0 after a hypercall.
+pub const fn decode_result(x0: u64) -> Result<u64, HvCallError> {
+    let v = x0 as i64;
+    if v >= 0 {
+        return Ok(x0);
+    }
+    match HvError::from_code(v) {
+        Some(e) => Err(HvCallError::Known(e)),
+        None => Err(HvCallError::Unknown(v)),
+    }
+}
+
+/// What a probe records when hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u64)]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+pub enum ProbeKind {
+    /// A plain hit: a [`RecordKind::ProbeHit`] with the current task.
+    Plain = 0,
+    /// A context switch: a [`RecordKind::ContextSwitch`] from the current
+    /// task to the highest-ready one.
+    ContextSwitch = 1,
+}
+
+impl ProbeKind {
+    /// Decodes x3 of `PROBE_ADD`.
+    pub const fn from_raw(v: u64) -> Option<Self> {
+        match v {
+            0 => Some(Self::Plain),
+            1 => Some(Self::ContextSwitch),
+            _ => None,
+        }
+    }
+}
+
+/// Counters `STATS` can return (x1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u64)]
+pub enum Stat {
+    /// Probe hits handled.
+    ProbeHits = 0,
+    /// Records written to rings.
+    Records = 1,
+    /// Records dropped because a ring was full.
+    Drops = 2,
+    /// Virtual IRQs raised towards Linux.
+    Irqs = 3,
+    /// Hypercalls handled.
+    Hypercalls = 4,
+}
+
+/// The probe immediate bit: `HVC #imm` with this bit set is a probe hit.
+pub const PROBE_IMM_FLAG: u16 = 0x8000;
+/// Probe ids are below this.
+pub const MAX_PROBE_ID: u16 = 0x8000;
+
+/// Encodes `HVC #imm`.
+pub const fn hvc(imm: u16) -> u32 {
+    0xD400_0002 | ((imm as u32) << 5)
+}
+
+/// The immediate of an `HVC` instruction, or `None` for anything else.
+pub const fn hvc_imm(insn: u32) -> Option<u16> {
+    if insn & 0xFFE0_001F == 0xD400_0002 {
+        Some((insn >> 5) as u16)
+    } else {
+        None
+    }
+}
+
+/// The `HVC` that marks probe `id`, or `None` if `id` is out of range.
+pub const fn probe_hvc(id: u16) -> Option<u32> {
+    if id < MAX_PROBE_ID {
+        Some(hvc(PROBE_IMM_FLAG | id))
+    } else {
+        None
+    }
+}
+
+/// What an `HVC` immediate means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HvcImm {
+    /// `HVC #0`: a hypercall (function id in x0).
+    Call,
+    /// A probe hit.
+    Probe(u16),
+    /// Anything else: reserved, refused with `NotSupported`.
+    Reserved(u16),
+}
+
+impl HvcImm {
+    /// Decodes the immediate (ESR_EL2.ISS bits 15:0 for EC = 0x16).
+    pub const fn from_imm(imm: u16) -> Self {
+        if imm & PROBE_IMM_FLAG != 0 {
+            Self::Probe(imm & !PROBE_IMM_FLAG)
+        } else if imm == HVC_CALL_IMM {
+            Self::Call
+        } else {
+            Self::Reserved(imm)
+        }
+    }
+}
+
+/// Record kinds (`Record::kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum RecordKind {
+    /// A context switch: prev/next fields describe the two tasks.
+    ContextSwitch = 1,
+    /// A probe hit: `prev_*` describe the current task; `next_*` are zero.
+    ProbeHit = 2,
+    /// A clock sync point: `timestamp` (counter) and `pc` (the other clock's
+    /// value, e.g. the ftrace clock in ns) were read together.
+    ClockSync = 3,
+    /// Lost records: `pc` holds how many were dropped before this one.
+    Lost = 4,
+}
+
+impl RecordKind {
+    /// Decodes `Record::kind`.
+    pub const fn from_raw(v: u16) -> Option<Self> {
+        match v {
+            1 => Some(Self::ContextSwitch),
+            2 => Some(Self::ProbeHit),
+            3 => Some(Self::ClockSync),
+            4 => Some(Self::Lost),
+            _ => None,
+        }
+    }
+}
+
+/// Length of the task-name fields.
+pub const NAME_LEN: usize = 16;
+
+/// One trace record: 64 bytes, `repr(C)`, little-endian in memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub struct Record {
+    /// Physical counter (CNTPCT) ticks; guests see CNTVOFF = 0.
+    pub timestamp: u64,
+    /// Guest virtual address of the probe site.
+    pub pc: u64,
+    /// [`RecordKind`].
+    pub kind: u16,
+    /// The probe that fired.
+    pub probe_id: u16,
+    /// The VM the event happened in.
+    pub vm: u8,
+    /// The physical core.
+    pub cpu: u8,
+    /// Priority of the task switched from (or the current task).
+    pub prev_prio: u8,
+    /// Priority of the task switched to.
+    pub next_prio: u8,
+    /// `OSTCBStat` of the task switched from.
+    pub prev_state: u16,
+    /// `OSTCBStat` of the task switched to.
+    pub next_state: u16,
+    /// Per-ring sequence number (includes drops, so readers see gaps).
+    pub seq: u32,
+    /// NUL-padded name of the task switched from (or the current task).
+    pub prev_name: [u8; NAME_LEN],
+    /// NUL-padded name of the task switched to.
+    pub next_name: [u8; NAME_LEN],
+}
+
+const _: () = assert!(core::mem::size_of::<Record>() == 64);
+const _: () = assert!(core::mem::align_of::<Record>() == 8);
+
+impl Record {
+    /// Size in bytes.
+    pub const SIZE: usize = 64;
+
+    /// The little-endian byte image.
+    pub fn to_bytes(&self) -> [u8; 64] {
+        let mut b = [0u8; 64];
+        b[0..8].copy_from_slice(&self.timestamp.to_le_bytes());
+        b[8..16].copy_from_slice(&self.pc.to_le_bytes());
+        b[16..18].copy_from_slice(&self.kind.to_le_bytes());
+        b[18..20].copy_from_slice(&self.probe_id.to_le_bytes());
+        b[20] = self.vm;
+        b[21] = self.cpu;
+        b[22] = self.prev_prio;
+        b[23] = self.next_prio;
+        b[24..26].copy_from_slice(&self.prev_state.to_le_bytes());
+        b[26..28].copy_from_slice(&self.next_state.to_le_bytes());
+        b[28..32].copy_from_slice(&self.seq.to_le_bytes());
+        b[32..48].copy_from_slice(&self.prev_name);
+        b[48..64].copy_from_slice(&self.next_name);
+        b
+    }
+
+    /// Decodes a little-endian byte image.
+    pub fn from_bytes(b: &[u8; 64]) -> Self {
+        let u64_at = |o: usize| {
+            u64::from_le_bytes([
+                b[o],
+                b[o + 1],
+                b[o + 2],
+                b[o + 3],
+                b[o + 4],
+                b[o + 5],
+                b[o + 6],
+                b[o + 7],
+            ])
+        };
+        let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+        let mut prev_name = [0u8; NAME_LEN];
+        let mut next_name = [0u8; NAME_LEN];
+        prev_name.copy_from_slice(&b[32..48]);
+        next_name.copy_from_slice(&b[48..64]);
+        Self {
+            timestamp: u64_at(0),
+            pc: u64_at(8),
+            kind: u16_at(16),
+            probe_id: u16_at(18),
+            vm: b[20],
+            cpu: b[21],
+            prev_prio: b[22],
+            next_prio: b[23],
+            prev_state: u16_at(24),
+            next_state: u16_at(26),
+            seq: u32::from_le_bytes([b[28], b[29], b[30], b[31]]),
+            prev_name,
+            next_name,
+        }
+    }
+
+    /// The decoded kind, if known.
+    pub fn record_kind(&self) -> Option<RecordKind> {
+        RecordKind::from_raw(self.kind)
+    }
+
+    /// A name field up to its first NUL.
+    pub fn name_bytes(name: &[u8; NAME_LEN]) -> &[u8] {
+        let end = name.iter().position(|&c| c == 0).unwrap_or(NAME_LEN);
+        &name[..end]
+    }
+
+    /// Fills a name field from `src`, truncated and NUL-padded (the last
+    /// byte may be a name byte: the field is NUL-padded, not terminated).
+    pub fn set_name(name: &mut [u8; NAME_LEN], src: &[u8]) {
+        let src = &src[..src.iter().position(|&c| c == 0).unwrap_or(src.len())];
+        let n = src.len().min(NAME_LEN);
+        name[..n].copy_from_slice(&src[..n]);
+        name[n..].fill(0);
+    }
+}
+
+#[cfg(feature = "std")]
+pub mod dump;
+#[cfg(feature = "std")]
+mod header;
+#[cfg(feature = "std")]
+pub use header::c_header;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::offset_of;
+
+    #[test]
+    fn record_layout_matches_the_contract() {
+        assert_eq!(offset_of!(Record, timestamp), 0);
+        assert_eq!(offset_of!(Record, pc), 8);
+        assert_eq!(offset_of!(Record, kind), 16);
+        assert_eq!(offset_of!(Record, probe_id), 18);
+        assert_eq!(offset_of!(Record, vm), 20);
+        assert_eq!(offset_of!(Record, cpu), 21);
+        assert_eq!(offset_of!(Record, prev_prio), 22);
+        assert_eq!(offset_of!(Record, next_prio), 23);
+        assert_eq!(offset_of!(Record, prev_state), 24);
+        assert_eq!(offset_of!(Record, next_state), 26);
+        assert_eq!(offset_of!(Record, seq), 28);
+        assert_eq!(offset_of!(Record, prev_name), 32);
+        assert_eq!(offset_of!(Record, next_name), 48);
+    }
+
+    #[test]
+    fn record_bytes_round_trip_and_match_memory_layout() {
+        let mut r = Record {
+            timestamp: 0x0102_0304_0506_0708,
+            pc: 0xFFFF_0000_4010_0abc,
+            kind: RecordKind::ContextSwitch as u16,
+            probe_id: 7,
+            vm: 1,
+            cpu: 1,
+            prev_prio: 5,
+            next_prio: 63,
+            prev_state: 0x10,
+            next_state: 0,
+            seq: 0xdead_beef,
+            ..Record::default()
+        };
+        Record::set_name(&mut r.prev_name, b"Task A");
+        Record::set_name(&mut r.next_name, b"a-very-long-task-name-indeed");
+        let b = r.to_bytes();
+        assert_eq!(Record::from_bytes(&b), r);
+        assert_eq!(Record::name_bytes(&r.prev_name), b"Task A");
+        assert_eq!(Record::name_bytes(&r.next_name), b"a-very-long-task");
+        #[cfg(target_endian = "little")]
+        {
+            // SAFETY: Record is repr(C), 64 bytes, with no padding (the
+            // offsets above are contiguous), so all its bytes are initialised.
+            let raw: [u8; 64] = unsafe { core::mem::transmute(r) };
+            assert_eq!(raw, b);
+        }
+        assert_eq!(r.record_kind(), Some(RecordKind::ContextSwitch));
+        assert_eq!(RecordKind::from_raw(9), None);
+    }
+
+    #[test]
+    fn hvc_encoding() {
+        assert_eq!(hvc(0), 0xD400_0002);
+        assert_eq!(hvc(0x8001), 0xD410_0022);
+        assert_eq!(probe_hvc(1), Some(0xD410_0022));
+        assert_eq!(probe_hvc(0x7fff), Some(hvc(0xffff)));
+        assert_eq!(probe_hvc(0x8000), None);
+        assert_eq!(hvc_imm(0xD410_0022), Some(0x8001));
+        assert_eq!(hvc_imm(0xD400_0001), None); // svc
+        assert_eq!(hvc_imm(0xD400_0003), None); // smc
+        assert_eq!(HvcImm::from_imm(0x8001), HvcImm::Probe(1));
+        assert_eq!(HvcImm::from_imm(0), HvcImm::Call);
+        assert_eq!(HvcImm::from_imm(5), HvcImm::Reserved(5));
+        // The probe HVC is refused as a probe site itself.
+        assert_eq!(
+            crate::a64::classify(hvc(0x8001)),
+            crate::a64::Class::Refused(crate::a64::Refusal::ExceptionGenerating)
+        );
+    }
+
+    #[test]
+    fn results_and_errors() {
+        assert_eq!(abi_version(), 0x1_0000);
+        for e in HvError::ALL {
+            assert_eq!(decode_result(encode_result(Err(e))), Err(HvCallError::Known(e)));
+            assert_eq!(HvError::from_code(e.code()), Some(e));
+        }
+        assert_eq!(HvError::Busy.code(), -9);
+        assert_eq!(HvError::NotSupported.code(), -1);
+        assert_eq!(decode_result(encode_result(Ok(42))), Ok(42));
+        assert_eq!(decode_result((-100i64) as u64), Err(HvCallError::Unknown(-100)));
+        for f in HvcFunction::ALL {
+            assert_eq!(HvcFunction::from_id(f.id()), Some(f));
+        }
+        assert_eq!(HvcFunction::from_id(0x17), None);
+        assert_eq!(HvcFunction::TestEmit.id(), 0x1f);
+        assert_eq!(HvcFunction::Stats.id(), 0x16);
+        assert_eq!(ProbeKind::from_raw(1), Some(ProbeKind::ContextSwitch));
+        assert_eq!(ProbeKind::from_raw(2), None);
+    }
+}
