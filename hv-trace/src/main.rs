@@ -6,6 +6,7 @@ mod fingerprint;
 mod paths;
 mod progress;
 mod qemu;
+mod system;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -109,16 +110,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 };
                 (m, "uC/OS-II")
             } else {
-                let hyp = artifacts::build_hypervisor()?;
-                let m = qemu::Machine {
-                    cpus: 2,
-                    memory_mib: 1024,
-                    virtualization: true,
-                    kernel: hyp,
-                    blobs: vec![],
-                    extra_args: vec![],
-                };
-                (m, "hv-trace hypervisor")
+                (system::machine(&opts)?, "hv-trace hypervisor")
             };
             let outcome = qemu::run_console(&machine, limit, marker, &mut std::io::stdout()).context("hv-trace run")?;
             eprintln!(

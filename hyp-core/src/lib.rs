@@ -5,7 +5,9 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod bootinfo;
 pub mod config;
+pub mod gicv3;
 pub mod mmio;
 pub mod psci;
 pub mod stage2;

@@ -218,15 +218,7 @@ mod tests {
     fn mixed_alignment_region_splits_correctly() {
         let (mut s, root) = store();
         // Starts 4 KiB before a 2 MiB boundary, ends 4 KiB after the next one.
-        map(
-            &mut s,
-            root,
-            0x401f_f000,
-            0x501f_f000,
-            0x20_2000,
-            Attrs::SharedData,
-        )
-        .unwrap();
+        map(&mut s, root, 0x401f_f000, 0x501f_f000, 0x20_2000, Attrs::SharedData).unwrap();
         for off in [0u64, 0x1000, 0x20_0fff, 0x20_1000] {
             let (pa, _, _) = walk(&s, root, 0x401f_f000 + off).unwrap();
             assert_eq!(pa, (0x501f_f000) + off);

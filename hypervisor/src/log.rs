@@ -43,3 +43,9 @@ macro_rules! warn { ($($a:tt)*) => { $crate::log::log($crate::log::Level::Warn, 
 macro_rules! info { ($($a:tt)*) => { $crate::log::log($crate::log::Level::Info, format_args!($($a)*)) } }
 #[macro_export]
 macro_rules! debug { ($($a:tt)*) => { $crate::log::log($crate::log::Level::Debug, format_args!($($a)*)) } }
+
+/// A complete output line of a guest's emulated console, tagged with its name.
+pub fn guest_line(vm: &str, text: &str) {
+    let mut w = crate::uart::Writer::lock();
+    let _ = write!(w, "[{vm}] {text}\n");
+}

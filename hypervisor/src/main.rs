@@ -3,40 +3,160 @@
 //! inserts tracepoints into the RTOS at run time.
 //!
 //! Design principles:
-//! - Thin: analysis (page walks, instruction decoding, OS layouts) lives in the
-//!   host-tested `guest-probe` library; this crate wires it to the hardware.
+//! - Thin: pure logic (partition, stage-2 tables, trap decoding, GIC and PSCI
+//!   policy) lives in the host-tested `hyp-core` crate; page walks, instruction
+//!   decoding and OS layouts in `guest-probe`. This crate wires them to the
+//!   hardware.
 //! - Safe code by default: inline assembly and raw memory access sit in a few
-//!   small, documented places (`arch`, `uart`); the rest is ordinary Rust.
-//! - Simple algorithms over clever ones; every failure is logged with where it
-//!   happened, and a guest's mistake never stops the hypervisor.
+//!   small, documented places (`arch`, `uart`, `guestmem`, `percpu`).
+//! - A guest's mistake stops that guest with a log line, never the hypervisor
+//!   or the other guest.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 mod arch;
+mod gic;
+mod guestmem;
+mod hypercall;
 mod log;
 mod panic;
+mod percpu;
 mod psci;
+mod trap;
 mod uart;
+mod vdev;
+mod vm;
+
+use arch::exceptions::{self, TrapFrame};
+use hyp_core::bootinfo::{self, BootInfo, BootInfoError};
+use hyp_core::config::{self, Partition};
 
 /// The hypervisor's version, printed in the banner.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Virtual INTID of the hvtrace doorbell in Linux (SPI 80, unused by QEMU virt).
+pub const HVTRACE_INTID: u32 = 112;
 
-/// Rust entry point of every core, called by `arch::boot` with a stack and
-/// (on the boot core) a zeroed BSS. `dtb` is the boot core's x0: QEMU's
-/// device tree, or 0 when there is none.
+/// Rust entry point of every core, called by `arch` with a stack and (on the
+/// boot core) a zeroed BSS.
 #[no_mangle]
-extern "C" fn hyp_main(cpu: u64, dtb: u64) -> ! {
+extern "C" fn hyp_main(cpu: u64, _dtb: u64) -> ! {
+    let cpu = cpu as usize;
     if cpu == 0 {
-        info!(
-            "hv-trace hypervisor {} starting at EL{} on CPU{} (dtb at {:#x})",
-            VERSION,
-            arch::current_el(),
-            cpu,
-            dtb
-        );
-        info!("no partition config loaded: nothing to run, powering off");
+        arch::mmu::build();
+    }
+    arch::mmu::enable();
+    exceptions::install();
+    if cpu == 0 {
+        boot_core()
+    }
+    secondary_core(cpu)
+}
+
+fn boot_core() -> ! {
+    info!("hv-trace hypervisor {} starting at EL{} on CPU0", VERSION, arch::current_el());
+    let info = match read_bootinfo() {
+        Ok(info) => info,
+        Err(BootInfoError::Missing) => {
+            info!("no partition config loaded: nothing to run, powering off");
+            psci::system_off();
+        }
+        Err(e) => {
+            error!("boot info at {:#x} is invalid ({e:?}); powering off", bootinfo::BOOTINFO_PA);
+            psci::system_off();
+        }
+    };
+    let cores = count_cores();
+    let Some(partition) = config::for_cores(cores) else {
+        error!("no partition layout for {cores} cores (use -smp 2 or -smp 4); powering off");
+        psci::system_off();
+    };
+    if let Err(e) = partition.validate(cores) {
+        error!("partition {} is invalid: {e:?}; powering off", partition.name);
         psci::system_off();
     }
-    arch::halt()
+    info!("{} cores, partition {}", cores, partition.name);
+    gic::init_distributor();
+    gic::init_cpu(0);
+    let mut linux = None;
+    for vm in partition.vms {
+        let present = match vm.kind {
+            config::GuestKind::Linux => info.flags & bootinfo::FLAG_LINUX != 0,
+            config::GuestKind::Bare => info.flags & bootinfo::FLAG_RTOS != 0,
+        };
+        if !present {
+            info!("VM {} ({}): no image loaded, not started", vm.id, vm.name);
+            continue;
+        }
+        if let Err(e) = vm::build_stage2(vm) {
+            error!("VM {} ({}): stage-2 tables: {e:?}; not started", vm.id, vm.name);
+            continue;
+        }
+        describe(vm);
+        if vm.cpus.contains(&0) {
+            linux = Some(vm);
+        } else {
+            psci::start_core(usize::from(vm.cpus[0]), vm.id, vm.entry_ipa, 0);
+        }
+    }
+    let Some(vm) = linux else {
+        info!("CPU0 has no VM; idling");
+        idle(partition)
+    };
+    psci::mark_online(0);
+    vm::enter(vm, TrapFrame::new_el1(vm.entry_ipa, vm.dtb_ipa))
+}
+
+fn idle(_partition: &Partition) -> ! {
+    loop {
+        core::hint::spin_loop();
+        // SAFETY: waiting for an event has no memory effects.
+        unsafe { core::arch::asm!("wfe", options(nomem, nostack)) };
+    }
+}
+
+fn describe(vm: &config::VmConfig) {
+    for r in vm.memory {
+        info!(
+            "VM {} ({}): IPA {:#x}..{:#x} -> PA {:#x}{}",
+            vm.id,
+            vm.name,
+            r.ipa,
+            r.ipa + r.size,
+            r.pa,
+            if r.shared { " (shared)" } else { "" }
+        );
+    }
+}
+
+fn secondary_core(cpu: usize) -> ! {
+    gic::init_cpu(cpu);
+    let Some((vm_id, entry, x0)) = psci::take_mailbox(cpu) else {
+        error!("CPU{cpu} started with nothing to run");
+        arch::halt()
+    };
+    let partition = config::for_cores(count_cores()).expect("checked by the boot core");
+    let vm = partition.vm(vm_id).expect("the mailbox names a configured VM");
+    vm::enter(vm, TrapFrame::new_el1(entry, x0))
+}
+
+fn read_bootinfo() -> Result<BootInfo, BootInfoError> {
+    let mut bytes = [0u8; bootinfo::SIZE];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        // The blob lies in the hypervisor's own reserved range (link.ld).
+        *b = guestmem::read_u8(bootinfo::BOOTINFO_PA + i as u64);
+    }
+    BootInfo::parse(&bytes)
+}
+
+/// Cores present: the redistributor frames up to the one marked Last.
+fn count_cores() -> u8 {
+    let mut n = 0u8;
+    loop {
+        let typer = gic::redistributor(usize::from(n)).offset(8).read64();
+        n += 1;
+        if typer & (1 << 4) != 0 || n == percpu::MAX_CPUS as u8 {
+            return n;
+        }
+    }
 }

@@ -1,5 +1,9 @@
-//! Everything architecture-specific: boot code, system registers, barriers.
-//! No other module contains inline assembly.
+//! Everything architecture-specific: boot code, exception vectors, system
+//! registers, the EL2 MMU, MMIO and barriers. No other module contains
+//! inline assembly; the rest of the hypervisor calls the safe wrappers here.
+
+pub mod exceptions;
+pub mod mmu;
 
 use core::arch::{asm, global_asm};
 
@@ -43,12 +47,118 @@ _start:
 "#
 );
 
+extern "C" {
+    static __stacks_start: u8;
+}
+
+/// The top of core `cpu`'s EL2 stack.
+pub fn stack_top(cpu: usize) -> u64 {
+    let base = core::ptr::addr_of!(__stacks_start) as u64;
+    base + (cpu as u64 + 1) * 0x1_0000
+}
+
+/// This core's index (MPIDR_EL1.Aff0 on QEMU virt).
+pub fn cpu_id() -> usize {
+    (mpidr() & 0xff) as usize
+}
+
+pub fn mpidr() -> u64 {
+    read_sysreg!("mpidr_el1")
+}
+
 /// The exception level we run at (2 in a correct boot).
 pub fn current_el() -> u64 {
-    let el: u64;
-    // SAFETY: reading CurrentEL has no side effects.
-    unsafe { asm!("mrs {}, CurrentEL", out(reg) el, options(nomem, nostack)) };
-    (el >> 2) & 3
+    (read_sysreg!("CurrentEL") >> 2) & 3
+}
+
+/// The physical counter (shared by all cores; guests see it with CNTVOFF = 0).
+pub fn counter() -> u64 {
+    isb();
+    read_sysreg!("cntpct_el0")
+}
+
+pub fn counter_freq() -> u64 {
+    read_sysreg!("cntfrq_el0")
+}
+
+/// Reads a system register by name. Reading has no side effects on the
+/// registers we use this for (no IAR-style acknowledges: see `gic`).
+#[macro_export]
+macro_rules! read_sysreg {
+    ($name:literal) => {{
+        let v: u64;
+        // SAFETY: `mrs` of this register only reads state (see macro docs).
+        unsafe { core::arch::asm!(concat!("mrs {}, ", $name), out(reg) v, options(nomem, nostack)) };
+        v
+    }};
+}
+
+/// Writes a system register by name. Only the hypervisor's own code uses
+/// this, with values its callers document.
+#[macro_export]
+macro_rules! write_sysreg {
+    ($name:literal, $v:expr) => {{
+        let v: u64 = $v;
+        // SAFETY: EL2 owns these registers; each caller's value is valid for
+        // the register (documented at the call site).
+        unsafe { core::arch::asm!(concat!("msr ", $name, ", {}"), in(reg) v, options(nostack)) };
+    }};
+}
+pub use read_sysreg;
+
+/// An MMIO register of a device the hypervisor owns (GIC, UART). The
+/// address is a physical address of a device register, mapped as Device
+/// memory by `mmu`; never a guest-controlled address.
+#[derive(Clone, Copy)]
+pub struct Mmio(pub u64);
+
+impl Mmio {
+    pub fn read32(self) -> u32 {
+        // SAFETY: `Mmio` is only built for device registers the hypervisor
+        // owns (see the type's docs); a 32-bit volatile read is the access
+        // those registers support.
+        unsafe { core::ptr::read_volatile(self.0 as *const u32) }
+    }
+    pub fn write32(self, v: u32) {
+        // SAFETY: as for `read32`.
+        unsafe { core::ptr::write_volatile(self.0 as *mut u32, v) }
+    }
+    pub fn read64(self) -> u64 {
+        // SAFETY: as for `read32`; the 64-bit registers we use (TYPER, IROUTER) allow 64-bit access.
+        unsafe { core::ptr::read_volatile(self.0 as *const u64) }
+    }
+    pub fn write64(self, v: u64) {
+        // SAFETY: as for `read64`.
+        unsafe { core::ptr::write_volatile(self.0 as *mut u64, v) }
+    }
+    pub fn read8(self) -> u8 {
+        // SAFETY: as for `read32`; byte access is allowed on IPRIORITYR.
+        unsafe { core::ptr::read_volatile(self.0 as *const u8) }
+    }
+    pub fn write8(self, v: u8) {
+        // SAFETY: as for `read8`.
+        unsafe { core::ptr::write_volatile(self.0 as *mut u8, v) }
+    }
+    pub fn offset(self, by: u64) -> Mmio {
+        Mmio(self.0 + by)
+    }
+}
+
+pub fn isb() {
+    // SAFETY: a barrier has no memory effects beyond ordering.
+    unsafe { asm!("isb", options(nostack)) };
+}
+
+pub fn dsb_sy() {
+    // SAFETY: a barrier has no memory effects beyond ordering.
+    unsafe { asm!("dsb sy", options(nostack)) };
+}
+
+/// Invalidate all stage-1 and stage-2 TLB entries of the current VMID
+/// (inner shareable), after changing a VM's stage-2 tables.
+pub fn tlbi_vmalls12e1is() {
+    // SAFETY: TLB maintenance has no memory effects; VTTBR_EL2 selects the VMID.
+    unsafe { asm!("dsb ishst", "tlbi vmalls12e1is", "dsb ish", "isb", options(nostack)) };
 }
 
 /// Issue an SMC with up to three arguments (PSCI's conduit on QEMU virt).

@@ -1,0 +1,35 @@
+//! The whole target system: the hypervisor plus the guest images it
+//! partitions the machine between, placed where the partition expects them.
+
+use crate::artifacts::{self, Options};
+use crate::{paths, qemu};
+use anyhow::{Context, Result};
+use hyp_core::bootinfo::{self, BootInfo};
+use hyp_core::config::{self, GuestKind};
+use std::fs;
+
+/// QEMU with the hypervisor, the RTOS image and the boot-info blob.
+pub fn machine(opts: &Options) -> Result<qemu::Machine> {
+    let partition = &config::TWO_CORE;
+    let hyp = artifacts::build_hypervisor()?;
+    let (_, rtos_bin) = artifacts::build_rtos(opts)?;
+    let rtos = partition
+        .vms
+        .iter()
+        .find(|v| v.kind == GuestKind::Bare)
+        .context("the partition has no RTOS VM")?;
+    let rtos_size = fs::metadata(&rtos_bin)?.len();
+    let info = BootInfo::new(bootinfo::FLAG_RTOS, 0, rtos_size, "");
+    let run_dir = paths::cache_dir().join("run");
+    fs::create_dir_all(&run_dir)?;
+    let info_path = run_dir.join(format!("bootinfo-{}.bin", std::process::id()));
+    fs::write(&info_path, info.to_bytes())?;
+    Ok(qemu::Machine {
+        cpus: 2,
+        memory_mib: 1024,
+        virtualization: true,
+        kernel: hyp,
+        blobs: vec![(rtos_bin, rtos.image_pa), (info_path, bootinfo::BOOTINFO_PA)],
+        extra_args: vec![],
+    })
+}

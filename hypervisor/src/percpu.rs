@@ -1,0 +1,47 @@
+//! Per-core hypervisor state. Each core touches only its own slot, so no
+//! locking is needed; the one cross-core signal (doorbell pending) is atomic.
+
+use core::cell::UnsafeCell;
+use core::sync::atomic::AtomicBool;
+use hyp_core::config::VmConfig;
+
+pub const MAX_CPUS: usize = 4;
+
+pub struct PerCpu {
+    pub vm: Option<&'static VmConfig>,
+    /// Virtual INTIDs waiting for a free list register.
+    pub pending: [(u32, Option<u32>); 8],
+    pub pending_len: usize,
+    /// The VM's console line being assembled (emulated UART).
+    pub line: [u8; 160],
+    pub line_len: usize,
+}
+
+impl PerCpu {
+    const fn new() -> Self {
+        PerCpu { vm: None, pending: [(0, None); 8], pending_len: 0, line: [0; 160], line_len: 0 }
+    }
+}
+
+struct Slots([UnsafeCell<PerCpu>; MAX_CPUS]);
+
+// SAFETY: slot i is only ever accessed by core i (see `this_cpu`), and a
+// core's hypervisor code runs with interrupts masked, so accesses never
+// overlap.
+unsafe impl Sync for Slots {}
+
+static SLOTS: Slots = Slots([const { UnsafeCell::new(PerCpu::new()) }; MAX_CPUS]);
+
+/// Signals "raise the hvtrace interrupt in your guest" to a core.
+pub static DOORBELL: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+
+/// This core's state. Callers must not keep two of these alive at once
+/// (handlers take it once at their start).
+#[allow(clippy::mut_from_ref)]
+pub fn this_cpu() -> &'static mut PerCpu {
+    let cpu = crate::arch::cpu_id().min(MAX_CPUS - 1);
+    // SAFETY: only this core accesses its slot (see `Slots`), and EL2 code is
+    // not reentrant (interrupts are masked at EL2), so this is the only
+    // live reference.
+    unsafe { &mut *SLOTS.0[cpu].get() }
+}

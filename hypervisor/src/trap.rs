@@ -1,0 +1,145 @@
+//! Traps from guests: hypercalls, PSCI calls, trapped device accesses,
+//! stage-2 faults and physical interrupts.
+
+use crate::arch::exceptions::TrapFrame;
+use crate::percpu::{this_cpu, DOORBELL};
+use crate::{gic, psci, read_sysreg, vdev};
+use core::sync::atomic::Ordering;
+use hyp_core::config::VmConfig;
+use hyp_core::mmio::{self, MmioError};
+
+const EC_WFX: u64 = 0x01;
+const EC_HVC64: u64 = 0x16;
+const EC_SMC64: u64 = 0x17;
+const EC_SYSREG: u64 = 0x18;
+const EC_IABT_LOWER: u64 = 0x20;
+const EC_DABT_LOWER: u64 = 0x24;
+
+#[no_mangle]
+extern "C" fn hyp_lower_sync(frame: &mut TrapFrame) {
+    let esr = read_sysreg!("esr_el2");
+    let cpu = this_cpu();
+    let Some(vm) = cpu.vm else {
+        crate::error!("trap on CPU{} with no VM: ESR={esr:#x}", crate::arch::cpu_id());
+        crate::arch::halt();
+    };
+    match esr >> 26 {
+        EC_HVC64 => crate::hypercall::handle(vm, frame, (esr & 0xffff) as u16),
+        EC_SMC64 => {
+            // SMC is trapped before execution: step over it.
+            frame.elr += 4;
+            psci::handle_guest(vm, frame);
+        }
+        EC_DABT_LOWER => data_abort(vm, frame, esr),
+        EC_IABT_LOWER => {
+            let ipa = mmio::fault_ipa(read_sysreg!("hpfar_el2"), read_sysreg!("far_el2"));
+            stop_vm(vm, frame, format_args!("instruction fetch from unmapped IPA {ipa:#x}"));
+        }
+        EC_SYSREG => {
+            frame.elr += 4;
+            vdev::sysreg_trap(vm, frame, esr);
+        }
+        EC_WFX => frame.elr += 4,
+        ec => stop_vm(vm, frame, format_args!("unhandled trap EC={ec:#x} ESR={esr:#x}")),
+    }
+    flush_pending();
+}
+
+fn data_abort(vm: &'static VmConfig, frame: &mut TrapFrame, esr: u64) {
+    let (hpfar, far) = (read_sysreg!("hpfar_el2"), read_sysreg!("far_el2"));
+    match mmio::decode(esr, hpfar, far) {
+        Ok(access) => {
+            if vdev::emulate(vm, frame, &access) {
+                frame.elr += 4;
+            } else {
+                let dir = if access.write { "write to" } else { "read of" };
+                stop_vm(
+                    vm,
+                    frame,
+                    format_args!("{dir} IPA {:#x} outside its memory map (VA {far:#x})", access.ipa),
+                );
+            }
+        }
+        Err(MmioError::NoSyndrome) => {
+            let ipa = mmio::fault_ipa(hpfar, far);
+            stop_vm(vm, frame, format_args!("access to IPA {ipa:#x} (VA {far:#x}) outside its memory map"));
+        }
+        Err(e) => stop_vm(vm, frame, format_args!("unexpected abort {e:?}")),
+    }
+}
+
+/// A guest did something the partition forbids: say so and stop that VM's
+/// core. The other VMs (and the hypervisor) keep running.
+pub fn stop_vm(vm: &VmConfig, frame: &TrapFrame, why: core::fmt::Arguments) -> ! {
+    crate::error!(
+        "VM {} ({}) on CPU{}: {} at pc {:#x}; VM stopped",
+        vm.id,
+        vm.name,
+        crate::arch::cpu_id(),
+        why,
+        frame.elr
+    );
+    crate::arch::halt()
+}
+
+#[no_mangle]
+extern "C" fn hyp_lower_irq(_frame: &mut TrapFrame) {
+    while let Some(intid) = gic::acknowledge() {
+        gic::end_of_interrupt(intid);
+        let cpu = this_cpu();
+        if intid == gic::DOORBELL_SGI {
+            gic::deactivate(intid);
+            continue; // the doorbell flag is checked below
+        }
+        let owned = cpu.vm.is_some_and(|vm| intid < 32 || vm.spis.contains(&intid));
+        if owned && intid < 16 {
+            // A guest's SGI from another of its cores: SGIs cannot be
+            // hardware-forwarded, so deactivate here and inject a virtual one.
+            gic::deactivate(intid);
+            queue_virq(intid, None);
+        } else if owned {
+            // Hardware-forwarded: the guest's EOI deactivates the physical interrupt.
+            queue_virq(intid, Some(intid));
+        } else {
+            crate::warn!("CPU{}: interrupt {intid} not owned by this core's VM; dropped", crate::arch::cpu_id());
+            gic::deactivate(intid);
+        }
+    }
+    flush_pending();
+}
+
+/// Queue a virtual interrupt for this core's guest.
+pub fn queue_virq(vintid: u32, pintid: Option<u32>) {
+    if gic::inject(vintid, pintid) {
+        return;
+    }
+    let cpu = this_cpu();
+    if pintid.is_none() && cpu.pending[..cpu.pending_len].contains(&(vintid, None)) {
+        return;
+    }
+    if cpu.pending_len < cpu.pending.len() {
+        cpu.pending[cpu.pending_len] = (vintid, pintid);
+        cpu.pending_len += 1;
+    } else {
+        crate::warn!("CPU{}: virtual interrupt {vintid} lost (queue full)", crate::arch::cpu_id());
+    }
+}
+
+/// Move queued virtual interrupts (and a rung doorbell) into free list registers.
+fn flush_pending() {
+    let core = crate::arch::cpu_id();
+    let cpu = this_cpu();
+    if DOORBELL[core].swap(false, Ordering::AcqRel) && cpu.vm.is_some() {
+        queue_virq(crate::HVTRACE_INTID, None);
+    }
+    let cpu = this_cpu();
+    let mut kept = 0;
+    for i in 0..cpu.pending_len {
+        let v = cpu.pending[i];
+        if !gic::inject(v.0, v.1) {
+            cpu.pending[kept] = v;
+            kept += 1;
+        }
+    }
+    cpu.pending_len = kept;
+}
