@@ -34,3 +34,22 @@ void App_DelayUntil(INT32U t)
         OSTimeDly(t - now);
     }
 }
+
+void App_Spin(INT32U us)
+{
+    INT64U end = BSP_CounterGet() + BSP_CounterFreq() * us / 1000000u;
+
+    while (BSP_CounterGet() < end) {
+    }
+}
+
+int App_Main(const char *app, OS_TASK_FN start, INT8U prio, const char *name)
+{
+    BSP_Printf("uC/OS-II-compatible kernel (hv-trace), API V%u.%02u, app: %s\n",
+               OSVersion() / 10000u, OSVersion() / 100u % 100u, app);
+    BSP_Init();
+    OSInit();
+    App_TaskCreate(start, NULL, prio, name);
+    OSStart();
+    return 0;
+}

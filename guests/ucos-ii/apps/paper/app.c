@@ -120,11 +120,5 @@ static void App_StartTask(void *p_arg)
 
 int main(void)
 {
-    BSP_Printf("uC/OS-II-compatible kernel (hv-trace), API V%u.%02u, app: paper\n",
-               OSVersion() / 10000u, OSVersion() / 100u % 100u);
-    BSP_Init();
-    OSInit();
-    App_TaskCreate(App_StartTask, NULL, APP_REPORT_PRIO, "RTOS-Report");
-    OSStart();
-    return 0;
+    return App_Main("paper", App_StartTask, APP_REPORT_PRIO, "RTOS-Report");
 }
