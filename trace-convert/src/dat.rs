@@ -14,8 +14,21 @@ use crate::event::{BufferInfo, Cmdlines, Event, Missed, TraceMeta, Tsc2Nsec};
 use crate::format::{CommonLayout, EventFormat, FieldDef, FieldKind, PageHeader};
 use crate::ringbuf::PageRecords;
 
-/// The file's bytes: a memory map or an owned buffer.
-pub type Bytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
+/// Where a trace's bytes live: a memory map or an owned buffer.
+pub trait Source: AsRef<[u8]> + Send + Sync {
+    /// The reader is done with `offset..offset + len`; a memory map drops those pages from
+    /// memory (they are read again from the file if touched), keeping resident memory bounded
+    /// on huge inputs. The default does nothing.
+    fn release(&self, _offset: usize, _len: usize) {}
+}
+
+impl Source for Vec<u8> {}
+
+/// The file's bytes.
+pub type Bytes = Arc<dyn Source>;
+
+/// Decoded input a CPU stream walks through before handing pages back ([`Source::release`]).
+const RELEASE_EVERY: u64 = 4 << 20;
 
 const MAGIC: &[u8] = b"\x17\x08\x44tracing";
 /// Upper bound for one decompressed metadata section or data chunk (corrupt sizes are refused).
@@ -259,19 +272,16 @@ impl<'a> Parser<'a> {
                         t.parse().unwrap_or(0)
                     };
                 }
-                OPT_CPUCOUNT => {
-                    if data.len() >= 4 {
-                        self.meta.cpus = self.meta.cpus.max(self.endian.uint(&data[..4]) as u32);
-                    }
+                // Counts above 65536 CPUs are corrupt and ignored.
+                OPT_CPUCOUNT if data.len() >= 4 && self.endian.uint(&data[..4]) <= 1 << 16 => {
+                    self.meta.cpus = self.meta.cpus.max(self.endian.uint(&data[..4]) as u32);
                 }
-                OPT_TSC2NSEC => {
-                    if data.len() >= 16 {
-                        self.meta.tsc2nsec = Some(Tsc2Nsec {
-                            mult: self.endian.uint(&data[0..4]) as u32,
-                            shift: self.endian.uint(&data[4..8]) as u32,
-                            offset: self.endian.uint(&data[8..16]),
-                        });
-                    }
+                OPT_TSC2NSEC if data.len() >= 16 => {
+                    self.meta.tsc2nsec = Some(Tsc2Nsec {
+                        mult: self.endian.uint(&data[0..4]) as u32,
+                        shift: self.endian.uint(&data[4..8]) as u32 & 63,
+                        offset: self.endian.uint(&data[8..16]),
+                    });
                 }
                 OPT_BUFFER if !v7 => {
                     let off = u64_at(0)?;
@@ -644,6 +654,8 @@ pub struct CpuEvents {
     page: Option<PageState>,
     unknown: HashMap<u32, Arc<EventFormat>>,
     failed: bool,
+    /// File offset up to which pages were released.
+    released: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -670,6 +682,22 @@ impl CpuEvents {
             page: None,
             unknown: HashMap::new(),
             failed: false,
+            released: 0,
+        }
+        .with_release_start()
+    }
+
+    fn with_release_start(mut self) -> Self {
+        self.released = self.cd.offset;
+        self
+    }
+
+    /// Gives back the file bytes before `upto` once enough were read.
+    fn release_before(&mut self, upto: u64) {
+        if upto >= self.released + RELEASE_EVERY {
+            self.bytes
+                .release(self.released as usize, (upto - self.released) as usize);
+            self.released = upto;
         }
     }
 
@@ -686,7 +714,6 @@ impl CpuEvents {
     /// Loads the next page; false at the end of the CPU's data.
     fn load_page(&mut self) -> Result<bool> {
         let ps = self.shared.page_size as u64;
-        let file: &[u8] = (*self.bytes).as_ref();
         let (buf, base, start, in_chunk): (&[u8], u64, u64, bool) = match self.cd.compressed {
             None => {
                 if self.next_page >= self.cd.size {
@@ -694,11 +721,14 @@ impl CpuEvents {
                 }
                 let start = self.next_page;
                 self.next_page += ps;
+                self.release_before(self.cd.offset + start);
+                let file: &[u8] = (*self.bytes).as_ref();
                 let data = &file[self.cd.offset as usize..(self.cd.offset + self.cd.size) as usize];
                 (data, self.cd.offset, start, false)
             }
             Some(algo) => {
                 while self.next_page >= self.chunk.len() as u64 {
+                    let file: &[u8] = (*self.bytes).as_ref();
                     // Inflate the next chunk. (trace-cmd's recorded size leaves out the 4-byte
                     // chunk count, so chunks are bounded by the file, not by that size.)
                     let data = &file[self.cd.offset as usize..];
@@ -719,6 +749,7 @@ impl CpuEvents {
                     self.chunk_base = at;
                     self.chunk_pos = c.pos() as u64;
                     self.chunks_left -= 1;
+                    self.release_before(at);
                     self.next_page = 0;
                 }
                 let start = self.next_page;

@@ -598,8 +598,7 @@ impl PageHeader {
             if !t.starts_with("field") {
                 continue;
             }
-            let f = parse_field(&t.replacen("field:", "field:", 1))
-                .map_err(|e| Error::malformed(offset, format!("header_page: {e}")))?;
+            let f = parse_field(t).map_err(|e| Error::malformed(offset, format!("header_page: {e}")))?;
             match f.name.as_str() {
                 "commit" => commit = Some(f.size),
                 "data" => data = Some(f.offset),
@@ -680,9 +679,6 @@ mod tests {
     fn short_record_is_an_error_not_a_panic() {
         let f = EventFormat::parse("sched", SWITCH, 0).unwrap();
         let e = f.decode(&[0u8; 20], Endian::Little, 0x40).unwrap_err().to_string();
-        assert!(
-            e.contains("0x40") && e.contains("prev_comm") == false || e.contains("too short"),
-            "{e}"
-        );
+        assert!(e.contains("0x40") && e.contains("too short"), "{e}");
     }
 }

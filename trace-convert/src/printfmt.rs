@@ -296,8 +296,7 @@ impl P<'_> {
             ("%", 10),
         ];
         let mut lhs = self.unary()?;
-        loop {
-            let Some(Tok::P(p)) = self.peek() else { break };
+        while let Some(Tok::P(p)) = self.peek() {
             let Some(&(op, prec)) = OPS.iter().find(|(o, _)| o == p) else {
                 break;
             };

@@ -66,10 +66,13 @@ pub struct Slice {
     pub end_state: i64,
 }
 
+/// What runs on a CPU: (pid, comm, prio, since).
+type Running = (i32, Arc<str>, i32, u64);
+
 /// Turns time-ordered switches into run slices, one CPU state per CPU.
 #[derive(Debug, Default)]
 pub struct SliceBuilder {
-    running: Vec<Option<(i32, Arc<str>, i32, u64)>>,
+    running: Vec<Option<Running>>,
 }
 
 impl SliceBuilder {

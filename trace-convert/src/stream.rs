@@ -50,6 +50,23 @@ impl AsRef<[u8]> for Mapped {
     }
 }
 
+impl crate::dat::Source for Mapped {
+    fn release(&self, offset: usize, len: usize) {
+        const PAGE: usize = 4096;
+        let start = offset.div_ceil(PAGE) * PAGE;
+        let end = ((offset + len) / PAGE * PAGE).min(self.0.len());
+        if end > start {
+            // SAFETY: MADV_DONTNEED on a read-only, private file mapping only drops cached
+            // pages; later reads fault them in again from the unchanged file, so every slice
+            // into the map stays valid and sees the same bytes.
+            let _ = unsafe {
+                self.0
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+            };
+        }
+    }
+}
+
 impl Trace {
     /// Opens `path`, memory-mapped, and detects its kind from its first bytes.
     pub fn open(path: impl AsRef<Path>) -> Result<Trace> {
