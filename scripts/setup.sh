@@ -28,7 +28,8 @@ HOST_PACKAGES=(
   device-tree-compiler   # dtc: inspect/derive device trees
   xz-utils make tmux file
 )
-ARM64_PACKAGES=(busybox-static)
+# The Linux guest's userland: busybox and the real trace-cmd with its libraries.
+ARM64_PACKAGES=(busybox-static trace-cmd libtraceevent1 libtraceevent1-plugin libtracefs1 libzstd1 libc6 libgcc-s1)
 
 missing=()
 for p in "${HOST_PACKAGES[@]}"; do
@@ -78,7 +79,7 @@ mkdir -p "$ARM64_DIR"
 for p in "${ARM64_PACKAGES[@]}"; do
   if ! ls "$ARM64_DIR/${p}_"*_arm64.deb >/dev/null 2>&1; then
     step "downloading arm64 package $p"
-    (cd "$ARM64_DIR" && apt-get download -q "$p:arm64" >/dev/null) \
+    (cd "$ARM64_DIR" && apt-get -o APT::Sandbox::User=root download -q "$p:arm64" >/dev/null) \
       || die "apt-get download $p:arm64 failed (is arm64 in 'dpkg --print-foreign-architectures' and has 'apt-get update' run?)"
   fi
 done

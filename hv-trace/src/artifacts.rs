@@ -158,10 +158,39 @@ pub fn build_linux() -> Result<Artifacts> {
         step.finish("done");
     }
     let mut a = Artifacts::new();
+    a.insert("initramfs".into(), build_rootfs()?);
     a.insert("linux-image".into(), image);
     a.insert("vmlinux".into(), out.join("vmlinux"));
     a.insert("linux-kbuild".into(), out);
     Ok(a)
+}
+
+/// The initramfs: busybox, the real trace-cmd and our init, from the arm64
+/// packages `scripts/setup.sh` downloaded.
+fn build_rootfs() -> Result<PathBuf> {
+    let root = paths::repo_root();
+    let debs = paths::cache_dir().join("arm64-debs");
+    let mut deb_names: Vec<String> = fs::read_dir(&debs)
+        .with_context(|| format!("{} is missing: run scripts/setup.sh", debs.display()))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    deb_names.sort();
+    let key = fingerprint(
+        &root,
+        &["guests/linux/rootfs", "guests/linux/build-rootfs.sh"],
+        &[&deb_names.join(",")],
+    )?;
+    let dir = paths::cache_dir().join("rootfs").join(&key);
+    let cpio = dir.join("initramfs.cpio.gz");
+    if cpio.is_file() {
+        return Ok(cpio);
+    }
+    let step = Step::start("building the Linux initramfs");
+    let mut cmd = Command::new("bash");
+    cmd.arg(root.join("guests/linux/build-rootfs.sh")).arg(&debs).arg(&cpio);
+    run_logged(cmd, &step, &dir.join("build.log")).context("the initramfs did not build")?;
+    step.finish("done");
+    Ok(cpio)
 }
 
 /// Runs a build tool with its output in `log`, showing its latest line as

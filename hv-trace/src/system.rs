@@ -19,7 +19,21 @@ pub fn machine(opts: &Options) -> Result<qemu::Machine> {
         .find(|v| v.kind == GuestKind::Bare)
         .context("the partition has no RTOS VM")?;
     let rtos_size = fs::metadata(&rtos_bin)?.len();
-    let info = BootInfo::new(bootinfo::FLAG_RTOS, 0, rtos_size, "");
+    let linux_vm = partition
+        .vms
+        .iter()
+        .find(|v| v.kind == GuestKind::Linux)
+        .context("the partition has no Linux VM")?;
+    let linux = artifacts::build_linux()?;
+    let initrd = linux["initramfs"].clone();
+    let initrd_size = fs::metadata(&initrd)?.len();
+    let cmdline = "console=ttyAMA0 earlycon rdinit=/init";
+    let info = BootInfo::new(
+        bootinfo::FLAG_RTOS | bootinfo::FLAG_LINUX,
+        initrd_size,
+        rtos_size,
+        cmdline,
+    );
     let run_dir = paths::cache_dir().join("run");
     fs::create_dir_all(&run_dir)?;
     let info_path = run_dir.join(format!("bootinfo-{}.bin", std::process::id()));
@@ -29,7 +43,12 @@ pub fn machine(opts: &Options) -> Result<qemu::Machine> {
         memory_mib: 1024,
         virtualization: true,
         kernel: hyp,
-        blobs: vec![(rtos_bin, rtos.image_pa), (info_path, bootinfo::BOOTINFO_PA)],
+        blobs: vec![
+            (rtos_bin, rtos.image_pa),
+            (linux["linux-image"].clone(), linux_vm.image_pa),
+            (initrd, linux_vm.initrd_pa),
+            (info_path, bootinfo::BOOTINFO_PA),
+        ],
         extra_args: vec![],
     })
 }

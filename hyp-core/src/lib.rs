@@ -7,7 +7,9 @@
 
 pub mod bootinfo;
 pub mod config;
+pub mod fdt;
 pub mod gicv3;
+pub mod linux_dtb;
 pub mod mmio;
 pub mod psci;
 pub mod stage2;

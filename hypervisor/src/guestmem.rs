@@ -17,3 +17,30 @@ pub fn write_u8(pa: u64, v: u8) {
     // SAFETY: as for `read_u8`.
     unsafe { core::ptr::write_volatile(pa as *mut u8, v) }
 }
+
+/// A guest RAM range as bytes, for the boot core to fill before the VM runs
+/// (its device tree).
+///
+/// # Safety
+/// `pa..pa + len` must lie inside one VM's RAM (checked against the
+/// partition), that VM must not be running yet, and no other reference to the
+/// range may exist while the slice lives.
+pub unsafe fn slice_mut(pa: u64, len: usize) -> &'static mut [u8] {
+    // SAFETY: the caller guarantees the range is RAM identity-mapped at EL2
+    // and exclusively ours for the slice's lifetime.
+    unsafe { core::slice::from_raw_parts_mut(pa as *mut u8, len) }
+}
+
+/// QEMU's device tree at the start of RAM (where QEMU puts it when it fits
+/// below the hypervisor image), if there is one.
+pub fn qemu_dtb() -> Option<&'static [u8]> {
+    const QEMU_DTB_PA: u64 = 0x4000_0000;
+    const MAX: usize = 0x20_0000; // up to the hypervisor image (link.ld)
+    // SAFETY: 0x4000_0000..0x4020_0000 is RAM that no VM's stage-2 maps (see
+    // hyp_core::config) and that nothing writes after QEMU's loader; we only
+    // read it.
+    let head = unsafe { core::slice::from_raw_parts(QEMU_DTB_PA as *const u8, 8) };
+    let size = hyp_core::fdt::Fdt::total_size(head).ok()?;
+    // SAFETY: as above, and the size is bounded by the reserved range.
+    (size <= MAX).then(|| unsafe { core::slice::from_raw_parts(QEMU_DTB_PA as *const u8, size) })
+}

@@ -103,8 +103,28 @@ fn boot_core() -> ! {
         info!("CPU0 has no VM; idling");
         idle(partition)
     };
+    if let Err(why) = write_linux_dtb(vm, partition, &info) {
+        error!("VM {} ({}): cannot build its device tree: {why}; not started", vm.id, vm.name);
+        idle(partition)
+    }
     psci::mark_online(0);
     vm::enter(vm, TrapFrame::new_el1(vm.entry_ipa, vm.dtb_ipa))
+}
+
+/// Derive Linux's device tree from QEMU's and place it in Linux's memory.
+fn write_linux_dtb(vm: &config::VmConfig, partition: &Partition, info: &BootInfo) -> Result<(), &'static str> {
+    const DTB_MAX: usize = 0x1_0000;
+    let qemu = guestmem::qemu_dtb().ok_or("no device tree from QEMU at 0x40000000")?;
+    let qemu = hyp_core::fdt::Fdt::parse(qemu).map_err(|_| "QEMU's device tree is malformed")?;
+    let dtb_pa = vm::ipa_to_pa(vm, vm.dtb_ipa, DTB_MAX as u64).ok_or("the DTB address is outside its RAM")?;
+    let initrd_ipa = vm.initrd_pa; // Linux's RAM is identity mapped (IPA = PA)
+    // SAFETY: the range was checked to be inside the VM's RAM, the VM has not
+    // started, and this is the only reference to it.
+    let out = unsafe { guestmem::slice_mut(dtb_pa, DTB_MAX) };
+    let size = hyp_core::linux_dtb::derive(&qemu, vm, partition, info, initrd_ipa, out)
+        .map_err(|_| "the derived device tree does not fit")?;
+    info!("VM {} ({}): device tree ({} bytes) at IPA {:#x}", vm.id, vm.name, size, vm.dtb_ipa);
+    Ok(())
 }
 
 fn idle(_partition: &Partition) -> ! {

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Build the Linux guest's initramfs: build-rootfs.sh DEBS_DIR OUT.cpio.gz [MODULE.ko]
+# DEBS_DIR holds the arm64 .debs scripts/setup.sh downloaded (busybox-static,
+# trace-cmd and its libraries); they are unpacked, never run, on the host.
+set -euo pipefail
+DEBS=$1 OUT=$2 MODULE=${3:-}
+HERE=$(cd "$(dirname "$0")" && pwd)
+STAGE=$(mktemp -d)
+trap 'rm -rf "$STAGE"' EXIT
+for deb in "$DEBS"/*_arm64.deb; do dpkg-deb -x "$deb" "$STAGE"; done
+[ -x "$STAGE/bin/busybox" ] || { echo "busybox-static arm64 missing in $DEBS (run scripts/setup.sh)" >&2; exit 1; }
+[ -x "$STAGE/usr/bin/trace-cmd" ] || { echo "trace-cmd arm64 missing in $DEBS (run scripts/setup.sh)" >&2; exit 1; }
+rm -rf "$STAGE/usr/share/doc" "$STAGE/usr/share/man" "$STAGE/usr/share/locale" "$STAGE/usr/share/lintian"
+cp -a "$HERE/rootfs/." "$STAGE/"
+mkdir -p "$STAGE/lib/modules" "$STAGE/proc" "$STAGE/sys" "$STAGE/dev" "$STAGE/tmp" "$STAGE/root"
+[ -n "$MODULE" ] && cp "$MODULE" "$STAGE/lib/modules/hvtrace.ko"
+(cd "$STAGE" && find . -print0 | sort -z | cpio --null -o -H newc --quiet -R 0:0) | gzip -6 > "$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
