@@ -197,7 +197,7 @@ impl<'o> FdtWriter<'o> {
     }
 
     fn pad(&mut self) {
-        while self.pos % 4 != 0 && self.error.is_none() {
+        while !self.pos.is_multiple_of(4) && self.error.is_none() {
             self.put(&[0]);
         }
     }
