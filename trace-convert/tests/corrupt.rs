@@ -157,3 +157,12 @@ fn truncation_error_names_offset_and_problem() {
     let e = Trace::from_bytes(Arc::new(bad)).unwrap_err().to_string();
     assert!(e.contains("offset 0x0"), "{e}");
 }
+
+#[path = "ringdump.rs"]
+#[allow(dead_code)]
+mod ringdump_fixture;
+
+#[test]
+fn ring_dump_mutations() {
+    run("ring dump", ringdump_fixture::dump(), 600, 6);
+}
