@@ -479,7 +479,7 @@ const fn load_store(w: u32) -> Class {
                 0b00 => {
                     if field(w, 21, 21) == 1 && size < 2 {
                         // CASP: Rt2 = 11111, even register pairs.
-                        allocated_if(rt2 == 31 && rs % 2 == 0 && rt % 2 == 0)
+                        allocated_if(rt2 == 31 && rs & 1 == 0 && rt & 1 == 0)
                     } else {
                         Refused(Exclusive)
                     }
@@ -519,7 +519,7 @@ const fn load_store(w: u32) -> Class {
                 }
             } else if field(w, 21, 21) == 0 && field(w, 11, 10) == 0 && v == 0 {
                 // LDAPUR/STLUR (RCpc, unscaled).
-                allocated_if(!(opc == 0b10 && size == 0b11) && !(opc == 0b11 && size >= 2))
+                allocated_if(!((opc == 0b10 && size == 0b11) || (opc == 0b11 && size >= 2)))
             } else {
                 Refused(Unsupported) // memory copy/set (CPY*, SET*) and others
             }
@@ -529,7 +529,7 @@ const fn load_store(w: u32) -> Class {
             let l = field(w, 22, 22);
             let ok = match (size, v) {
                 (0b11, _) => false,
-                (0b01, 0) => op2 != 0b00 && (l == 1 || op2 != 0), // LDPSW, STGP
+                (0b01, 0) => op2 != 0b00, // LDPSW (L=1), STGP (L=0): no no-allocate form
                 _ => true,
             };
             if !ok {

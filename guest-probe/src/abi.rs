@@ -505,7 +505,7 @@ mod tests {
     fn record_bytes_round_trip_and_match_memory_layout() {
         let mut r = Record {
             timestamp: 0x0102_0304_0506_0708,
-            pc: 0xFFFF_0000_4010_0abc,
+            pc: 0xFFFF_0000_4010_0ABC,
             kind: RecordKind::ContextSwitch as u16,
             probe_id: 7,
             vm: 1,

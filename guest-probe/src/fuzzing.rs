@@ -70,13 +70,11 @@ pub fn profile_blob(data: &[u8]) {
 }
 
 /// The ring-dump parser.
-#[cfg(feature = "std")]
 pub fn ring_dump(data: &[u8]) {
     let _ = crate::abi::dump::parse_ring_dump(data);
 }
 
 /// The ELF/DWARF readers: uC/OS-II and Linux profiles and symbols.
-#[cfg(feature = "std")]
 pub fn elf(data: &[u8]) {
     let _ = crate::profile::extract_ucos(data);
     let _ = crate::profile::extract_linux(data);

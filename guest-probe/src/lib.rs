@@ -24,11 +24,12 @@
 pub mod a64;
 pub mod abi;
 pub mod addr;
-pub mod fuzzing;
 pub mod memory;
 pub mod regs;
 pub mod walk;
 
+#[cfg(feature = "std")]
+pub mod fuzzing;
 #[cfg(feature = "std")]
 pub mod profile;
 #[cfg(feature = "std")]

@@ -88,9 +88,9 @@ struct Layout {
 }
 
 /// Which struct to look for: typedef names first, then struct tags.
-struct Wanted {
-    typedefs: &'static [&'static str],
-    tags: &'static [&'static str],
+struct Wanted<'a> {
+    typedefs: &'a [&'a str],
+    tags: &'a [&'a str],
 }
 
 fn dwarf_err(e: gimli::Error) -> ExtractError {
@@ -164,7 +164,7 @@ fn collect_members(
 }
 
 /// Finds the first complete definition of the wanted struct.
-fn find_struct(dwarf: &gimli::Dwarf<R<'_>>, wanted: &Wanted) -> Result<Option<Layout>, ExtractError> {
+fn find_struct(dwarf: &gimli::Dwarf<R<'_>>, wanted: &Wanted<'_>) -> Result<Option<Layout>, ExtractError> {
     let mut units = dwarf.units();
     let mut by_tag: Option<Layout> = None;
     while let Some(header) = units.next().map_err(dwarf_err)? {
@@ -318,6 +318,31 @@ pub fn extract_ucos(bytes: &[u8]) -> Result<UcosProfile, ExtractError> {
         profile: p,
         probe_sites,
     })
+}
+
+/// The size and members (offset and size, anonymous members flattened in)
+/// of the first complete definition of `struct TAG` in an ELF's DWARF.
+pub fn struct_layout(bytes: &[u8], tag: &'static str) -> Result<(u64, HashMap<String, Field>), ExtractError> {
+    let tags = [tag];
+    let wanted = Wanted {
+        typedefs: &[],
+        tags: &tags,
+    };
+    let (_, layout) = load_layout(bytes, &wanted, tag)?;
+    let members = layout
+        .members
+        .into_iter()
+        .map(|(k, m)| {
+            (
+                k,
+                Field {
+                    offset: to_u32(m.offset),
+                    size: to_u32(m.size),
+                },
+            )
+        })
+        .collect();
+    Ok((layout.size, members))
 }
 
 /// Extracts the Linux `task_struct` layout from a vmlinux with DWARF.

@@ -511,12 +511,12 @@ impl Stage1 {
             read: true,
             write: el1_write,
             // EL0-writable memory is never executable at EL1 (implicit PXN).
-            exec: !d.pxn() && !pxn_table && ap != 0b01 && !(self.wxn && el1_write),
+            exec: !(d.pxn() || pxn_table || ap == 0b01 || (self.wxn && el1_write)),
         };
         let el0 = Perms {
             read: el0_read,
             write: el0_write,
-            exec: !d.uxn() && !uxn_table && !(self.wxn && el0_write),
+            exec: !(d.uxn() || uxn_table || (self.wxn && el0_write)),
         };
         if !el1.allows(access) {
             return Err(fault(w.leaf.level, FaultKind::Permission));

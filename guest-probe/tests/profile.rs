@@ -485,3 +485,63 @@ fn real_rtos_elf() {
         );
     }
 }
+
+/// The guest's real vmlinux (built by the project's kernel script), if
+/// present: `HV_TRACE_VMLINUX`, else `~/.cache/hv-trace/linux/build/vmlinux`.
+fn vmlinux_path() -> Option<PathBuf> {
+    let p = match std::env::var_os("HV_TRACE_VMLINUX") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/hv-trace/linux/build/vmlinux"),
+    };
+    p.exists().then_some(p)
+}
+
+/// task_struct offsets from the vmlinux DWARF equal the ones the kernel's
+/// own compiler run wrote into asm-offsets.h (where that file exists), and
+/// extraction takes well under a second.
+#[test]
+fn real_vmlinux() {
+    let Some(path) = vmlinux_path() else {
+        eprintln!("SKIP: no vmlinux (set HV_TRACE_VMLINUX or build the guest kernel)");
+        return;
+    };
+    let bytes = std::fs::read(&path).unwrap();
+    let t = std::time::Instant::now();
+    let p = extract_linux(&bytes).unwrap();
+    eprintln!(
+        "vmlinux profile in {:?}: comm {:?} pid {:?} size {}",
+        t.elapsed(),
+        p.task_comm,
+        p.task_pid,
+        p.task_struct_size
+    );
+    assert_eq!((p.task_comm.size, p.task_pid.size), (16, 4));
+    let asm_offsets = path.parent().unwrap().join("include/generated/asm-offsets.h");
+    let Ok(text) = std::fs::read_to_string(&asm_offsets) else {
+        eprintln!("SKIP (partly): no {}", asm_offsets.display());
+        return;
+    };
+    let define = |name: &str| -> Option<u64> {
+        text.lines().find_map(|l| {
+            l.strip_prefix(&format!("#define {name} "))?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+    };
+    let (_, task) = guest_probe::profile::struct_layout(&bytes, "task_struct").unwrap();
+    let mut checked = 0;
+    for (define_name, member) in [("TSK_STACK", "stack"), ("TSK_ACTIVE_MM", "active_mm")] {
+        if let Some(v) = define(define_name) {
+            assert_eq!(u64::from(task[member].offset), v, "{member}");
+            checked += 1;
+        }
+    }
+    if let Some(v) = define("THREAD_CPU_CONTEXT") {
+        let (_, thread) = guest_probe::profile::struct_layout(&bytes, "thread_struct").unwrap();
+        assert_eq!(u64::from(task["thread"].offset + thread["cpu_context"].offset), v);
+        checked += 1;
+    }
+    assert!(checked > 0, "asm-offsets.h has none of the expected defines");
+}

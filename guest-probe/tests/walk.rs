@@ -157,8 +157,7 @@ fn stage1_every_granule_start_level_and_block_size() {
                 let size = level_size(g, leaf);
                 let ia_top = 1u64 << (64 - tsz);
                 // An input near the top of the range, offset inside the leaf.
-                let input = (ia_top - size) | 0x123 & !7;
-                let input = input | (size / 2);
+                let input = (ia_top - size) | (size / 2) | 0x120;
                 let out_base = 0x80_0000_0000u64.div_ceil(size) * size;
                 map(&mut mem, &mut alloc, t, input, out_base, leaf, AF, 0);
                 let (ttbr0, ttbr1, va) = if upper {
@@ -195,7 +194,8 @@ fn stage1_every_granule_start_level_and_block_size() {
 #[test]
 fn stage2_every_granule_start_level_and_concatenation() {
     // (granule, T0SZ, SL0, start level, start bits, leaf levels)
-    let cases: &[(Granule, u32, u64, u8, u32, &[u8])] = &[
+    type Case = (Granule, u32, u64, u8, u32, &'static [u8]);
+    let cases: &[Case] = &[
         (Granule::K4, 16, 2, 0, 9, &[1, 2, 3]),
         (Granule::K4, 24, 1, 1, 10, &[1, 2, 3]), // 2 concatenated tables
         (Granule::K4, 25, 1, 1, 9, &[1, 2, 3]),
@@ -225,7 +225,7 @@ fn stage2_every_granule_start_level_and_concatenation() {
                 (start, g, 64 - t0sz, 5)
             );
             let size = level_size(g, leaf);
-            let ipa = ((1u64 << (64 - t0sz)) - size) | (size / 3 & !7);
+            let ipa = ((1u64 << (64 - t0sz)) - size) | ((size / 3) & !7);
             let out = 0x20_0000_0000u64.div_ceil(size) * size;
             map(&mut mem, &mut alloc, t, ipa, out, leaf, S2RW, 0);
             let got = s2.translate(&mem, IntermPhysAddr::new(ipa), Access::Write).unwrap();

@@ -217,7 +217,8 @@ mod tests {
     fn errors_name_the_offset() {
         let good = two_rings();
         let second = ring_bytes(4);
-        let cases: Vec<(Box<dyn Fn(&mut Vec<u8>)>, DumpError)> = vec![
+        type Mutation = Box<dyn Fn(&mut Vec<u8>)>;
+        let cases: Vec<(Mutation, DumpError)> = vec![
             (
                 Box::new(|b: &mut Vec<u8>| b.truncate(100)),
                 DumpError {

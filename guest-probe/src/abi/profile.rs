@@ -539,7 +539,8 @@ pub(crate) mod tests {
     fn validation_errors() {
         use ProfileError::*;
         let ok = ucos();
-        let cases: [(fn(&mut OsProfile), ProfileError); 9] = [
+        type Mutation = fn(&mut OsProfile);
+        let cases: [(Mutation, ProfileError); 9] = [
             (|p| p.magic = 1, BadMagic(1)),
             (|p| p.version = 2, UnsupportedVersion(2)),
             (|p| p.os_kind = 7, UnknownOsKind(7)),

@@ -132,7 +132,7 @@ pub struct Ring<'a> {
 unsafe impl Send for Ring<'_> {}
 
 fn check_region(base: *mut u8, len: usize, capacity: u32) -> Result<(), RingError> {
-    if base as usize % 64 != 0 {
+    if base as usize & 63 != 0 {
         return Err(RingError::Misaligned);
     }
     if capacity == 0 || !capacity.is_power_of_two() || capacity > (1 << 26) {
@@ -176,7 +176,7 @@ impl<'a> Ring<'a> {
     /// # Safety
     /// As for [`Ring::init`].
     pub unsafe fn attach(base: *mut u8, len: usize) -> Result<Self, RingError> {
-        if base as usize % 64 != 0 {
+        if base as usize & 63 != 0 {
             return Err(RingError::Misaligned);
         }
         if len < RING_HEADER_SIZE {
@@ -431,13 +431,14 @@ mod tests {
         let r = unsafe { Ring::attach(base.wrapping_add(1), 256) };
         assert_eq!(r.err(), Some(RingError::Misaligned));
         let aligned = OwnedRing::new(2, 0).unwrap();
-        // SAFETY: `aligned` owns a valid, aligned region of ring_bytes(2).
-        assert!(
-            unsafe { Ring::attach(aligned.ring().slots.cast::<u8>().sub(RING_HEADER_SIZE), ring_bytes(2)) }.is_ok()
-        );
+        let start = aligned.ring().slots.cast::<u8>().wrapping_sub(RING_HEADER_SIZE);
+        // SAFETY: `start` is the base of the valid, aligned region of
+        // ring_bytes(2) that `aligned` owns.
+        let whole = unsafe { Ring::attach(start, ring_bytes(2)) };
+        assert!(whole.is_ok());
         assert_eq!(OwnedRing::new(3, 0).err(), Some(RingError::BadCapacity(3)));
         // SAFETY: as above; a length shorter than the ring is refused.
-        let short = unsafe { Ring::attach(aligned.ring().slots.cast::<u8>().sub(RING_HEADER_SIZE), 300) };
+        let short = unsafe { Ring::attach(start, 300) };
         assert_eq!(
             short.err(),
             Some(RingError::TooSmall {
