@@ -158,7 +158,15 @@ pub fn build_linux() -> Result<Artifacts> {
         step.finish("done");
     }
     let mut a = Artifacts::new();
-    a.insert("initramfs".into(), build_rootfs()?);
+    let module = if root.join("linux-module/Kbuild").is_file() {
+        Some(build_module(&out)?)
+    } else {
+        None
+    };
+    a.insert("initramfs".into(), build_rootfs(module.as_deref())?);
+    if let Some(m) = module {
+        a.insert("hvtrace-module".into(), m);
+    }
     a.insert("linux-image".into(), image);
     a.insert("vmlinux".into(), out.join("vmlinux"));
     a.insert("linux-kbuild".into(), out);
@@ -167,7 +175,60 @@ pub fn build_linux() -> Result<Artifacts> {
 
 /// The initramfs: busybox, the real trace-cmd and our init, from the arm64
 /// packages `scripts/setup.sh` downloaded.
-fn build_rootfs() -> Result<PathBuf> {
+/// The hvtrace Rust-for-Linux module, built out of tree against the kernel
+/// build in `kbuild`, in a copy of `linux-module/` (so the repository stays
+/// clean) with the ABI header generated from guest-probe's single definition.
+fn build_module(kbuild: &Path) -> Result<PathBuf> {
+    let root = paths::repo_root();
+    let header = guest_probe::abi::c_header();
+    let kernel_key = fs::read_to_string(kbuild.join(".hv-trace-inputs")).unwrap_or_default();
+    let key = fingerprint(&root, &["linux-module"], &[&header, &kernel_key])?;
+    let dir = paths::cache_dir().join("module").join(&key);
+    let ko = dir.join("hvtrace.ko");
+    if ko.is_file() {
+        return Ok(ko);
+    }
+    let src = dir.join("src");
+    let _ = fs::remove_dir_all(&src);
+    copy_dir(&root.join("linux-module"), &src)?;
+    fs::write(src.join("hvtrace_abi.h"), header)?;
+    let step = Step::start("building the hvtrace kernel module");
+    let mut cmd = Command::new("make");
+    cmd.arg("-C")
+        .arg(kbuild)
+        .arg(format!("M={}", src.display()))
+        .args([
+            "ARCH=arm64",
+            "CROSS_COMPILE=aarch64-linux-gnu-",
+            "RUSTC=/usr/bin/rustc",
+            "HOSTRUSTC=/usr/bin/rustc",
+        ])
+        .arg(format!(
+            "BINDGEN={}",
+            paths::cache_dir().join("tools/bin/bindgen").display()
+        ))
+        .arg("modules");
+    run_logged(cmd, &step, &dir.join("build.log")).context("the hvtrace module did not build")?;
+    fs::copy(src.join("hvtrace.ko"), &ko)?;
+    step.finish("done");
+    Ok(ko)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let dest = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &dest)?;
+        } else {
+            fs::copy(entry.path(), dest)?;
+        }
+    }
+    Ok(())
+}
+
+fn build_rootfs(module: Option<&Path>) -> Result<PathBuf> {
     let root = paths::repo_root();
     let debs = paths::cache_dir().join("arm64-debs");
     let mut deb_names: Vec<String> = fs::read_dir(&debs)
@@ -188,6 +249,9 @@ fn build_rootfs() -> Result<PathBuf> {
     let step = Step::start("building the Linux initramfs");
     let mut cmd = Command::new("bash");
     cmd.arg(root.join("guests/linux/build-rootfs.sh")).arg(&debs).arg(&cpio);
+    if let Some(m) = module {
+        cmd.arg(m);
+    }
     run_logged(cmd, &step, &dir.join("build.log")).context("the initramfs did not build")?;
     step.finish("done");
     Ok(cpio)

@@ -51,6 +51,10 @@ enum Cmd {
         /// Build the RTOS with its ground-truth context-switch log.
         #[arg(long)]
         ground_truth: bool,
+        /// Run /etc/hvtrace/NAME in the Linux guest once it has booted
+        /// (e.g. `poweroff`).
+        #[arg(long, value_name = "NAME")]
+        linux_script: Option<String>,
     },
 }
 
@@ -86,6 +90,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             duration,
             rtos_only,
             ground_truth,
+            linux_script,
         } => {
             let limit = match duration {
                 Some(d) if !(d.is_finite() && d > 0.0) => {
@@ -110,7 +115,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 };
                 (m, "uC/OS-II")
             } else {
-                (system::machine(&opts)?, "hv-trace hypervisor")
+                (system::machine(&opts, linux_script.as_deref())?, "hv-trace hypervisor")
             };
             let outcome = qemu::run_console(&machine, limit, marker, &mut std::io::stdout()).context("hv-trace run")?;
             eprintln!(

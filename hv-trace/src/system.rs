@@ -9,7 +9,7 @@ use hyp_core::config::{self, GuestKind};
 use std::fs;
 
 /// QEMU with the hypervisor, the RTOS image and the boot-info blob.
-pub fn machine(opts: &Options) -> Result<qemu::Machine> {
+pub fn machine(opts: &Options, linux_script: Option<&str>) -> Result<qemu::Machine> {
     let partition = &config::TWO_CORE;
     let hyp = artifacts::build_hypervisor()?;
     let (_, rtos_bin) = artifacts::build_rtos(opts)?;
@@ -27,12 +27,23 @@ pub fn machine(opts: &Options) -> Result<qemu::Machine> {
     let linux = artifacts::build_linux()?;
     let initrd = linux["initramfs"].clone();
     let initrd_size = fs::metadata(&initrd)?.len();
-    let cmdline = "console=ttyAMA0 earlycon rdinit=/init";
+    let mut cmdline = String::from("console=ttyAMA0 earlycon rdinit=/init");
+    if let Some(script) = linux_script {
+        anyhow::ensure!(
+            !script.is_empty()
+                && script
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "--linux-script takes the name of a script in guests/linux/rootfs/etc/hvtrace, not {script:?}"
+        );
+        cmdline.push_str(" hvtrace.run=");
+        cmdline.push_str(script);
+    }
     let info = BootInfo::new(
         bootinfo::FLAG_RTOS | bootinfo::FLAG_LINUX,
         initrd_size,
         rtos_size,
-        cmdline,
+        &cmdline,
     );
     let run_dir = paths::cache_dir().join("run");
     fs::create_dir_all(&run_dir)?;

@@ -44,3 +44,40 @@ pub fn qemu_dtb() -> Option<&'static [u8]> {
     // SAFETY: as above, and the size is bounded by the reserved range.
     (size <= MAX).then(|| unsafe { core::slice::from_raw_parts(QEMU_DTB_PA as *const u8, size) })
 }
+
+/// Physical memory as the page walkers and the probe manager see it: the
+/// RAM of one VM (where its tables, code and data are), plus the
+/// hypervisor's own stage-2 tables (read-only). Anything else is refused.
+pub struct VmPhysMem {
+    pub vm: &'static hyp_core::config::VmConfig,
+}
+
+impl VmPhysMem {
+    fn vm_ram(&self, pa: u64, len: usize) -> bool {
+        self.vm.memory.iter().any(|r| pa >= r.pa && pa.checked_add(len as u64).is_some_and(|e| e <= r.pa + r.size))
+    }
+}
+
+impl guest_probe::memory::GuestMemory for VmPhysMem {
+    fn read(&self, addr: guest_probe::addr::PhysAddr, buf: &mut [u8]) -> Result<(), guest_probe::memory::MemError> {
+        let pa = addr.raw();
+        if !self.vm_ram(pa, buf.len()) && !crate::vm::is_stage2_table(pa, buf.len()) {
+            return Err(guest_probe::memory::MemError::Unmapped(addr));
+        }
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = read_u8(pa + i as u64);
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, addr: guest_probe::addr::PhysAddr, data: &[u8]) -> Result<(), guest_probe::memory::MemError> {
+        let pa = addr.raw();
+        if !self.vm_ram(pa, data.len()) {
+            return Err(guest_probe::memory::MemError::ReadOnly(addr));
+        }
+        for (i, b) in data.iter().enumerate() {
+            write_u8(pa + i as u64, *b);
+        }
+        Ok(())
+    }
+}

@@ -1,52 +1,109 @@
 //! The hypercall ABI (`HVC #0`, function id in x0, arguments x1-x5, result in
-//! x0; negative = error) and probe hits (`HVC #0x8000 | id`).
+//! x0; negative = error; defined once in `guest_probe::abi`) and probe hits
+//! (`HVC #0x8000 | id`).
 
 use crate::arch::exceptions::TrapFrame;
-use hyp_core::config::VmConfig;
+use crate::trace;
+use core::sync::atomic::Ordering;
+use guest_probe::abi::{self, HvError, HvcFunction, HvcImm, Stat};
+use hyp_core::config::{GuestKind, VmConfig};
 
-pub const ABI_VERSION: u64 = 1 << 16;
-
-pub mod func {
-    pub const VERSION: u64 = 0x00;
-    pub const CONSOLE_WRITE: u64 = 0x01;
+pub fn handle(vm: &'static VmConfig, frame: &mut TrapFrame, imm: u16) {
+    match HvcImm::from_imm(imm) {
+        HvcImm::Probe(id) => crate::probe::hit(vm, frame, id),
+        HvcImm::Call => {
+            trace::count(Stat::Hypercalls);
+            let args = [frame.x[1], frame.x[2], frame.x[3], frame.x[4], frame.x[5]];
+            let result = match HvcFunction::from_id(frame.x[0]) {
+                Some(f) => call(vm, f, args, frame),
+                None => Err(HvError::NotSupported),
+            };
+            frame.x[0] = abi::encode_result(result);
+        }
+        HvcImm::Reserved(_) => frame.x[0] = abi::encode_result(Err(HvError::NotSupported)),
+    }
 }
 
-pub mod err {
-    pub const NOT_SUPPORTED: i64 = -1;
-    pub const INVALID_ARGUMENT: i64 = -2;
-    pub const UNMAPPED: i64 = -7;
+/// Only Linux (the VM that hosts the tracing tools) may control tracing.
+fn require_linux(vm: &VmConfig) -> Result<(), HvError> {
+    if vm.kind == GuestKind::Linux {
+        Ok(())
+    } else {
+        Err(HvError::Denied)
+    }
 }
 
-const CONSOLE_MAX: u64 = 256;
-
-pub fn handle(vm: &VmConfig, frame: &mut TrapFrame, imm: u16) {
-    if imm & 0x8000 != 0 {
-        crate::warn!("VM {}: HVC #{imm:#x} at {:#x} is not a probe of ours; ignored", vm.name, frame.elr - 4);
-        return;
+fn call(vm: &'static VmConfig, f: HvcFunction, a: [u64; 5], frame: &mut TrapFrame) -> Result<u64, HvError> {
+    match f {
+        HvcFunction::Version => Ok(abi::abi_version()),
+        HvcFunction::ConsoleWrite => console_write(vm, a[0], a[1]),
+        HvcFunction::TraceEnable => {
+            require_linux(vm)?;
+            let on = match a[0] {
+                0 => false,
+                1 => true,
+                _ => return Err(HvError::InvalidArgument),
+            };
+            Ok(u64::from(trace::ENABLED.swap(on, Ordering::AcqRel)))
+        }
+        HvcFunction::RingInfo => {
+            require_linux(vm)?;
+            let (size, ipa, cpu) = trace::ring_info(a[0]).ok_or(HvError::NotFound)?;
+            frame.x[1] = ipa; // the shared region is identity mapped in Linux
+            frame.x[2] = cpu;
+            Ok(size)
+        }
+        HvcFunction::Stats => {
+            let stat = match a[0] {
+                0 => Stat::ProbeHits,
+                1 => Stat::Records,
+                2 => Stat::Drops,
+                3 => Stat::Irqs,
+                4 => Stat::Hypercalls,
+                _ => return Err(HvError::InvalidArgument),
+            };
+            Ok(trace::stat(stat))
+        }
+        HvcFunction::TestEmit => {
+            require_linux(vm)?;
+            if a[0] == 0 || a[0] > 1 << 20 {
+                return Err(HvError::InvalidArgument);
+            }
+            Ok(trace::test_emit(a[0], vm.id))
+        }
+        HvcFunction::ProbeAdd => {
+            require_linux(vm)?;
+            crate::probe::request_add(a[0], a[1], a[2])
+        }
+        HvcFunction::ProbeRemove => {
+            require_linux(vm)?;
+            crate::probe::request_remove(a[0], a[1])
+        }
+        HvcFunction::ProbeList => {
+            require_linux(vm)?;
+            let (info, va, hits) = crate::probe::list(a[0], a[1])?;
+            frame.x[1] = va;
+            frame.x[2] = hits;
+            Ok(info)
+        }
+        HvcFunction::ProfileSet => {
+            require_linux(vm)?;
+            crate::probe::set_profile(vm, a[0], a[1], a[2])
+        }
     }
-    if imm != 0 {
-        frame.x[0] = err::NOT_SUPPORTED as u64;
-        return;
-    }
-    let result = match frame.x[0] {
-        func::VERSION => ABI_VERSION as i64,
-        func::CONSOLE_WRITE => console_write(vm, frame.x[1], frame.x[2]),
-        _ => err::NOT_SUPPORTED,
-    };
-    frame.x[0] = result as u64;
 }
 
 /// Print `len` bytes at guest IPA `ipa` as a line of the VM's console.
-fn console_write(vm: &VmConfig, ipa: u64, len: u64) -> i64 {
-    if len > CONSOLE_MAX {
-        return err::INVALID_ARGUMENT;
+fn console_write(vm: &VmConfig, ipa: u64, len: u64) -> Result<u64, HvError> {
+    if len > abi::CONSOLE_WRITE_MAX {
+        return Err(HvError::InvalidArgument);
     }
-    let Some(pa) = crate::vm::ipa_to_pa(vm, ipa, len) else { return err::UNMAPPED };
-    let mut buf = [0u8; CONSOLE_MAX as usize];
+    let pa = crate::vm::ipa_to_pa(vm, ipa, len).ok_or(HvError::Unmapped)?;
+    let mut buf = [0u8; abi::CONSOLE_WRITE_MAX as usize];
     for (i, b) in buf[..len as usize].iter_mut().enumerate() {
         *b = crate::guestmem::read_u8(pa + i as u64);
     }
     let text = core::str::from_utf8(&buf[..len as usize]).unwrap_or("<non-UTF-8 output>");
     crate::log::guest_line(vm.name, text.trim_end_matches('\n'));
-    len as i64
+    Ok(len)
 }

@@ -22,7 +22,10 @@ mod hypercall;
 mod log;
 mod panic;
 mod percpu;
+mod probe;
 mod psci;
+mod sync;
+mod trace;
 mod trap;
 mod uart;
 mod vdev;
@@ -30,12 +33,21 @@ mod vm;
 
 use arch::exceptions::{self, TrapFrame};
 use hyp_core::bootinfo::{self, BootInfo, BootInfoError};
+use core::sync::atomic::{AtomicU8, Ordering};
 use hyp_core::config::{self, Partition};
 
 /// The hypervisor's version, printed in the banner.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Virtual INTID of the hvtrace doorbell in Linux (SPI 80, unused by QEMU virt).
 pub const HVTRACE_INTID: u32 = 112;
+
+/// Cores of this machine (0 until the boot core counted them).
+static CORES: AtomicU8 = AtomicU8::new(0);
+
+/// The partition in force (after boot).
+pub fn partition() -> &'static Partition {
+    config::for_cores(CORES.load(Ordering::Acquire)).expect("the boot core checked the layout")
+}
 
 /// Rust entry point of every core, called by `arch` with a stack and (on the
 /// boot core) a zeroed BSS.
@@ -76,6 +88,14 @@ fn boot_core() -> ! {
         psci::system_off();
     }
     info!("{} cores, partition {}", cores, partition.name);
+    CORES.store(cores, Ordering::Release);
+    let order = (info.flags >> 8) & 0xff;
+    let capacity = if order == 0 { trace::DEFAULT_CAPACITY } else { 1 << order.min(16) };
+    let linux_cpu = partition.vms.iter().find(|v| v.kind == config::GuestKind::Linux).map_or(0, |v| v.cpus[0]);
+    match trace::init_rings(partition, usize::from(cores), capacity, usize::from(linux_cpu)) {
+        Ok(()) => info!("trace rings: {} x {} records at {:#x}", cores, capacity, partition.trace_ring.pa),
+        Err(e) => error!("trace rings: {e}; tracing unavailable"),
+    }
     gic::init_distributor();
     gic::init_cpu(0);
     let mut linux = None;
@@ -155,7 +175,7 @@ fn secondary_core(cpu: usize) -> ! {
         error!("CPU{cpu} started with nothing to run");
         arch::halt()
     };
-    let partition = config::for_cores(count_cores()).expect("checked by the boot core");
+    let partition = partition();
     let vm = partition.vm(vm_id).expect("the mailbox names a configured VM");
     vm::enter(vm, TrapFrame::new_el1(entry, x0))
 }

@@ -15,11 +15,15 @@ pub struct PerCpu {
     /// The VM's console line being assembled (emulated UART).
     pub line: [u8; 160],
     pub line_len: usize,
+    /// This core's trace ring (attached on first use).
+    pub ring: Option<guest_probe::abi::Producer<'static>>,
+    /// A probe's displaced instruction being single-stepped.
+    pub step: Option<crate::probe::Step>,
 }
 
 impl PerCpu {
     const fn new() -> Self {
-        PerCpu { vm: None, pending: [(0, None); 8], pending_len: 0, line: [0; 160], line_len: 0 }
+        PerCpu { vm: None, pending: [(0, None); 8], pending_len: 0, line: [0; 160], line_len: 0, ring: None, step: None }
     }
 }
 

@@ -14,6 +14,7 @@ const EC_SMC64: u64 = 0x17;
 const EC_SYSREG: u64 = 0x18;
 const EC_IABT_LOWER: u64 = 0x20;
 const EC_DABT_LOWER: u64 = 0x24;
+const EC_SOFTSTEP_LOWER: u64 = 0x32;
 
 #[no_mangle]
 extern "C" fn hyp_lower_sync(frame: &mut TrapFrame) {
@@ -30,7 +31,11 @@ extern "C" fn hyp_lower_sync(frame: &mut TrapFrame) {
             frame.elr += 4;
             psci::handle_guest(vm, frame);
         }
-        EC_DABT_LOWER => data_abort(vm, frame, esr),
+        EC_DABT_LOWER => {
+            data_abort(vm, frame, esr);
+            // An emulated access was the stepped instruction: the step is over.
+            crate::probe::finish_step(frame);
+        }
         EC_IABT_LOWER => {
             let ipa = mmio::fault_ipa(read_sysreg!("hpfar_el2"), read_sysreg!("far_el2"));
             stop_vm(vm, frame, format_args!("instruction fetch from unmapped IPA {ipa:#x}"));
@@ -40,6 +45,11 @@ extern "C" fn hyp_lower_sync(frame: &mut TrapFrame) {
             vdev::sysreg_trap(vm, frame, esr);
         }
         EC_WFX => frame.elr += 4,
+        EC_SOFTSTEP_LOWER => {
+            if !crate::probe::finish_step(frame) {
+                stop_vm(vm, frame, format_args!("unexpected software step exception"));
+            }
+        }
         ec => stop_vm(vm, frame, format_args!("unhandled trap EC={ec:#x} ESR={esr:#x}")),
     }
     flush_pending();
@@ -90,6 +100,11 @@ extern "C" fn hyp_lower_irq(_frame: &mut TrapFrame) {
         if intid == gic::DOORBELL_SGI {
             gic::deactivate(intid);
             continue; // the doorbell flag is checked below
+        }
+        if intid == crate::probe::REQUEST_SGI {
+            gic::deactivate(intid);
+            crate::probe::serve_mailbox();
+            continue;
         }
         let owned = cpu.vm.is_some_and(|vm| intid < 32 || vm.spis.contains(&intid));
         if owned && intid < 16 {

@@ -94,9 +94,19 @@ pub fn enter(vm: &'static VmConfig, frame: TrapFrame) -> ! {
     write_sysreg!("vmpidr_el2", read_sysreg!("mpidr_el1"));
     // MDCR_EL2.HPMN = all counters to EL1; no debug traps.
     write_sysreg!("mdcr_el2", (read_sysreg!("pmcr_el0") >> 11) & 0x1f);
+    // Unlock the OS lock (locked at reset) so single-step debug exceptions
+    // work for probes; Linux does this itself, a bare RTOS does not.
+    write_sysreg!("oslar_el1", 0);
     // SCTLR_EL1: RES1 bits, MMU and caches off (the guest turns them on).
     write_sysreg!("sctlr_el1", 0x30d0_0800);
     crate::arch::isb();
     crate::info!("CPU{}: entering VM {} ({}) at {:#x}", crate::arch::cpu_id(), vm.id, vm.name, frame.elr);
     enter_guest(&frame)
+}
+
+/// Whether `pa..pa+len` lies in the stage-2 table pool (the walkers read it).
+pub fn is_stage2_table(pa: u64, len: usize) -> bool {
+    let base = POOL.as_ptr() as u64;
+    let end = base + (POOL_TABLES * 4096) as u64;
+    pa >= base && pa.checked_add(len as u64).is_some_and(|e| e <= end)
 }

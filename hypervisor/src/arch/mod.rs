@@ -161,6 +161,17 @@ pub fn tlbi_vmalls12e1is() {
     unsafe { asm!("dsb ishst", "tlbi vmalls12e1is", "dsb ish", "isb", options(nostack)) };
 }
 
+/// Make an instruction word just written at `pa` (identity-mapped at EL2)
+/// visible to instruction fetch on all cores: clean the data cache line to
+/// the point of unification, invalidate the instruction cache line.
+pub fn sync_icache(pa: u64) {
+    // SAFETY: cache maintenance by address on RAM the caller just wrote; no
+    // memory contents change.
+    unsafe {
+        asm!("dc cvau, {0}", "dsb ish", "ic ivau, {0}", "dsb ish", "isb", in(reg) pa, options(nostack));
+    }
+}
+
 /// Issue an SMC with up to three arguments (PSCI's conduit on QEMU virt).
 pub fn smc_call(function: u64, a1: u64, a2: u64, a3: u64) -> i64 {
     let ret: i64;

@@ -1,0 +1,465 @@
+//! The probe manager: insert `HVC #0x8000|id` into a running guest's code,
+//! and on each hit record the current (and next) task, then execute the
+//! displaced instruction — simulated when it is PC-relative, single-stepped
+//! in place otherwise.
+//!
+//! Adding and removing happen on the target VM's own core: its translation
+//! registers live there, and running the change there means the vCPU is
+//! paused (in EL2) while its code changes. A request from another core is
+//! posted in a mailbox and signalled with an SGI; the caller waits for the
+//! answer.
+
+use crate::arch::{self, exceptions::TrapFrame};
+use crate::guestmem::VmPhysMem;
+use crate::percpu::{this_cpu, MAX_CPUS};
+use crate::sync::SpinLock;
+use crate::{gic, read_sysreg, trace, write_sysreg};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use guest_probe::a64::{self, Class, GuestView, Regs};
+use guest_probe::abi::profile::{NameKind, OsKind};
+use guest_probe::abi::{self, HvError, OsProfile, ProbeKind, Record, RecordKind, Stat, NAME_LEN};
+use guest_probe::addr::{GuestVirtAddr, PhysAddr};
+use guest_probe::memory::GuestMemory;
+use guest_probe::walk::{Access, Stage1, Stage2, Translator};
+use hyp_core::config::{self, VmConfig};
+
+/// Probes per VM.
+pub const MAX_PROBES: usize = 256;
+/// The SGI that asks a core to run a probe request.
+pub const REQUEST_SGI: u32 = 9;
+const MAX_VMS: usize = 2;
+
+#[derive(Clone, Copy)]
+struct Probe {
+    id: u16,
+    va: u64,
+    pa: u64,
+    original: u32,
+    kind: ProbeKind,
+    class: Class,
+    hits: u64,
+}
+
+struct VmProbes {
+    slots: [Option<Probe>; MAX_PROBES],
+    profile: Option<OsProfile>,
+}
+
+static TABLES: [SpinLock<VmProbes>; MAX_VMS] =
+    [const { SpinLock::new(VmProbes { slots: [None; MAX_PROBES], profile: None }) }; MAX_VMS];
+
+fn table(vm_id: u8) -> Result<&'static SpinLock<VmProbes>, HvError> {
+    TABLES.get(usize::from(vm_id)).ok_or(HvError::InvalidArgument)
+}
+
+fn partition() -> &'static config::Partition {
+    crate::partition()
+}
+
+fn target_vm(vm_id: u64) -> Result<&'static VmConfig, HvError> {
+    let id = u8::try_from(vm_id).map_err(|_| HvError::InvalidArgument)?;
+    partition().vm(id).ok_or(HvError::InvalidArgument)
+}
+
+// --- cross-core requests -------------------------------------------------
+
+const IDLE: u32 = 0;
+const POSTED: u32 = 1;
+const DONE: u32 = 2;
+/// A requester is filling the mailbox.
+const CLAIMED: u32 = 3;
+const OP_ADD: u64 = 1;
+const OP_REMOVE: u64 = 2;
+
+struct Mailbox {
+    state: AtomicU32,
+    op: AtomicU64,
+    args: [AtomicU64; 3],
+    result: AtomicU64,
+}
+
+static MAILBOXES: [Mailbox; MAX_CPUS] = [const {
+    Mailbox {
+        state: AtomicU32::new(IDLE),
+        op: AtomicU64::new(0),
+        args: [const { AtomicU64::new(0) }; 3],
+        result: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
+
+/// Run `op` on `vm`'s core: here if that is this core, else through its mailbox.
+fn on_vm_core(vm: &'static VmConfig, op: u64, args: [u64; 3]) -> Result<u64, HvError> {
+    let target = usize::from(vm.cpus[0]);
+    if target == arch::cpu_id() {
+        return run_op(vm, op, args);
+    }
+    let mb = &MAILBOXES[target];
+    if mb.state.compare_exchange(IDLE, CLAIMED, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        return Err(HvError::Busy);
+    }
+    mb.op.store(op, Ordering::Relaxed);
+    for (slot, v) in mb.args.iter().zip(args) {
+        slot.store(v, Ordering::Relaxed);
+    }
+    mb.state.store(POSTED, Ordering::Release);
+    gic::send_sgi(REQUEST_SGI, target);
+    // The target answers within microseconds unless its VM was stopped.
+    let deadline = arch::counter() + arch::counter_freq() / 5;
+    loop {
+        if mb.state.load(Ordering::Acquire) == DONE {
+            let raw = mb.result.load(Ordering::Relaxed);
+            mb.state.store(IDLE, Ordering::Release);
+            return match raw as i64 {
+                code if code < 0 => Err(HvError::from_code(code).unwrap_or(HvError::Busy)),
+                _ => Ok(raw),
+            };
+        }
+        if arch::counter() > deadline {
+            // Take the request back if it was never picked up.
+            if mb.state.compare_exchange(POSTED, IDLE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                crate::warn!("CPU{target} did not answer a probe request (is VM {} running?)", vm.name);
+                return Err(HvError::Busy);
+            }
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// The REQUEST_SGI handler: run the posted request for this core.
+pub fn serve_mailbox() {
+    let mb = &MAILBOXES[arch::cpu_id()];
+    if mb.state.load(Ordering::Acquire) != POSTED {
+        return;
+    }
+    let Some(vm) = this_cpu().vm else { return };
+    let args = [0, 1, 2].map(|i| mb.args[i].load(Ordering::Relaxed));
+    let r = run_op(vm, mb.op.load(Ordering::Relaxed), args);
+    mb.result.store(abi::encode_result(r), Ordering::Relaxed);
+    mb.state.store(DONE, Ordering::Release);
+}
+
+fn run_op(vm: &'static VmConfig, op: u64, a: [u64; 3]) -> Result<u64, HvError> {
+    match op {
+        OP_ADD => add_here(vm, a[0], ProbeKind::from_raw(a[1]).ok_or(HvError::InvalidArgument)?),
+        OP_REMOVE => remove_here(vm, a[0]),
+        _ => Err(HvError::NotSupported),
+    }
+}
+
+// --- the hypercalls --------------------------------------------------------
+
+pub fn request_add(vm_id: u64, va: u64, kind: u64) -> Result<u64, HvError> {
+    let vm = target_vm(vm_id)?;
+    ProbeKind::from_raw(kind).ok_or(HvError::InvalidArgument)?;
+    if va & 3 != 0 {
+        return Err(HvError::InvalidArgument);
+    }
+    on_vm_core(vm, OP_ADD, [va, kind, 0])
+}
+
+pub fn request_remove(vm_id: u64, id: u64) -> Result<u64, HvError> {
+    let vm = target_vm(vm_id)?;
+    if id == 0 || id > MAX_PROBES as u64 {
+        return Err(HvError::InvalidArgument);
+    }
+    on_vm_core(vm, OP_REMOVE, [id, 0, 0])
+}
+
+/// PROBE_LIST: the `index`-th probe of `vm`: (kind << 16 | id, va, hits).
+pub fn list(vm_id: u64, index: u64) -> Result<(u64, u64, u64), HvError> {
+    let vm = target_vm(vm_id)?;
+    let t = table(vm.id)?.lock();
+    let p = t.slots.iter().flatten().nth(usize::try_from(index).map_err(|_| HvError::NotFound)?);
+    let p = p.ok_or(HvError::NotFound)?;
+    Ok(((p.kind as u64) << 16 | u64::from(p.id), p.va, p.hits))
+}
+
+/// PROFILE_SET: copy an OS profile blob from the caller's memory.
+pub fn set_profile(caller: &VmConfig, vm_id: u64, ipa: u64, len: u64) -> Result<u64, HvError> {
+    let vm = target_vm(vm_id)?;
+    let len = usize::try_from(len).map_err(|_| HvError::InvalidArgument)?;
+    if len != abi::profile::PROFILE_SIZE {
+        return Err(HvError::InvalidArgument);
+    }
+    let pa = crate::vm::ipa_to_pa(caller, ipa, len as u64).ok_or(HvError::Unmapped)?;
+    let mut bytes = [0u8; abi::profile::PROFILE_SIZE];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = crate::guestmem::read_u8(pa + i as u64);
+    }
+    let profile = OsProfile::from_bytes(&bytes).map_err(|_| HvError::InvalidArgument)?;
+    crate::info!("VM {}: OS profile set ({:?})", vm.name, profile.kind());
+    table(vm.id)?.lock().profile = Some(profile);
+    Ok(0)
+}
+
+// --- translation -------------------------------------------------------------
+
+/// The running vCPU's translation regime (this core's EL1 registers).
+fn translator() -> Translator {
+    let stage2 = Stage2::new(read_sysreg!("vttbr_el2"), read_sysreg!("vtcr_el2")).ok();
+    let mmu_on = read_sysreg!("sctlr_el1") & 1 != 0;
+    let stage1 = mmu_on.then(|| {
+        Stage1::new(read_sysreg!("ttbr0_el1"), read_sysreg!("ttbr1_el1"), read_sysreg!("tcr_el1"))
+            .with_wxn(read_sysreg!("sctlr_el1") & (1 << 19) != 0)
+    });
+    Translator::new(stage1, stage2)
+}
+
+/// Write one instruction word at a checked PA and make it visible to
+/// instruction fetch on every core.
+fn patch(mem: &mut VmPhysMem, pa: u64, word: u32) -> Result<(), HvError> {
+    mem.write(PhysAddr::new(pa), &word.to_le_bytes()).map_err(|_| HvError::Unmapped)?;
+    arch::sync_icache(pa);
+    Ok(())
+}
+
+fn add_here(vm: &'static VmConfig, va: u64, kind: ProbeKind) -> Result<u64, HvError> {
+    let mut mem = VmPhysMem { vm };
+    let tr = translator();
+    let t = tr.translate(&mem, GuestVirtAddr::new(va), Access::Execute).map_err(|fault| {
+        crate::warn!("probe at {va:#x} in VM {} refused: {fault}", vm.name);
+        HvError::Unmapped
+    })?;
+    if !t.el1.exec {
+        crate::warn!("probe at {va:#x} in VM {} refused: not executable at EL1", vm.name);
+        return Err(HvError::Unmapped);
+    }
+    if crate::vm::ipa_to_pa(vm, t.ipa.raw(), 4) != Some(t.pa.raw()) {
+        crate::warn!("probe at {va:#x} in VM {} refused: IPA {:#x} is not its RAM", vm.name, t.ipa.raw());
+        return Err(HvError::Denied);
+    }
+    // The site in context (for exclusive sequences), as far as it is mapped.
+    let mut window = [0u32; 17];
+    let mut first = 0;
+    for (i, w) in window.iter_mut().enumerate() {
+        let at = (va as i64 + (i as i64 - 8) * 4) as u64;
+        let mut b = [0u8; 4];
+        match tr.read_virt(&mem, GuestVirtAddr::new(at), &mut b, Access::Inspect) {
+            Ok(()) => *w = u32::from_le_bytes(b),
+            Err(_) if i < 8 => first = i + 1,
+            Err(_) => break,
+        }
+    }
+    let mut t_lock = table(vm.id)?.lock();
+    if t_lock.slots.iter().flatten().any(|p| p.va == va) {
+        return Err(HvError::Exists);
+    }
+    let original = window[8];
+    if abi::hvc_imm(original).is_some() {
+        // A probe of ours already here (or the guest's own HVC).
+        return Err(HvError::Exists);
+    }
+    let class = a64::classify_site(&window[first..], 8 - first);
+    if let Class::Refused(why) = class {
+        crate::warn!("probe at {va:#x} in VM {} refused: {why} ({original:#010x})", vm.name);
+        return Err(HvError::Unsafe);
+    }
+    let slot = t_lock.slots.iter().position(|s| s.is_none()).ok_or(HvError::NoSpace)?;
+    let id = slot as u16 + 1;
+    let hvc = abi::probe_hvc(id).ok_or(HvError::NoSpace)?;
+    patch(&mut mem, t.pa.raw(), hvc)?;
+    t_lock.slots[slot] = Some(Probe { id, va, pa: t.pa.raw(), original, kind, class, hits: 0 });
+    crate::info!("VM {}: probe {id} at {va:#x} (PA {:#x}, {:?})", vm.name, t.pa.raw(), class);
+    Ok(u64::from(id))
+}
+
+fn remove_here(vm: &'static VmConfig, id: u64) -> Result<u64, HvError> {
+    let mut mem = VmPhysMem { vm };
+    let mut t = table(vm.id)?.lock();
+    let slot = t.slots.iter().position(|s| s.is_some_and(|p| u64::from(p.id) == id)).ok_or(HvError::NotFound)?;
+    let p = t.slots[slot].take().ok_or(HvError::NotFound)?;
+    // Whatever state a hit left it in (HVC, or the original mid-step), the
+    // site ends with its original word.
+    patch(&mut mem, p.pa, p.original)?;
+    crate::info!("VM {}: probe {} at {:#x} removed after {} hits", vm.name, p.id, p.va, p.hits);
+    Ok(p.hits)
+}
+
+// --- the hit path -----------------------------------------------------------------
+
+/// A probe `id` was hit on this core: `frame.elr` is the site + 4.
+pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
+    let now = arch::counter();
+    let site = frame.elr.wrapping_sub(4);
+    let (probe, profile) = {
+        let mut t = match table(vm.id) {
+            Ok(t) => t.lock(),
+            Err(_) => return,
+        };
+        let profile = t.profile;
+        let Some(p) = t.slots.iter_mut().flatten().find(|p| p.id == id && p.va == site) else {
+            drop(t);
+            crate::trap::stop_vm(vm, frame, format_args!("HVC #{:#x} with no probe of ours there", id | 0x8000));
+        };
+        p.hits += 1;
+        (*p, profile)
+    };
+    trace::count(Stat::ProbeHits);
+    let mem = VmPhysMem { vm };
+    let tr = translator();
+    if trace::ENABLED.load(Ordering::Relaxed) {
+        let mut r = Record {
+            timestamp: now,
+            pc: site,
+            kind: match probe.kind {
+                ProbeKind::ContextSwitch => RecordKind::ContextSwitch as u16,
+                ProbeKind::Plain => RecordKind::ProbeHit as u16,
+            },
+            probe_id: id,
+            vm: vm.id,
+            cpu: arch::cpu_id() as u8,
+            ..Record::default()
+        };
+        if let Some(profile) = profile {
+            describe_tasks(&profile, &tr, &mem, probe.kind, &mut r);
+        }
+        trace::emit(&r);
+    }
+    match probe.class {
+        Class::Simulate(sim) => {
+            let mut regs = Regs { x: frame.x, sp: guest_sp(frame), pc: site, nzcv: (frame.spsr as u32) & 0xf000_0000 };
+            let view = GuestView { translator: &tr, mem: &mem };
+            if let Err(e) = a64::simulate(sim, &mut regs, &view) {
+                crate::trap::stop_vm(vm, frame, format_args!("probe {id}: simulating the displaced instruction failed: {e}"));
+            }
+            frame.x = regs.x;
+            frame.elr = regs.pc;
+            frame.spsr = (frame.spsr & !0xf000_0000) | u64::from(regs.nzcv & 0xf000_0000);
+        }
+        _ => start_step(vm, frame, &probe),
+    }
+}
+
+/// The stack pointer the guest was using (SPSR.M: EL1h → SP_EL1, else SP_EL0).
+fn guest_sp(frame: &TrapFrame) -> u64 {
+    if frame.spsr & 0xf == 0b0101 {
+        read_sysreg!("sp_el1")
+    } else {
+        read_sysreg!("sp_el0")
+    }
+}
+
+fn describe_tasks(profile: &OsProfile, tr: &Translator, mem: &VmPhysMem, kind: ProbeKind, r: &mut Record) {
+    match profile.kind() {
+        Some(OsKind::UcosII) => {
+            let cur = read_ptr(tr, mem, profile.os_tcb_cur.va);
+            ucos_task(profile, tr, mem, cur, &mut r.prev_prio, &mut r.prev_state, &mut r.prev_name);
+            if kind == ProbeKind::ContextSwitch {
+                let next = read_ptr(tr, mem, profile.os_tcb_high_rdy.va);
+                ucos_task(profile, tr, mem, next, &mut r.next_prio, &mut r.next_state, &mut r.next_name);
+            }
+        }
+        Some(OsKind::Linux) => {
+            // In the kernel, SP_EL0 holds `current` (arm64 Linux ≥ 4.x).
+            let task = read_sysreg!("sp_el0");
+            if profile.task_comm.present() {
+                read_name(tr, mem, task.wrapping_add(u64::from(profile.task_comm.offset)), &mut r.prev_name);
+            }
+        }
+        None => {}
+    }
+}
+
+fn read_ptr(tr: &Translator, mem: &VmPhysMem, va: u64) -> u64 {
+    tr.read_u64(mem, GuestVirtAddr::new(va)).unwrap_or(0)
+}
+
+fn read_field(tr: &Translator, mem: &VmPhysMem, base: u64, f: abi::profile::Field) -> u64 {
+    if !f.present() || f.size > 8 {
+        return 0;
+    }
+    let mut b = [0u8; 8];
+    let n = f.size as usize;
+    let va = GuestVirtAddr::new(base.wrapping_add(u64::from(f.offset)));
+    match tr.read_virt(mem, va, &mut b[..n], Access::Read) {
+        Ok(()) => u64::from_le_bytes(b),
+        Err(_) => 0,
+    }
+}
+
+fn ucos_task(p: &OsProfile, tr: &Translator, mem: &VmPhysMem, tcb: u64, prio: &mut u8, state: &mut u16, name: &mut [u8; NAME_LEN]) {
+    if tcb == 0 {
+        return;
+    }
+    *prio = read_field(tr, mem, tcb, p.tcb_prio) as u8;
+    *state = read_field(tr, mem, tcb, p.tcb_stat) as u16;
+    match p.name_kind() {
+        Some(NameKind::Pointer) => {
+            let s = read_field(tr, mem, tcb, p.tcb_task_name);
+            if s != 0 {
+                read_name(tr, mem, s, name);
+            }
+        }
+        Some(NameKind::Inline) => read_name(tr, mem, tcb.wrapping_add(u64::from(p.tcb_task_name.offset)), name),
+        _ => {}
+    }
+}
+
+/// A NUL-terminated name at `va`, at most NAME_LEN - 1 bytes, stopping at
+/// the first unreadable byte.
+fn read_name(tr: &Translator, mem: &VmPhysMem, va: u64, out: &mut [u8; NAME_LEN]) {
+    let mut buf = [0u8; NAME_LEN];
+    if tr.read_virt(mem, GuestVirtAddr::new(va), &mut buf[..NAME_LEN - 1], Access::Read).is_err() {
+        for (i, b) in buf[..NAME_LEN - 1].iter_mut().enumerate() {
+            let mut one = [0u8];
+            if tr.read_virt(mem, GuestVirtAddr::new(va.wrapping_add(i as u64)), &mut one, Access::Read).is_err() {
+                break;
+            }
+            *b = one[0];
+        }
+    }
+    Record::set_name(out, &buf[..NAME_LEN - 1]);
+}
+
+// --- single-stepping the displaced instruction ----------------------------------------
+
+/// What a core must undo when its single step completes.
+#[derive(Clone, Copy)]
+pub struct Step {
+    vm: u8,
+    id: u16,
+    pa: u64,
+    daif: u64,
+    mdscr: u64,
+}
+
+const SPSR_SS: u64 = 1 << 21;
+const SPSR_IF: u64 = 0b11 << 6;
+const MDSCR_SS: u64 = 1;
+const MDCR_TDE: u64 = 1 << 8;
+
+fn start_step(vm: &'static VmConfig, frame: &mut TrapFrame, probe: &Probe) {
+    let mut mem = VmPhysMem { vm };
+    if patch(&mut mem, probe.pa, probe.original).is_err() {
+        crate::trap::stop_vm(vm, frame, format_args!("probe {}: cannot restore the original instruction", probe.id));
+    }
+    let mdscr = read_sysreg!("mdscr_el1");
+    this_cpu().step = Some(Step { vm: vm.id, id: probe.id, pa: probe.pa, daif: frame.spsr & SPSR_IF, mdscr });
+    // Step exactly the original instruction, with interrupts masked so the
+    // step is not taken into the guest's IRQ handler, and debug exceptions
+    // routed here.
+    frame.elr = probe.va;
+    frame.spsr |= SPSR_SS | SPSR_IF;
+    write_sysreg!("mdscr_el1", mdscr | MDSCR_SS);
+    write_sysreg!("mdcr_el2", read_sysreg!("mdcr_el2") | MDCR_TDE);
+    arch::isb();
+}
+
+/// After any trap on a core with a step in flight (normally the software
+/// step exception): put the probe back and restore the guest's state.
+pub fn finish_step(frame: &mut TrapFrame) -> bool {
+    let Some(step) = this_cpu().step.take() else { return false };
+    write_sysreg!("mdscr_el1", step.mdscr);
+    write_sysreg!("mdcr_el2", read_sysreg!("mdcr_el2") & !MDCR_TDE);
+    frame.spsr = (frame.spsr & !(SPSR_SS | SPSR_IF)) | step.daif;
+    if let (Ok(t), Some(vm)) = (table(step.vm), partition().vm(step.vm)) {
+        let still_there = t.lock().slots.iter().flatten().any(|p| p.id == step.id && p.pa == step.pa);
+        if still_there {
+            if let Some(hvc) = abi::probe_hvc(step.id) {
+                let _ = patch(&mut VmPhysMem { vm }, step.pa, hvc);
+            }
+        }
+    }
+    true
+}
+

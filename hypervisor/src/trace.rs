@@ -1,0 +1,133 @@
+//! The trace data path on the hypervisor side: one single-producer ring per
+//! core in the region shared with Linux, the doorbell that tells Linux to
+//! drain them, and the counters behind the STATS hypercall.
+
+use crate::percpu::{this_cpu, DOORBELL};
+use core::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use guest_probe::abi::ring::{ring_bytes, Ring};
+use guest_probe::abi::{Record, RecordKind, Stat};
+use hyp_core::config::Partition;
+
+/// Records per ring unless the boot info asks otherwise (256 KiB per core).
+pub const DEFAULT_CAPACITY: u32 = 4096;
+
+pub static ENABLED: AtomicBool = AtomicBool::new(false);
+static STATS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+static RING_CAPACITY: AtomicU64 = AtomicU64::new(0);
+static RING_BASE: AtomicU64 = AtomicU64::new(0);
+static RINGS: AtomicUsize = AtomicUsize::new(0);
+/// The core that runs Linux's first vCPU (where the doorbell interrupt goes).
+static LINUX_CPU: AtomicUsize = AtomicUsize::new(0);
+
+pub fn count(stat: Stat) {
+    STATS[stat as usize].fetch_add(1, Ordering::Relaxed);
+}
+
+pub fn stat(stat: Stat) -> u64 {
+    STATS[stat as usize].load(Ordering::Relaxed)
+}
+
+/// Format one ring per core in the shared region (boot core, before any
+/// core starts a guest). `capacity` is a power of two.
+pub fn init_rings(partition: &Partition, cores: usize, capacity: u32, linux_cpu: usize) -> Result<(), &'static str> {
+    let region = partition.trace_ring;
+    let per_ring = ring_bytes(capacity) as u64;
+    if per_ring * cores as u64 > region.size {
+        return Err("the rings do not fit the shared region");
+    }
+    for cpu in 0..cores {
+        let base = region.pa + cpu as u64 * per_ring;
+        // SAFETY: the region is the partition's trace ring, RAM reserved for
+        // the hypervisor and Linux only (stage-2 maps it nowhere else); no
+        // guest runs yet, and from now on each ring is accessed only through
+        // its producer (core `cpu`) and Linux's consumer.
+        unsafe { Ring::init(base as *mut u8, per_ring as usize, capacity, cpu as u64) }.map_err(|_| "ring init failed")?;
+    }
+    RING_BASE.store(region.pa, Ordering::Relaxed);
+    RING_CAPACITY.store(u64::from(capacity), Ordering::Relaxed);
+    RINGS.store(cores, Ordering::Relaxed);
+    LINUX_CPU.store(linux_cpu, Ordering::Release);
+    Ok(())
+}
+
+/// Ring `index`: (its size in bytes, its address, its source core).
+pub fn ring_info(index: u64) -> Option<(u64, u64, u64)> {
+    let rings = RINGS.load(Ordering::Acquire) as u64;
+    if index >= rings {
+        return None;
+    }
+    let size = ring_bytes(RING_CAPACITY.load(Ordering::Relaxed) as u32) as u64;
+    Some((size, RING_BASE.load(Ordering::Relaxed) + index * size, index))
+}
+
+fn with_producer<R>(f: impl FnOnce(&mut guest_probe::abi::Producer<'static>) -> R) -> Option<R> {
+    let cpu = this_cpu();
+    if cpu.ring.is_none() {
+        let (size, base, _) = ring_info(crate::arch::cpu_id() as u64)?;
+        // SAFETY: this core's ring, formatted by `init_rings`; this core is
+        // its only producer (the producer lives in this core's slot).
+        let ring = unsafe { Ring::attach(base as *mut u8, size as usize) }.ok()?;
+        cpu.ring = Some(ring.producer());
+    }
+    cpu.ring.as_mut().map(f)
+}
+
+/// Append a record to this core's ring and ring Linux's doorbell when the
+/// ring was empty or is half full (coalesced: one interrupt per burst).
+pub fn emit(record: &Record) -> bool {
+    let pushed = with_producer(|p| {
+        let r = p.push(record);
+        // Pairs with the consumer's fence between its tail store and its
+        // final head load: one of the two sides sees the other.
+        fence(Ordering::SeqCst);
+        (r, p.pending())
+    });
+    let Some((result, pending)) = pushed else { return false };
+    match result {
+        Ok(_) => count(Stat::Records),
+        Err(_) => count(Stat::Drops),
+    }
+    let capacity = RING_CAPACITY.load(Ordering::Relaxed);
+    if pending == 1 || pending == capacity / 2 || result.is_err() && pending == capacity {
+        ring_doorbell();
+    }
+    result.is_ok()
+}
+
+/// Tell Linux to drain the rings: a list register on its own core, an SGI
+/// to its core from any other.
+pub fn ring_doorbell() {
+    let linux = LINUX_CPU.load(Ordering::Acquire);
+    count(Stat::Irqs);
+    if linux == crate::arch::cpu_id() {
+        crate::trap::queue_virq(crate::HVTRACE_INTID, None);
+    } else {
+        DOORBELL[linux].store(true, Ordering::Release);
+        crate::gic::send_sgi(crate::gic::DOORBELL_SGI, linux);
+    }
+}
+
+/// TEST_EMIT: `count` synthetic context switches between four made-up
+/// tasks ("synthetic-0".."synthetic-3"), for testing the data path without
+/// probes. Returns how many were written (the rest were dropped).
+pub fn test_emit(count: u64, vm: u8) -> u64 {
+    let mut written = 0;
+    for i in 0..count.min(1 << 20) {
+        let mut r = Record {
+            timestamp: crate::arch::counter(),
+            kind: RecordKind::ContextSwitch as u16,
+            vm,
+            cpu: crate::arch::cpu_id() as u8,
+            prev_prio: (10 + i % 4) as u8,
+            next_prio: (10 + (i + 1) % 4) as u8,
+            ..Record::default()
+        };
+        let mut name = *b"synthetic-0\0\0\0\0\0";
+        name[10] = b'0' + (i % 4) as u8;
+        Record::set_name(&mut r.prev_name, &name[..11]);
+        name[10] = b'0' + ((i + 1) % 4) as u8;
+        Record::set_name(&mut r.next_name, &name[..11]);
+        written += u64::from(emit(&r));
+    }
+    written
+}
