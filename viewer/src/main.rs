@@ -1,0 +1,31 @@
+//! `hv-trace-view FILE`: the terminal timeline viewer on its own.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: hv-trace-view FILE   (.dat v6/v7, ftrace text or hvtrace ring dump; merged or not)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let path = match args.as_slice() {
+        [h] if h == "-h" || h == "--help" => {
+            println!("{USAGE}\n\nKeys:");
+            for l in viewer::ui::HELP {
+                println!("  {l}");
+            }
+            return ExitCode::SUCCESS;
+        }
+        [p] => PathBuf::from(p),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match viewer::run_app(&path) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hv-trace-view: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
