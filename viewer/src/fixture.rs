@@ -2,7 +2,7 @@
 //!
 //! [`write_merged`] runs the real pipeline: `trace_convert::synth` generates a Linux CPU 0
 //! with the hvtrace module's RTOS events (injected on CPU 0, with clock sync points), that is
-//! written as a `.dat`, then `trace_convert::merge` puts the RTOS on its own CPU (synthetic
+//! written as a `.dat` (`synth::write_dat`), then `trace_convert::merge` puts the RTOS on its own CPU (synthetic
 //! pids, `sched_switch` events) and the result is written as the merged `.dat`. Every
 //! `lost_every`-th Linux switch is marked as following lost events so lost-event marks show.
 
@@ -18,39 +18,24 @@ use trace_convert::{Missed, Trace};
 /// result) to `path`; `lost_every` = 0 marks no losses.
 pub fn write_merged(path: &Path, linux_switches: u64, lost_every: u64) -> anyhow::Result<()> {
     let raw = path.with_extension("unmerged.tmp");
-    {
-        let f = File::create(&raw).with_context(|| format!("cannot create {}", raw.display()))?;
-        let mut cmd = trace_convert::Cmdlines::default();
-        cmd.insert(1201, "bash");
-        cmd.insert(1305, "rtos-ctl");
-        let header = DatHeader {
-            cpus: 1,
-            buffers: vec![String::new()],
-            clock: "local".into(),
-            cmdlines: cmd,
-            ..Default::default()
-        };
-        let mut w = DatWriter::new(BufWriter::new(f), header, &trace_convert::synth::formats())?;
-        let mut n = 0u64;
-        trace_convert::synth::generate(linux_switches, |mut e| {
-            if e.is("sched", "sched_switch") {
-                n += 1;
-                if lost_every > 0 && n % lost_every == 0 {
-                    e.missed_before = Missed::Count(3);
-                }
-            }
-            w.write(&e)
-        })?;
-        w.finish_into()?;
-    }
+    let f = File::create(&raw).with_context(|| format!("cannot create {}", raw.display()))?;
+    trace_convert::synth::write_dat(BufWriter::new(f), linux_switches)?;
     let inputs = [Trace::open(&raw)?];
     let plan = trace_convert::merge::plan(&inputs)?;
     let meta = trace_convert::merge::merged_meta(&inputs, &plan);
     let tmp = path.with_extension("tmp");
     let f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     let mut w = DatWriter::new(BufWriter::new(f), DatHeader::from_meta(&meta), &meta.formats)?;
+    let mut n = 0u64;
     for ev in trace_convert::merge::merged_events(&inputs, &plan, &meta) {
-        w.write(&ev?)?;
+        let mut ev = ev?;
+        if ev.cpu == 0 && ev.is("sched", "sched_switch") {
+            n += 1;
+            if lost_every > 0 && n % lost_every == 0 {
+                ev.missed_before = Missed::Count(3);
+            }
+        }
+        w.write(&ev)?;
     }
     w.finish_into()?;
     drop(inputs);

@@ -376,7 +376,7 @@ impl Builder<'_> {
             if let Some((who, since)) = c.running.replace((next, ev.ts_ns)) {
                 c.runs.push((since, ev.ts_ns, who));
             }
-        } else {
+        } else if l.class != KindClass::Switch {
             aux = c.details.len() as u32;
             c.details.push(detail(ev).into_boxed_str());
         }

@@ -362,7 +362,9 @@ fn draw_axis(buf: &mut Buffer, g: &Geometry, app: &App) {
     while c + 8 < tl.width {
         let t = app.view_start + (app.view_span as u128 * c as u128 / tl.width.max(1) as u128) as u64;
         let label = format!("|+{}", fmt_dur(t - app.view_start).replace(' ', ""));
-        text(buf, tl.x + c, y, &label, step - 1, Style::default());
+        if c + label.chars().count() as u16 <= tl.width {
+            text(buf, tl.x + c, y, &label, step - 1, Style::default());
+        }
         c += step;
     }
     let mut mark = |t: Option<u64>, ch: char| {
@@ -656,10 +658,16 @@ fn draw_help(f: &mut Frame, area: Rect) {
     f.render_widget(Clear, r);
     f.render_widget(Block::default().borders(Borders::ALL).title(" keys "), r);
     let buf = f.buffer_mut();
-    for (i, l) in HELP.iter().enumerate() {
-        if (i as u16) + 1 < r.height - 1 {
-            text(buf, r.x + 1, r.y + 1 + i as u16, l, r.width - 2, Style::default());
-        }
+    let lines = r.height.saturating_sub(2) as usize;
+    for (i, l) in HELP.iter().enumerate().take(lines) {
+        text(
+            buf,
+            r.x + 1,
+            r.y + 1 + i as u16,
+            l,
+            r.width.saturating_sub(2),
+            Style::default(),
+        );
     }
 }
 
@@ -684,6 +692,13 @@ fn draw_kind_menu(f: &mut Frame, area: Rect, app: &App, sel: usize) {
         } else {
             Style::default()
         };
-        text(buf, r.x + 1, r.y + 1 + (i - first) as u16, &s, r.width - 2, style);
+        text(
+            buf,
+            r.x + 1,
+            r.y + 1 + (i - first) as u16,
+            &s,
+            r.width.saturating_sub(2),
+            style,
+        );
     }
 }
