@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module's own view of the hvtrace record, ring and hypercall ABI.
+//!
+//! The single definition lives in guest-probe (`guest_probe::abi`); the C
+//! shim compiles the header generated from it (`hvtrace_abi.h`) and exports
+//! what its compiler sees as a table of named values. [`check`] compares this
+//! view with that table when the module loads, so a drift between the two
+//! refuses the load instead of misreading memory. The host tests include this
+//! file too and compare it with the generated header.
+//!
+//! Plain `core` only: no kernel crate, so the host can compile it.
+
+use core::mem::{offset_of, size_of};
+
+/// ABI major version this module speaks.
+pub(crate) const ABI_MAJOR: u16 = 1;
+/// ABI minor version this module was written against.
+pub(crate) const ABI_MINOR: u16 = 0;
+/// Size of one record.
+pub(crate) const RECORD_SIZE: usize = 64;
+/// Length of the task-name fields.
+pub(crate) const NAME_LEN: usize = 16;
+/// `"HVTR"`, little-endian.
+pub(crate) const RING_MAGIC: u32 = 0x5254_5648;
+/// Size of a ring header; records follow it.
+pub(crate) const RING_HEADER_SIZE: usize = 256;
+/// Largest ring capacity the module accepts (records).
+pub(crate) const MAX_RING_CAPACITY: u32 = 1 << 26;
+/// Probe ids are below this.
+pub(crate) const MAX_PROBE_ID: u16 = 0x8000;
+
+/// Hypercall function ids (x0).
+pub(crate) mod hvc {
+    /// Returns `major << 16 | minor`.
+    pub(crate) const VERSION: u64 = 0x00;
+    /// x1 = VM, x2 = guest VA, x3 = kind; returns the probe id.
+    pub(crate) const PROBE_ADD: u64 = 0x10;
+    /// x1 = VM, x2 = probe id.
+    pub(crate) const PROBE_REMOVE: u64 = 0x11;
+    /// x1 = VM, x2 = index; returns `kind << 16 | id`, x1 = VA, x2 = hits.
+    pub(crate) const PROBE_LIST: u64 = 0x12;
+    /// x1 = 0 or 1; returns the previous state.
+    pub(crate) const TRACE_ENABLE: u64 = 0x13;
+    /// x1 = ring index; returns its size, x1 = IPA, x2 = source CPU.
+    pub(crate) const RING_INFO: u64 = 0x14;
+    /// x1 = counter index; returns the counter.
+    pub(crate) const STATS: u64 = 0x16;
+    /// x1 = count; returns the number of synthetic records written.
+    pub(crate) const TEST_EMIT: u64 = 0x1f;
+}
+
+/// Hypercall error codes (negative x0).
+pub(crate) mod err {
+    /// Unknown function or argument combination.
+    pub(crate) const NOTSUPP: i64 = -1;
+    /// An argument is out of range.
+    pub(crate) const INVAL: i64 = -2;
+    /// No room.
+    pub(crate) const NOSPC: i64 = -3;
+    /// No such VM, probe, ring or index.
+    pub(crate) const NOENT: i64 = -4;
+    /// Already there.
+    pub(crate) const EXIST: i64 = -5;
+    /// The probe site is not safe to patch.
+    pub(crate) const UNSAFE: i64 = -6;
+    /// An address does not translate.
+    pub(crate) const UNMAPPED: i64 = -7;
+    /// The caller may not do this.
+    pub(crate) const PERM: i64 = -8;
+    /// Try again later.
+    pub(crate) const BUSY: i64 = -9;
+}
+
+/// Probe kinds (x3 of `PROBE_ADD`).
+pub(crate) mod probe_kind {
+    /// A plain hit.
+    pub(crate) const PLAIN: u64 = 0;
+    /// A context switch.
+    pub(crate) const CONTEXT_SWITCH: u64 = 1;
+}
+
+/// Record kinds (`Record::kind`).
+pub(crate) mod kind {
+    /// A context switch.
+    pub(crate) const CONTEXT_SWITCH: u16 = 1;
+    /// A probe hit.
+    pub(crate) const PROBE_HIT: u16 = 2;
+    /// A clock sync point written by the hypervisor.
+    pub(crate) const CLOCK_SYNC: u16 = 3;
+    /// Lost records: `pc` holds how many.
+    pub(crate) const LOST: u16 = 4;
+}
+
+/// `STATS` counter indices, with the names `stats` prints.
+pub(crate) const HYP_STATS: [(u64, &str); 5] = [
+    (0, "probe_hits"),
+    (1, "records"),
+    (2, "drops"),
+    (3, "irqs"),
+    (4, "hypercalls"),
+];
+
+/// The probe immediate flag (`HVC #(flag | id)` marks a probe).
+pub(crate) const PROBE_IMM_FLAG: u16 = 0x8000;
+
+/// One trace record as it lies in the ring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct Record {
+    /// Physical counter ticks.
+    pub(crate) timestamp: u64,
+    /// Probe site (LOST: the count; CLOCK_SYNC: the other clock).
+    pub(crate) pc: u64,
+    /// One of [`kind`].
+    pub(crate) kind: u16,
+    /// The probe that fired.
+    pub(crate) probe_id: u16,
+    /// The VM the event happened in.
+    pub(crate) vm: u8,
+    /// The physical core.
+    pub(crate) cpu: u8,
+    /// Priority of the task switched from (or the current task).
+    pub(crate) prev_prio: u8,
+    /// Priority of the task switched to.
+    pub(crate) next_prio: u8,
+    /// State of the task switched from.
+    pub(crate) prev_state: u16,
+    /// State of the task switched to.
+    pub(crate) next_state: u16,
+    /// Per-ring sequence number, counting drops.
+    pub(crate) seq: u32,
+    /// NUL-padded (not terminated) name of the task switched from.
+    pub(crate) prev_name: [u8; NAME_LEN],
+    /// NUL-padded (not terminated) name of the task switched to.
+    pub(crate) next_name: [u8; NAME_LEN],
+}
+
+/// A ring header as it lies in shared memory. Never referenced while
+/// shared: the consumer reads it field by field through raw pointers (and
+/// atomics for `head`, `tail`, `drops`).
+#[repr(C)]
+pub(crate) struct RingHeader {
+    /// [`RING_MAGIC`].
+    pub(crate) magic: u32,
+    /// Producer's ABI major version.
+    pub(crate) abi_major: u16,
+    /// Producer's ABI minor version.
+    pub(crate) abi_minor: u16,
+    /// [`RECORD_SIZE`].
+    pub(crate) record_size: u32,
+    /// Slots, a power of two.
+    pub(crate) capacity: u32,
+    /// Source CPU.
+    pub(crate) cpu: u64,
+    /// Reserved.
+    pub(crate) reserved0: [u8; 40],
+    /// Records ever written (producer).
+    pub(crate) head: u64,
+    /// Padding to the next cache line.
+    pub(crate) pad1: [u8; 56],
+    /// Records ever read (consumer: this module).
+    pub(crate) tail: u64,
+    /// Padding to the next cache line.
+    pub(crate) pad2: [u8; 56],
+    /// Records dropped because the ring was full (producer).
+    pub(crate) drops: u64,
+    /// Padding to the next cache line.
+    pub(crate) pad3: [u8; 56],
+}
+
+const _: () = assert!(size_of::<Record>() == RECORD_SIZE);
+const _: () = assert!(size_of::<RingHeader>() == RING_HEADER_SIZE);
+
+/// Bytes a ring of `capacity` records occupies.
+pub(crate) const fn ring_bytes(capacity: u32) -> usize {
+    RING_HEADER_SIZE + capacity as usize * RECORD_SIZE
+}
+
+macro_rules! layout_table {
+    ($($name:expr => $value:expr,)*) => {
+        /// This view as named values, in the C shim's naming (`struct.field`
+        /// offsets, `sizeof(struct)`, and the header's macro names).
+        pub(crate) const LAYOUT: &[(&str, u64)] = &[$(($name, $value as u64),)*];
+    };
+}
+
+layout_table! {
+    "sizeof(hvtrace_record)" => size_of::<Record>(),
+    "hvtrace_record.timestamp" => offset_of!(Record, timestamp),
+    "hvtrace_record.pc" => offset_of!(Record, pc),
+    "hvtrace_record.kind" => offset_of!(Record, kind),
+    "hvtrace_record.probe_id" => offset_of!(Record, probe_id),
+    "hvtrace_record.vm" => offset_of!(Record, vm),
+    "hvtrace_record.cpu" => offset_of!(Record, cpu),
+    "hvtrace_record.prev_prio" => offset_of!(Record, prev_prio),
+    "hvtrace_record.next_prio" => offset_of!(Record, next_prio),
+    "hvtrace_record.prev_state" => offset_of!(Record, prev_state),
+    "hvtrace_record.next_state" => offset_of!(Record, next_state),
+    "hvtrace_record.seq" => offset_of!(Record, seq),
+    "hvtrace_record.prev_name" => offset_of!(Record, prev_name),
+    "hvtrace_record.next_name" => offset_of!(Record, next_name),
+    "sizeof(hvtrace_ring_header)" => size_of::<RingHeader>(),
+    "hvtrace_ring_header.magic" => offset_of!(RingHeader, magic),
+    "hvtrace_ring_header.abi_major" => offset_of!(RingHeader, abi_major),
+    "hvtrace_ring_header.abi_minor" => offset_of!(RingHeader, abi_minor),
+    "hvtrace_ring_header.record_size" => offset_of!(RingHeader, record_size),
+    "hvtrace_ring_header.capacity" => offset_of!(RingHeader, capacity),
+    "hvtrace_ring_header.cpu" => offset_of!(RingHeader, cpu),
+    "hvtrace_ring_header.head" => offset_of!(RingHeader, head),
+    "hvtrace_ring_header.tail" => offset_of!(RingHeader, tail),
+    "hvtrace_ring_header.drops" => offset_of!(RingHeader, drops),
+    "HVTRACE_ABI_MAJOR" => ABI_MAJOR,
+    "HVTRACE_ABI_MINOR" => ABI_MINOR,
+    "HVTRACE_RECORD_SIZE" => RECORD_SIZE,
+    "HVTRACE_NAME_LEN" => NAME_LEN,
+    "HVTRACE_RING_MAGIC" => RING_MAGIC,
+    "HVTRACE_RING_HEADER_SIZE" => RING_HEADER_SIZE,
+    "HVTRACE_HVC_VERSION" => hvc::VERSION,
+    "HVTRACE_HVC_PROBE_ADD" => hvc::PROBE_ADD,
+    "HVTRACE_HVC_PROBE_REMOVE" => hvc::PROBE_REMOVE,
+    "HVTRACE_HVC_PROBE_LIST" => hvc::PROBE_LIST,
+    "HVTRACE_HVC_TRACE_ENABLE" => hvc::TRACE_ENABLE,
+    "HVTRACE_HVC_RING_INFO" => hvc::RING_INFO,
+    "HVTRACE_HVC_STATS" => hvc::STATS,
+    "HVTRACE_HVC_TEST_EMIT" => hvc::TEST_EMIT,
+    "HVTRACE_ENOTSUPP" => err::NOTSUPP,
+    "HVTRACE_EINVAL" => err::INVAL,
+    "HVTRACE_ENOSPC" => err::NOSPC,
+    "HVTRACE_ENOENT" => err::NOENT,
+    "HVTRACE_EEXIST" => err::EXIST,
+    "HVTRACE_EUNSAFE" => err::UNSAFE,
+    "HVTRACE_EUNMAPPED" => err::UNMAPPED,
+    "HVTRACE_EPERM" => err::PERM,
+    "HVTRACE_EBUSY" => err::BUSY,
+    "HVTRACE_PROBE_PLAIN" => probe_kind::PLAIN,
+    "HVTRACE_PROBE_CONTEXT_SWITCH" => probe_kind::CONTEXT_SWITCH,
+    "HVTRACE_REC_CONTEXT_SWITCH" => kind::CONTEXT_SWITCH,
+    "HVTRACE_REC_PROBE_HIT" => kind::PROBE_HIT,
+    "HVTRACE_REC_CLOCK_SYNC" => kind::CLOCK_SYNC,
+    "HVTRACE_REC_LOST" => kind::LOST,
+    "HVTRACE_STAT_PROBE_HITS" => HYP_STATS[0].0,
+    "HVTRACE_STAT_RECORDS" => HYP_STATS[1].0,
+    "HVTRACE_STAT_DROPS" => HYP_STATS[2].0,
+    "HVTRACE_STAT_IRQS" => HYP_STATS[3].0,
+    "HVTRACE_STAT_HYPERCALLS" => HYP_STATS[4].0,
+    "HVTRACE_PROBE_IMM_FLAG" => PROBE_IMM_FLAG,
+}
+
+/// The first disagreement between this view and another's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mismatch<'a> {
+    /// The other side does not define this name.
+    Missing(&'a str),
+    /// The values differ.
+    Differs {
+        /// The name.
+        name: &'a str,
+        /// This module's value.
+        ours: u64,
+        /// The other side's value.
+        theirs: u64,
+    },
+}
+
+/// Checks every entry of [`LAYOUT`] against `lookup` (the other side's
+/// value for a name, if it has one).
+pub(crate) fn check(lookup: impl Fn(&str) -> Option<u64>) -> Result<usize, Mismatch<'static>> {
+    for &(name, ours) in LAYOUT {
+        match lookup(name) {
+            None => return Err(Mismatch::Missing(name)),
+            Some(theirs) if theirs != ours => return Err(Mismatch::Differs { name, ours, theirs }),
+            Some(_) => {}
+        }
+    }
+    Ok(LAYOUT.len())
+}
+
+/// A name field as it goes into an ftrace `char[16]`: up to 15 bytes, then
+/// NUL-filled (like Linux's own `comm`), so `%s` readers never run past it.
+pub(crate) fn comm(name: &[u8; NAME_LEN]) -> [u8; NAME_LEN] {
+    let mut out = [0u8; NAME_LEN];
+    for (o, &c) in out.iter_mut().zip(name.iter()).take(NAME_LEN - 1) {
+        if c == 0 {
+            break;
+        }
+        // Non-printable bytes would confuse text readers.
+        *o = if (0x20..0x7f).contains(&c) { c } else { b'?' };
+    }
+    out
+}

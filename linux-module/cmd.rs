@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Parsing of what user space writes to `/sys/kernel/hvtrace/*`.
+//!
+//! Every write is parsed completely before anything happens: a command is
+//! either valid and turned into one hypercall, or refused with a
+//! [`ParseError`] that says why (the module logs it and returns `-EINVAL`).
+//! Plain `core` only, so the host tests run the same code.
+
+use core::fmt;
+
+use crate::abi::MAX_PROBE_ID;
+
+/// Largest `test_emit` count.
+pub(crate) const MAX_TEST_EMIT: u64 = 1 << 20;
+
+/// A `probes` command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ProbeCmd {
+    /// `add <vm> <hexaddr> [switch]`.
+    Add {
+        /// The VM to patch.
+        vm: u8,
+        /// Guest virtual address of the probe site.
+        addr: u64,
+        /// Record a context switch instead of a plain hit.
+        switch: bool,
+    },
+    /// `remove <vm> <id>`.
+    Remove {
+        /// The VM.
+        vm: u8,
+        /// The probe id `add` returned.
+        id: u16,
+    },
+}
+
+/// Why a write was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ParseError<'a> {
+    /// Nothing but whitespace.
+    Empty,
+    /// Not UTF-8 text.
+    NotText,
+    /// An unknown first word.
+    UnknownCommand(&'a str),
+    /// A required argument is absent.
+    Missing(&'static str),
+    /// An argument is not a number of the expected base.
+    NotANumber {
+        /// Which argument.
+        what: &'static str,
+        /// What was given.
+        given: &'a str,
+    },
+    /// A number outside its range.
+    OutOfRange {
+        /// Which argument.
+        what: &'static str,
+        /// What was given.
+        given: &'a str,
+        /// Smallest allowed.
+        min: u64,
+        /// Largest allowed.
+        max: u64,
+    },
+    /// A probe address that cannot hold an A64 instruction.
+    Misaligned(u64),
+    /// Words after a complete command.
+    Trailing(&'a str),
+}
+
+impl fmt::Display for ParseError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => write!(f, "empty write"),
+            Self::NotText => write!(f, "not UTF-8 text"),
+            Self::UnknownCommand(c) => {
+                write!(f, "unknown command '{c}' (expected 'add <vm> <hexaddr> [switch]' or 'remove <vm> <id>')")
+            }
+            Self::Missing(what) => write!(f, "missing {what}"),
+            Self::NotANumber { what, given } => write!(f, "{what} '{given}' is not a number"),
+            Self::OutOfRange { what, given, min, max } => {
+                write!(f, "{what} {given} out of range ({min}..={max})")
+            }
+            Self::Misaligned(a) => write!(f, "address {a:#x} is not 4-byte aligned"),
+            Self::Trailing(w) => write!(f, "unexpected '{w}' after the command"),
+        }
+    }
+}
+
+fn text(buf: &[u8]) -> Result<&str, ParseError<'_>> {
+    let s = core::str::from_utf8(buf).map_err(|_| ParseError::NotText)?;
+    let s = s.trim();
+    if s.is_empty() {
+        Err(ParseError::Empty)
+    } else {
+        Ok(s)
+    }
+}
+
+fn number<'a>(
+    what: &'static str,
+    given: &'a str,
+    radix: u32,
+    min: u64,
+    max: u64,
+) -> Result<u64, ParseError<'a>> {
+    let digits = if radix == 16 {
+        given
+            .strip_prefix("0x")
+            .or_else(|| given.strip_prefix("0X"))
+            .unwrap_or(given)
+    } else {
+        given
+    };
+    // from_str_radix accepts a leading '+'; we do not.
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ParseError::NotANumber { what, given });
+    }
+    let v = u64::from_str_radix(digits, radix).map_err(|_| {
+        if digits.bytes().all(|c| (c as char).is_digit(radix)) {
+            ParseError::OutOfRange { what, given, min, max }
+        } else {
+            ParseError::NotANumber { what, given }
+        }
+    })?;
+    if v < min || v > max {
+        return Err(ParseError::OutOfRange { what, given, min, max });
+    }
+    Ok(v)
+}
+
+/// `enable`: `0` or `1`.
+pub(crate) fn parse_enable(buf: &[u8]) -> Result<bool, ParseError<'_>> {
+    let s = text(buf)?;
+    Ok(number("enable value", s, 10, 0, 1)? == 1)
+}
+
+/// `test_emit`: a record count, 1..=[`MAX_TEST_EMIT`].
+pub(crate) fn parse_count(buf: &[u8]) -> Result<u64, ParseError<'_>> {
+    let s = text(buf)?;
+    number("count", s, 10, 1, MAX_TEST_EMIT)
+}
+
+/// `probes`: `add <vm> <hexaddr> [switch]` or `remove <vm> <id>`.
+pub(crate) fn parse_probe(buf: &[u8]) -> Result<ProbeCmd, ParseError<'_>> {
+    let s = text(buf)?;
+    let mut words = s.split_ascii_whitespace();
+    let verb = words.next().ok_or(ParseError::Empty)?;
+    if verb != "add" && verb != "remove" {
+        return Err(ParseError::UnknownCommand(verb));
+    }
+    let mut arg = |what: &'static str, radix: u32, min: u64, max: u64| {
+        number(what, words.next().ok_or(ParseError::Missing(what))?, radix, min, max)
+    };
+    let vm = arg("vm", 10, 0, 255)? as u8;
+    let cmd = if verb == "add" {
+        let addr = arg("address", 16, 1, u64::MAX)?;
+        if addr % 4 != 0 {
+            return Err(ParseError::Misaligned(addr));
+        }
+        let switch = match words.next() {
+            None => false,
+            Some("switch") => true,
+            Some(w) => return Err(ParseError::Trailing(w)),
+        };
+        ProbeCmd::Add { vm, addr, switch }
+    } else {
+        let id = arg("probe id", 10, 0, u64::from(MAX_PROBE_ID) - 1)? as u16;
+        ProbeCmd::Remove { vm, id }
+    };
+    match words.next() {
+        None => Ok(cmd),
+        Some(w) => Err(ParseError::Trailing(w)),
+    }
+}
