@@ -98,6 +98,8 @@ pub struct App {
     pub quit: bool,
     /// Colors allowed (false with `NO_COLOR`).
     pub color: bool,
+    /// While the index is partial: events decoded so far.
+    pub loading: Option<u64>,
 }
 
 /// Formats a duration for humans: `1.250 ms`.
@@ -178,9 +180,29 @@ impl App {
             message: String::new(),
             quit: false,
             color: true,
+            loading: None,
         };
         app.fix_selection();
         app
+    }
+
+    /// Replaces a partial index with the whole one that `build` makes, keeping the view (a
+    /// view of the whole partial trace becomes a view of the whole trace). The partial index
+    /// is freed before `build` runs, to keep peak memory down.
+    pub fn swap_index(&mut self, build: impl FnOnce() -> anyhow::Result<TraceIndex>) -> anyhow::Result<()> {
+        let whole = self.view_start == self.index.t0 && self.view_span >= self.index.span();
+        self.index = Arc::new(TraceIndex::empty());
+        let index = build()?;
+        self.hidden_kinds.resize(index.kinds.len(), false);
+        self.index = Arc::new(index);
+        if whole {
+            self.view_start = self.index.t0;
+            self.view_span = self.index.span().max(1);
+        }
+        self.loading = None;
+        self.clamp_view();
+        self.fix_selection();
+        Ok(())
     }
 
     /// Is CPU position `c` shown under the current filters?

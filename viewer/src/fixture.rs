@@ -31,7 +31,7 @@ pub fn write_merged(path: &Path, linux_switches: u64, lost_every: u64) -> anyhow
         let mut ev = ev?;
         if ev.cpu == 0 && ev.is("sched", "sched_switch") {
             n += 1;
-            if lost_every > 0 && n % lost_every == 0 {
+            if n.checked_rem(lost_every) == Some(0) {
                 ev.missed_before = Missed::Count(3);
             }
         }

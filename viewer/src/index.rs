@@ -27,7 +27,8 @@
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use anyhow::Context;
 use trace_convert::{Event, EventFormat, EventStream, Missed, Trace};
@@ -241,7 +242,7 @@ fn layout_of(f: &EventFormat, kind: u16) -> Layout {
 }
 
 /// Per-CPU state while building.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct CpuBuild {
     runs: Vec<(u64, u64, u32)>,
     running: Option<(u32, u64)>,
@@ -256,8 +257,10 @@ struct CpuBuild {
 }
 
 /// What one decoding thread produces.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Part {
+    /// Time of the last event decoded.
+    last_ts: u64,
     cpus: HashMap<u32, CpuBuild>,
     /// Local task index → (pid, name).
     tasks: Vec<(i32, Arc<str>)>,
@@ -452,82 +455,273 @@ fn is_idle(pid: i32, name: &str) -> bool {
     pid == 0 || name.starts_with("swapper") || name.contains("Idle")
 }
 
-fn decode(streams: Vec<EventStream>, kinds: &KindTable) -> anyhow::Result<Part> {
+/// Coordination between the decoding threads and whoever waits for them.
+#[derive(Default)]
+struct Ctl {
+    /// Snapshot generation requested; a worker answers each generation once.
+    gen: AtomicU64,
+    /// Events decoded so far (all workers, updated every [`TICK`] events).
+    events: AtomicU64,
+    state: Mutex<CtlState>,
+    cond: Condvar,
+}
+
+#[derive(Default)]
+struct CtlState {
+    /// Latest snapshot per worker: (generation, part).
+    snaps: HashMap<usize, (u64, Part)>,
+    /// Finished workers.
+    done: HashMap<usize, anyhow::Result<Part>>,
+}
+
+/// Events between two looks at [`Ctl`].
+const TICK: u64 = 1 << 14;
+
+fn decode(streams: Vec<EventStream>, kinds: &KindTable, worker: usize, ctl: &Ctl) -> anyhow::Result<Part> {
     let mut b = Builder {
         part: Part::default(),
         pids: HashMap::new(),
         layouts: HashMap::new(),
         kinds,
     };
+    let mut answered = 0;
+    let mut n = 0u64;
     for s in streams {
         for ev in s {
-            b.add(&ev.context("corrupt trace")?);
+            let ev = ev.context("corrupt trace")?;
+            b.add(&ev);
+            b.part.last_ts = ev.ts_ns;
+            n += 1;
+            if n & (TICK - 1) == 0 {
+                ctl.events.fetch_add(TICK, Ordering::Relaxed);
+                let g = ctl.gen.load(Ordering::Acquire);
+                if g > answered {
+                    answered = g;
+                    let snap = b.part.clone();
+                    let mut st = ctl.state.lock().unwrap_or_else(|e| e.into_inner());
+                    st.snaps.insert(worker, (g, snap));
+                    ctl.cond.notify_all();
+                }
+            }
         }
     }
     Ok(b.part)
 }
 
-impl TraceIndex {
-    /// Opens and indexes `path` (`.dat` v6/v7, ftrace text, hvtrace ring dump, merged or not).
-    pub fn open(path: &Path) -> anyhow::Result<TraceIndex> {
+impl Part {
+    /// Keeps only what happened before `t` (a consistent cut across workers).
+    fn cut(&mut self, t: u64) {
+        for c in self.cpus.values_mut() {
+            c.events.truncate(c.events.partition_point(|e| e.ts < t));
+            c.probes.truncate(c.probes.partition_point(|&p| p < t));
+            c.lost.truncate(c.lost.partition_point(|l| l.ts < t));
+            let keep = c.runs.partition_point(|r| r.0 < t);
+            c.runs.truncate(keep);
+            if let Some(last) = c.runs.last_mut() {
+                if last.1 > t {
+                    c.running = Some((last.2, last.0));
+                    c.runs.pop();
+                }
+            }
+            if c.running.is_some_and(|(_, since)| since >= t) {
+                c.running = None;
+            }
+            c.last_ts = c.last_ts.min(t);
+        }
+        self.last_ts = self.last_ts.min(t);
+    }
+}
+
+/// What [`Loader::first`] gives: the whole trace, or the part indexed so far.
+#[derive(Debug)]
+pub enum Loaded {
+    /// Fully indexed.
+    Full(TraceIndex),
+    /// Events before [`TraceIndex::t1`] only; the rest is still being indexed.
+    Partial(TraceIndex),
+}
+
+/// Indexing in the background: decoding threads (one per core, CPU streams dealt round-robin)
+/// that can hand out a consistent partial index while they run.
+pub struct Loader {
+    trace: Arc<Trace>,
+    meta: trace_convert::TraceMeta,
+    kinds: Arc<KindTable>,
+    ctl: Arc<Ctl>,
+    workers: usize,
+    path: String,
+}
+
+impl std::fmt::Debug for Loader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Loader {
+    /// Opens `path` (errors in its header are reported here) and starts indexing it.
+    pub fn start(path: &Path) -> anyhow::Result<Loader> {
         let trace = Trace::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let mut idx = Self::from_trace(&trace, false).with_context(|| format!("cannot read {}", path.display()))?;
-        idx.path = path.display().to_string();
-        Ok(idx)
+        let meta = trace.meta().clone();
+        let kinds = Arc::new(KindTable::new(&meta.formats));
+        let streams = trace.streams();
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(streams.len())
+            .max(1);
+        let mut groups: Vec<Vec<EventStream>> = (0..workers).map(|_| Vec::new()).collect();
+        for (k, s) in streams.into_iter().enumerate() {
+            groups[k % workers].push(s);
+        }
+        let ctl = Arc::new(Ctl::default());
+        for (w, g) in groups.into_iter().enumerate() {
+            let (kinds, ctl) = (kinds.clone(), ctl.clone());
+            std::thread::Builder::new()
+                .name(format!("index-{w}"))
+                .spawn(move || {
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(g, &kinds, w, &ctl)))
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("indexing thread failed")));
+                    let mut st = ctl.state.lock().unwrap_or_else(|e| e.into_inner());
+                    st.done.insert(w, r);
+                    ctl.cond.notify_all();
+                })
+                .context("cannot start an indexing thread")?;
+        }
+        Ok(Loader {
+            trace: Arc::new(trace),
+            meta,
+            kinds,
+            ctl,
+            workers,
+            path: path.display().to_string(),
+        })
     }
 
-    /// Indexes an opened trace; `merged` forces the on-the-fly RTOS merge.
+    /// Events decoded so far (approximate).
+    pub fn events_so_far(&self) -> u64 {
+        self.ctl.events.load(Ordering::Relaxed)
+    }
+
+    /// Has every worker finished?
+    pub fn finished(&self) -> bool {
+        let st = self.ctl.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.done.len() == self.workers
+    }
+
+    /// Waits up to `budget` for the whole index; after that, returns what is indexed so far
+    /// (cut at the earliest time every unfinished worker has reached).
+    pub fn first(&self, budget: std::time::Duration) -> anyhow::Result<Loaded> {
+        let deadline = std::time::Instant::now() + budget;
+        {
+            let mut st = self.ctl.state.lock().unwrap_or_else(|e| e.into_inner());
+            while st.done.len() < self.workers {
+                let now = std::time::Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                st = self
+                    .ctl
+                    .cond
+                    .wait_timeout(st, deadline - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            if st.done.values().any(|r| r.is_err()) || st.done.len() == self.workers {
+                drop(st);
+                return self.wait().map(Loaded::Full);
+            }
+        }
+        let gen = self.ctl.gen.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut st = self.ctl.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let ready =
+                (0..self.workers).all(|w| st.done.contains_key(&w) || st.snaps.get(&w).is_some_and(|s| s.0 >= gen));
+            if ready {
+                break;
+            }
+            st = self.ctl.cond.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        let mut parts = Vec::new();
+        let mut cut = u64::MAX;
+        for w in 0..self.workers {
+            match st.done.get(&w) {
+                Some(Ok(p)) => parts.push(p.clone()),
+                Some(Err(e)) => return Err(anyhow::anyhow!("cannot read {}: {e:#}", self.path)),
+                None => {
+                    let p = st.snaps.remove(&w).map(|s| s.1).unwrap_or_default();
+                    cut = cut.min(p.last_ts);
+                    parts.push(p);
+                }
+            }
+        }
+        drop(st);
+        if parts.iter().any(|p| p.unmerged) {
+            return self.wait().map(Loaded::Full);
+        }
+        for p in &mut parts {
+            p.cut(cut);
+        }
+        let mut idx = TraceIndex::assemble(&self.meta, &self.kinds, parts);
+        idx.path = self.path.clone();
+        Ok(Loaded::Partial(idx))
+    }
+
+    /// Waits for every worker and builds the whole index.
+    pub fn wait(&self) -> anyhow::Result<TraceIndex> {
+        let mut st = self.ctl.state.lock().unwrap_or_else(|e| e.into_inner());
+        while st.done.len() < self.workers {
+            st = self.ctl.cond.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        let mut parts = Vec::new();
+        for w in 0..self.workers {
+            match st.done.remove(&w) {
+                Some(Ok(p)) => parts.push(p),
+                Some(Err(e)) => return Err(e.context(format!("cannot read {}", self.path))),
+                None => unreachable!("every worker is done"),
+            }
+        }
+        drop(st);
+        let mut idx = if parts.iter().any(|p| p.unmerged) {
+            let mut idx =
+                TraceIndex::from_trace(&self.trace, true).with_context(|| format!("cannot read {}", self.path))?;
+            idx.source = format!("{}, merged on open", self.meta.source);
+            idx
+        } else {
+            TraceIndex::assemble(&self.meta, &self.kinds, parts)
+        };
+        idx.path = self.path.clone();
+        Ok(idx)
+    }
+}
+
+impl TraceIndex {
+    /// Opens and indexes `path` (`.dat` v6/v7, ftrace text, hvtrace ring dump, merged or not),
+    /// waiting for the whole index.
+    pub fn open(path: &Path) -> anyhow::Result<TraceIndex> {
+        Loader::start(path)?.wait()
+    }
+
+    /// Indexes an opened trace on this thread; `merge` applies the RTOS merge first.
     pub fn from_trace(trace: &Trace, merge: bool) -> anyhow::Result<TraceIndex> {
-        let (meta, parts) = if merge {
+        let ctl = Ctl::default();
+        let (meta, events): (_, EventStream) = if merge {
             let inputs = std::slice::from_ref(trace);
             let plan = trace_convert::merge::plan(inputs)?;
             let meta = trace_convert::merge::merged_meta(inputs, &plan);
-            let kinds = KindTable::new(&meta.formats);
             let events = trace_convert::merge::merged_events(inputs, &plan, &meta);
-            let part = decode(vec![Box::new(events)], &kinds)?;
-            ((meta, kinds), vec![part])
+            (meta, Box::new(events))
         } else {
-            let meta = trace.meta().clone();
-            let kinds = KindTable::new(&meta.formats);
-            let streams = trace.streams();
-            // One worker per available core; streams dealt round-robin by size order.
-            let workers = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-                .min(streams.len())
-                .max(1);
-            let mut groups: Vec<Vec<EventStream>> = (0..workers).map(|_| Vec::new()).collect();
-            for (k, s) in streams.into_iter().enumerate() {
-                groups[k % workers].push(s);
-            }
-            let parts = std::thread::scope(|sc| {
-                let handles: Vec<_> = groups
-                    .into_iter()
-                    .map(|g| {
-                        let kinds = &kinds;
-                        sc.spawn(move || decode(g, kinds))
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| Err(anyhow::anyhow!("indexing thread failed")))
-                    })
-                    .collect::<anyhow::Result<Vec<_>>>()
-            })?;
-            if !merge && parts.iter().any(|p| p.unmerged) {
-                let mut idx = Self::from_trace(trace, true)?;
-                idx.source = format!("{}, merged on open", trace.meta().source);
-                return Ok(idx);
-            }
-            ((meta, kinds), parts)
+            (trace.meta().clone(), Box::new(trace.events()))
         };
-        let (meta, kinds) = meta;
-        Ok(Self::assemble(&meta, kinds, parts))
+        let kinds = KindTable::new(&meta.formats);
+        let part = decode(vec![events], &kinds, 0, &ctl)?;
+        Ok(Self::assemble(&meta, &kinds, vec![part]))
     }
 
-    fn assemble(meta: &trace_convert::TraceMeta, kinds: KindTable, parts: Vec<Part>) -> TraceIndex {
+    fn assemble(meta: &trace_convert::TraceMeta, kinds: &KindTable, parts: Vec<Part>) -> TraceIndex {
         // Global tasks by pid.
         let mut tasks: Vec<Task> = Vec::new();
         let mut by_pid: HashMap<i32, u32> = HashMap::new();
@@ -676,6 +870,12 @@ impl TraceIndex {
         }
     }
 
+    /// An index of nothing (a placeholder while the whole index is assembled).
+    pub fn empty() -> TraceIndex {
+        let kinds = KindTable::new(&[]);
+        TraceIndex::assemble(&trace_convert::TraceMeta::default(), &kinds, Vec::new())
+    }
+
     /// Trace length (ns).
     pub fn span(&self) -> u64 {
         self.t1 - self.t0
@@ -729,7 +929,7 @@ impl TraceIndex {
             }
             let runs = starting.len() as u64;
             let (min_ns, max_ns) = r.min_max(starting.clone()).unwrap_or((0, 0));
-            let avg_ns = if runs > 0 { r.total(starting) / runs } else { 0 };
+            let avg_ns = r.total(starting).checked_div(runs).unwrap_or(0);
             v.push(TaskStat {
                 task: k as u32,
                 cpu_ns,

@@ -47,14 +47,24 @@ pub fn color_wanted() -> bool {
 /// # Ok::<(), anyhow::Error>(())
 /// ```
 pub fn run_app(path: &Path) -> anyhow::Result<()> {
-    let index = TraceIndex::open(path)?;
-    if index.events == 0 {
+    let loader = index::Loader::start(path)?;
+    let (index, partial) = match loader.first(FIRST_FRAME_BUDGET)? {
+        index::Loaded::Full(i) => (i, false),
+        index::Loaded::Partial(i) => (i, true),
+    };
+    if !partial && index.events == 0 {
         anyhow::bail!("{}: the trace has no events", path.display());
     }
     let mut app = App::new(Arc::new(index));
     app.color = color_wanted();
-    run_terminal(&mut app)
+    if partial {
+        app.loading = Some(loader.events_so_far());
+    }
+    run_terminal(&mut app, partial.then_some(&loader))
 }
+
+/// How long opening waits for the whole index before showing what is indexed so far.
+pub const FIRST_FRAME_BUDGET: Duration = Duration::from_millis(1200);
 
 struct TerminalGuard;
 
@@ -67,17 +77,30 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Runs the draw/event loop for `app` on standard output.
-pub fn run_terminal(app: &mut App) -> anyhow::Result<()> {
+/// Runs the draw/event loop for `app` on standard output; with `loader`, swaps in the whole
+/// index when it is ready.
+pub fn run_terminal(app: &mut App, mut loader: Option<&index::Loader>) -> anyhow::Result<()> {
     enable_raw_mode().context("cannot use the terminal (raw mode)")?;
     let _guard = TerminalGuard;
     execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture).context("cannot set up the terminal")?;
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
     term.clear()?;
     while !app.quit {
+        if let Some(l) = loader {
+            if l.finished() {
+                app.swap_index(|| l.wait())?;
+                loader = None;
+            } else {
+                app.loading = Some(l.events_so_far());
+            }
+        }
         let size = term.size()?;
         app.size = (size.width, size.height);
         term.draw(|f| ui::draw(f, app))?;
+        // While indexing, wake up now and then to pick up the whole index.
+        if loader.is_some() && !event::poll(Duration::from_millis(200))? {
+            continue;
+        }
         // Block for the first event, then drain whatever else is queued before redrawing.
         let mut ev = Some(event::read()?);
         while let Some(e) = ev.take() {

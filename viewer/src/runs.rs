@@ -9,7 +9,7 @@
 
 use std::ops::Range;
 
-/// Runs per min/max summary block.
+/// Runs per min/max summary block (a power of two).
 const BLOCK: usize = 256;
 
 /// A row's run intervals (half-open `[start, end)`), sorted and non-overlapping.
@@ -147,7 +147,7 @@ impl Runs {
         let (mut mn, mut mx) = (u64::MAX, 0u64);
         let mut k = r.start;
         while k < r.end {
-            if k % BLOCK == 0 && k + BLOCK <= r.end {
+            if k & (BLOCK - 1) == 0 && k + BLOCK <= r.end {
                 let (a, b) = self.blocks[k / BLOCK];
                 mn = mn.min(a);
                 mx = mx.max(b);

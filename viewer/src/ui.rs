@@ -372,9 +372,10 @@ fn draw_axis(buf: &mut Buffer, g: &Geometry, app: &App) {
             put(buf, tl.x + col, y, ch, bold());
         }
     };
+    // Markers win over the cursor glyph (the cursor column stays reverse video below).
+    mark(Some(app.cursor), '▼');
     mark(app.marker_a, 'A');
     mark(app.marker_b, 'B');
-    mark(Some(app.cursor), '▼');
 }
 
 fn draw_rows(buf: &mut Buffer, g: &Geometry, ctx: &Ctx) {
@@ -618,7 +619,9 @@ fn draw_status(buf: &mut Buffer, g: &Geometry, app: &App, _area: Rect) {
         } else if let Some(a) = app.marker_a.or(app.marker_b) {
             s += &format!(" │ Δmark {}", fmt_dur(a.abs_diff(app.cursor)));
         }
-        if !app.message.is_empty() {
+        if let Some(n) = app.loading {
+            s += &format!(" │ indexing… {n} events so far, shown up to {}", fmt_ts(app.index.t1));
+        } else if !app.message.is_empty() {
             s += &format!(" │ {}", app.message);
         } else {
             s += " │ ?:help";
