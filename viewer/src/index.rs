@@ -780,7 +780,9 @@ impl TraceIndex {
                     r.2 = remap[r.2 as usize];
                 }
                 if let Some((who, since)) = c.running.take() {
-                    c.runs.push((since, c.last_ts, remap[who as usize]));
+                    if since < c.last_ts {
+                        c.runs.push((since, c.last_ts, remap[who as usize]));
+                    }
                 }
                 let is_switch = |k: u16| kind_list[k as usize].class == KindClass::Switch;
                 for e in &mut c.events {
