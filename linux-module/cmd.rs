@@ -76,7 +76,10 @@ impl fmt::Display for ParseError<'_> {
             Self::Empty => write!(f, "empty write"),
             Self::NotText => write!(f, "not UTF-8 text"),
             Self::UnknownCommand(c) => {
-                write!(f, "unknown command '{c}' (expected 'add <vm> <hexaddr> [switch]' or 'remove <vm> <id>')")
+                write!(
+                    f,
+                    "unknown command '{c}' (expected 'add <vm> <hexaddr> [switch]' or 'remove <vm> <id>')"
+                )
             }
             Self::Missing(what) => write!(f, "missing {what}"),
             Self::NotANumber { what, given } => write!(f, "{what} '{given}' is not a number"),
@@ -99,13 +102,7 @@ fn text(buf: &[u8]) -> Result<&str, ParseError<'_>> {
     }
 }
 
-fn number<'a>(
-    what: &'static str,
-    given: &'a str,
-    radix: u32,
-    min: u64,
-    max: u64,
-) -> Result<u64, ParseError<'a>> {
+fn number<'a>(what: &'static str, given: &'a str, radix: u32, min: u64, max: u64) -> Result<u64, ParseError<'a>> {
     let digits = if radix == 16 {
         given
             .strip_prefix("0x")

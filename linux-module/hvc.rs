@@ -61,11 +61,7 @@ impl HvError {
 
     /// Logs that `what` failed and returns the errno.
     pub(crate) fn fail(self, what: &str) -> Error {
-        pr_warn!(
-            "{what} failed: {} (hypervisor error {})\n",
-            self.describe(),
-            self.0
-        );
+        pr_warn!("{what} failed: {} (hypervisor error {})\n", self.describe(), self.0);
         self.errno()
     }
 }

@@ -52,8 +52,6 @@ const CLOCK_SYNC_MAX_AGE_NS: u64 = CLOCK_SYNC_PERIOD_MS as u64 * 1_000_000;
 const TRACKED_RINGS: usize = 8;
 /// Probes this module remembers (to remove them at unload).
 const OWN_PROBES: usize = 64;
-/// VMs `probes` lists.
-const LISTED_VMS: u64 = 4;
 
 // --- state -----------------------------------------------------------------
 
@@ -139,15 +137,7 @@ mod shim {
             next_comm: *const c_char,
             seq: u32,
         );
-        fn hvtrace_shim_emit_probe(
-            ts: u64,
-            cpu: u32,
-            probe_id: u32,
-            pc: u64,
-            prio: u8,
-            comm: *const c_char,
-            seq: u32,
-        );
+        fn hvtrace_shim_emit_probe(ts: u64, cpu: u32, probe_id: u32, pc: u64, prio: u8, comm: *const c_char, seq: u32);
         fn hvtrace_shim_clock_sync() -> u64;
         fn hvtrace_shim_now_ns() -> u64;
         fn hvtrace_shim_tick_start(period_ms: u32);
@@ -443,9 +433,9 @@ pub extern "C" fn hvtrace_rs_attach(base: *mut c_void, len: usize, phys: u64) ->
 
 fn report_stop(stop: ring::Stop, rings: usize) {
     match stop {
-        ring::Stop::NoMagic(0) => pr_warn!(
-            "no ring set up in the region yet: records will be read once the hypervisor initialises it\n"
-        ),
+        ring::Stop::NoMagic(0) => {
+            pr_warn!("no ring set up in the region yet: records will be read once the hypervisor initialises it\n")
+        }
         ring::Stop::BadHeader { offset, why, value } => {
             pr_warn!("ring header at offset {offset:#x}: {why} ({value:#x}); rings after it are ignored\n")
         }
@@ -645,7 +635,11 @@ fn store_enable(input: &[u8]) -> Result {
         drain();
         clock_sync_now();
     }
-    pr_info!("tracing {} (hypervisor was {})\n", if on { "enabled" } else { "disabled" }, if prev != 0 { "on" } else { "off" });
+    pr_info!(
+        "tracing {} (hypervisor was {})\n",
+        if on { "enabled" } else { "disabled" },
+        if prev != 0 { "on" } else { "off" }
+    );
     Ok(())
 }
 
@@ -654,7 +648,9 @@ fn own_entry(vm: u8, id: u16) -> u32 {
 }
 
 fn show_probes(p: &mut Page<'_>) -> Result {
-    for vm in 0..LISTED_VMS {
+    // VM ids are dense: the first one the hypervisor calls invalid ends
+    // the list.
+    for vm in 0..=u64::from(u8::MAX) {
         for index in 0..u64::from(abi::MAX_PROBE_ID) {
             match hvc::call(f::PROBE_LIST, vm, index, 0) {
                 Ok(r) => {
@@ -677,6 +673,7 @@ fn show_probes(p: &mut Page<'_>) -> Result {
                         return Ok(());
                     }
                 }
+                Err(e) if e.0 == abi::err::INVAL && index == 0 => return Ok(()),
                 Err(e) if e.0 == abi::err::NOENT => break,
                 Err(e) if e.0 == abi::err::NOTSUPP => return Err(e.fail("PROBE_LIST")),
                 Err(e) => {
@@ -766,7 +763,12 @@ fn show_stats(p: &mut Page<'_>) -> Result {
     let _ = writeln!(p, "drains {}", get(&COUNT.drains));
     let _ = writeln!(p, "clock_syncs {}", get(&COUNT.clock_syncs));
     let _ = writeln!(p, "enabled {}", u8::from(ENABLED.load(Ordering::Acquire)));
-    let _ = writeln!(p, "region {:#x} {}", REGION_PHYS.load(Ordering::Relaxed), REGION_LEN.load(Ordering::Relaxed));
+    let _ = writeln!(
+        p,
+        "region {:#x} {}",
+        REGION_PHYS.load(Ordering::Relaxed),
+        REGION_LEN.load(Ordering::Relaxed)
+    );
     for (i, (cpu, cap, head, tail, drops)) in per_ring.iter().take(lines).enumerate() {
         let fill = head.saturating_sub(*tail);
         let _ = writeln!(
@@ -796,7 +798,10 @@ impl kernel::Module for HvTrace {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         check_layout()?;
         let v = hvc::call(f::VERSION, 0, 0, 0).map_err(|e| {
-            pr_err!("VERSION hypercall failed: {}: is Linux running under the hv-trace hypervisor?\n", e.describe());
+            pr_err!(
+                "VERSION hypercall failed: {}: is Linux running under the hv-trace hypervisor?\n",
+                e.describe()
+            );
             ENODEV
         })?;
         let (major, minor) = (v.x0 >> 16, v.x0 & 0xffff);
@@ -810,7 +815,10 @@ impl kernel::Module for HvTrace {
         }
         HYP_VERSION.store(v.x0, Ordering::Relaxed);
         shim::driver_register().map_err(|e| {
-            pr_err!("no usable \"hv-trace,hvtrace\" device (see the messages above): error {}\n", e.to_errno());
+            pr_err!(
+                "no usable \"hv-trace,hvtrace\" device (see the messages above): error {}\n",
+                e.to_errno()
+            );
             e
         })?;
         if let Err(e) = shim::sysfs_create() {
