@@ -2,16 +2,17 @@
 //! its traces. A thin layer: arguments become a plan, library code does the work.
 
 mod artifacts;
+mod commands;
 mod fingerprint;
 mod paths;
 mod progress;
 mod qemu;
+mod session;
 mod system;
 
-use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +23,31 @@ use std::time::Duration;
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
+}
+
+/// Which VM a probe goes into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Vm {
+    Rtos,
+    Linux,
+}
+
+impl Vm {
+    pub fn id(self) -> u8 {
+        match self {
+            Vm::Linux => 0,
+            Vm::Rtos => 1,
+        }
+    }
+}
+
+/// What a probe records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProbeKind {
+    /// A context switch: current task → highest-ready task.
+    Switch,
+    /// A plain hit with the current task.
+    Plain,
 }
 
 #[derive(Subcommand)]
@@ -41,21 +67,54 @@ enum Cmd {
         ground_truth: bool,
     },
     /// Boot the system in QEMU and stream its console.
-    Run {
-        /// Stop QEMU after this many seconds (exit 0 if the system booted).
-        #[arg(long)]
-        duration: Option<f64>,
-        /// Boot only the RTOS, bare at EL1 (no hypervisor).
-        #[arg(long)]
-        rtos_only: bool,
-        /// Build the RTOS with its ground-truth context-switch log.
-        #[arg(long)]
-        ground_truth: bool,
-        /// Run /etc/hvtrace/NAME in the Linux guest once it has booted
-        /// (e.g. `poweroff`).
-        #[arg(long, value_name = "NAME")]
-        linux_script: Option<String>,
+    Run(commands::RunArgs),
+    /// Stop the running system (Linux powers off; QEMU is stopped if it does not).
+    Stop,
+    /// Insert, remove or list probes in the running system.
+    Probe {
+        #[command(subcommand)]
+        action: ProbeCmd,
     },
+    /// Record with the real trace-cmd in the Linux guest and bring trace.dat home.
+    Record {
+        /// Seconds to record.
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+        /// Directory for guest.dat.
+        #[arg(long, default_value = "hv-trace-out")]
+        out: PathBuf,
+    },
+    /// The whole story in one command: boot, probe the RTOS's context switches,
+    /// record both OSes, merge, summarise, view.
+    Demo(commands::DemoArgs),
+    /// trace-convert: merge/export/info/stats of trace files (see `hv-trace export help`).
+    #[command(disable_help_flag = true)]
+    Export {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProbeCmd {
+    /// Insert a probe: a symbol, symbol+offset or address of the VM's image.
+    Add {
+        target: String,
+        #[arg(long, value_enum, default_value = "rtos")]
+        vm: Vm,
+        /// What a hit records (default: switch for the RTOS's context-switch
+        /// functions, plain otherwise).
+        #[arg(long, value_enum)]
+        kind: Option<ProbeKind>,
+    },
+    /// Remove a probe by id or by the symbol it was added at.
+    Remove {
+        target: String,
+        #[arg(long, value_enum, default_value = "rtos")]
+        vm: Vm,
+    },
+    /// List the probes of the running system.
+    List,
 }
 
 fn main() -> ExitCode {
@@ -68,7 +127,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Cmd::Build {
             target,
@@ -81,52 +140,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&built)?);
             } else {
                 for (name, path) in &built {
-                    println!("{name:<12} {}", path.display());
+                    println!("{name:<14} {}", path.display());
                 }
             }
-            Ok(ExitCode::SUCCESS)
         }
-        Cmd::Run {
-            duration,
-            rtos_only,
-            ground_truth,
-            linux_script,
-        } => {
-            let limit = match duration {
-                Some(d) if !(d.is_finite() && d > 0.0) => {
-                    anyhow::bail!("--duration must be a positive number of seconds, not {d}")
-                }
-                Some(d) => Some(Duration::from_secs_f64(d)),
-                None => None,
-            };
-            let opts = artifacts::Options {
-                rtos_app: None,
-                ground_truth,
-            };
-            let (machine, marker) = if rtos_only {
-                let (elf, _) = artifacts::build_rtos(&opts)?;
-                let m = qemu::Machine {
-                    cpus: 1,
-                    memory_mib: 512,
-                    virtualization: false,
-                    kernel: elf,
-                    blobs: vec![],
-                    extra_args: vec![],
-                };
-                (m, "uC/OS-II")
-            } else {
-                (system::machine(&opts, linux_script.as_deref())?, "hv-trace hypervisor")
-            };
-            let outcome = qemu::run_console(&machine, limit, marker, &mut std::io::stdout()).context("hv-trace run")?;
-            eprintln!(
-                "[hv-trace] {}",
-                match outcome {
-                    qemu::Outcome::Exited(_) => "the system powered off".to_string(),
-                    qemu::Outcome::TimedOut =>
-                        format!("stopped after {:.1} s", limit.unwrap_or_default().as_secs_f64()),
-                }
-            );
-            Ok(ExitCode::SUCCESS)
+        Cmd::Run(args) => commands::run(args)?,
+        Cmd::Stop => {
+            session::stop_other()?;
+            eprintln!("[hv-trace] stopped");
+        }
+        Cmd::Probe { action } => match action {
+            ProbeCmd::Add { target, vm, kind } => commands::probe_add(&target, vm, kind)?,
+            ProbeCmd::Remove { target, vm } => commands::probe_remove(&target, vm)?,
+            ProbeCmd::List => commands::probe_list()?,
+        },
+        Cmd::Record { duration, out } => {
+            let mut ctl = session::Control::connect(&session::dir())?;
+            let path = commands::record(&mut ctl, duration, &out, None)?;
+            println!("{}", path.display());
+        }
+        Cmd::Demo(args) => commands::demo(args)?,
+        Cmd::Export { args } => {
+            let mut full = vec![std::ffi::OsString::from("hv-trace export")];
+            full.extend(args);
+            trace_convert::cli::run(full)?;
         }
     }
+    Ok(ExitCode::SUCCESS)
 }

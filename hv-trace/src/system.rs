@@ -1,34 +1,47 @@
 //! The whole target system: the hypervisor plus the guest images it
-//! partitions the machine between, placed where the partition expects them.
+//! partitions the machine between, placed where the partition expects them,
+//! with the OS profiles the probes need (extracted from the ELF images).
 
-use crate::artifacts::{self, Options};
-use crate::{paths, qemu};
+use crate::artifacts::{self, Artifacts, Options};
+use crate::qemu;
 use anyhow::{Context, Result};
 use hyp_core::bootinfo::{self, BootInfo};
 use hyp_core::config::{self, GuestKind};
 use std::fs;
+use std::path::Path;
 
-/// QEMU with the hypervisor, the RTOS image and the boot-info blob.
-pub fn machine(opts: &Options, linux_script: Option<&str>) -> Result<qemu::Machine> {
+/// How to start the system.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub opts: Options,
+    /// A script of guests/linux/rootfs/etc/hvtrace to run after boot.
+    pub linux_script: Option<String>,
+    /// log2 of the trace ring capacity (None = the hypervisor's default).
+    pub ring_order: Option<u8>,
+    /// Session directory for the control channel and monitor.
+    pub session: Option<std::path::PathBuf>,
+}
+
+/// Build everything and describe the QEMU machine; the artifacts used.
+pub fn machine(plan: &Plan) -> Result<(qemu::Machine, Artifacts)> {
     let partition = &config::TWO_CORE;
     let hyp = artifacts::build_hypervisor()?;
-    let (_, rtos_bin) = artifacts::build_rtos(opts)?;
+    let (rtos_elf, rtos_bin) = artifacts::build_rtos(&plan.opts)?;
     let rtos = partition
         .vms
         .iter()
         .find(|v| v.kind == GuestKind::Bare)
         .context("the partition has no RTOS VM")?;
-    let rtos_size = fs::metadata(&rtos_bin)?.len();
     let linux_vm = partition
         .vms
         .iter()
         .find(|v| v.kind == GuestKind::Linux)
         .context("the partition has no Linux VM")?;
-    let linux = artifacts::build_linux()?;
-    let initrd = linux["initramfs"].clone();
-    let initrd_size = fs::metadata(&initrd)?.len();
+    let mut built = artifacts::build_linux()?;
+    let initrd = built["initramfs"].clone();
+
     let mut cmdline = String::from("console=ttyAMA0 earlycon rdinit=/init");
-    if let Some(script) = linux_script {
+    if let Some(script) = &plan.linux_script {
         anyhow::ensure!(
             !script.is_empty()
                 && script
@@ -39,27 +52,71 @@ pub fn machine(opts: &Options, linux_script: Option<&str>) -> Result<qemu::Machi
         cmdline.push_str(" hvtrace.run=");
         cmdline.push_str(script);
     }
+    let mut flags = bootinfo::FLAG_RTOS | bootinfo::FLAG_LINUX;
+    if let Some(order) = plan.ring_order {
+        anyhow::ensure!((4..=16).contains(&order), "the ring capacity must be 2^4..2^16 records");
+        flags |= u32::from(order) << bootinfo::RING_ORDER_SHIFT;
+    }
+    // The OS profiles, so that probes name tasks from the first hit.
+    let rtos_profile = guest_probe::profile::extract_ucos(&fs::read(&rtos_elf)?)
+        .with_context(|| format!("reading the uC/OS-II layout from {}", rtos_elf.display()))?;
+    let linux_profile = guest_probe::profile::extract_linux(&fs::read(&built["vmlinux"])?)
+        .with_context(|| format!("reading task_struct from {}", built["vmlinux"].display()))?;
+    flags |= bootinfo::FLAG_RTOS_PROFILE | bootinfo::FLAG_LINUX_PROFILE;
     let info = BootInfo::new(
-        bootinfo::FLAG_RTOS | bootinfo::FLAG_LINUX,
-        initrd_size,
-        rtos_size,
+        flags,
+        fs::metadata(&initrd)?.len(),
+        fs::metadata(&rtos_bin)?.len(),
         &cmdline,
     );
-    let run_dir = paths::cache_dir().join("run");
+    let mut blob = vec![0u8; bootinfo::LINUX_PROFILE_OFFSET as usize + 0x1000];
+    blob[..bootinfo::SIZE].copy_from_slice(&info.to_bytes());
+    let rp = rtos_profile.profile.to_bytes();
+    let at = bootinfo::RTOS_PROFILE_OFFSET as usize;
+    blob[at..at + rp.len()].copy_from_slice(&rp);
+    let lp = linux_profile.to_bytes();
+    let at = bootinfo::LINUX_PROFILE_OFFSET as usize;
+    blob[at..at + lp.len()].copy_from_slice(&lp);
+
+    let run_dir = crate::paths::cache_dir().join("run");
     fs::create_dir_all(&run_dir)?;
     let info_path = run_dir.join(format!("bootinfo-{}.bin", std::process::id()));
-    fs::write(&info_path, info.to_bytes())?;
-    Ok(qemu::Machine {
+    fs::write(&info_path, blob)?;
+    let extra_args = plan
+        .session
+        .as_deref()
+        .map(crate::session::qemu_args)
+        .unwrap_or_default();
+    built.insert("hypervisor".into(), hyp.clone());
+    built.insert("rtos".into(), rtos_elf);
+    let machine = qemu::Machine {
         cpus: 2,
         memory_mib: 1024,
         virtualization: true,
         kernel: hyp,
         blobs: vec![
             (rtos_bin, rtos.image_pa),
-            (linux["linux-image"].clone(), linux_vm.image_pa),
+            (built["linux-image"].clone(), linux_vm.image_pa),
             (initrd, linux_vm.initrd_pa),
             (info_path, bootinfo::BOOTINFO_PA),
         ],
-        extra_args: vec![],
-    })
+        extra_args,
+    };
+    Ok((machine, built))
+}
+
+/// Remember which images a session booted (for symbol resolution later).
+pub fn save_artifacts(dir: &Path, built: &Artifacts) -> Result<()> {
+    fs::write(dir.join("artifacts.json"), serde_json::to_string_pretty(built)?)?;
+    Ok(())
+}
+
+pub fn load_artifacts(dir: &Path) -> Result<Artifacts> {
+    let text = fs::read_to_string(dir.join("artifacts.json")).with_context(|| {
+        format!(
+            "no running system's images recorded in {}: start one with `hv-trace run`",
+            dir.display()
+        )
+    })?;
+    Ok(serde_json::from_str(&text)?)
 }

@@ -12,6 +12,15 @@ pub const BOOTARGS_LEN: usize = 256;
 
 pub const FLAG_LINUX: u32 = 1 << 0;
 pub const FLAG_RTOS: u32 = 1 << 1;
+/// An OS profile blob (guest-probe's `OsProfile`) for the RTOS VM lies at
+/// `BOOTINFO_PA + RTOS_PROFILE_OFFSET`.
+pub const FLAG_RTOS_PROFILE: u32 = 1 << 2;
+/// Likewise for the Linux VM at `BOOTINFO_PA + LINUX_PROFILE_OFFSET`.
+pub const FLAG_LINUX_PROFILE: u32 = 1 << 3;
+pub const RTOS_PROFILE_OFFSET: u64 = 0x1000;
+pub const LINUX_PROFILE_OFFSET: u64 = 0x2000;
+/// Bits 15:8 of the flags: log2 of the trace ring capacity (0 = default).
+pub const RING_ORDER_SHIFT: u32 = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BootInfo {

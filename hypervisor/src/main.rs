@@ -89,7 +89,7 @@ fn boot_core() -> ! {
     }
     info!("{} cores, partition {}", cores, partition.name);
     CORES.store(cores, Ordering::Release);
-    let order = (info.flags >> 8) & 0xff;
+    let order = (info.flags >> bootinfo::RING_ORDER_SHIFT) & 0xff;
     let capacity = if order == 0 { trace::DEFAULT_CAPACITY } else { 1 << order.min(16) };
     let linux_cpu = partition.vms.iter().find(|v| v.kind == config::GuestKind::Linux).map_or(0, |v| v.cpus[0]);
     match trace::init_rings(partition, usize::from(cores), capacity, usize::from(linux_cpu)) {
@@ -113,6 +113,17 @@ fn boot_core() -> ! {
             continue;
         }
         describe(vm);
+        let (flag, offset) = match vm.kind {
+            config::GuestKind::Linux => (bootinfo::FLAG_LINUX_PROFILE, bootinfo::LINUX_PROFILE_OFFSET),
+            config::GuestKind::Bare => (bootinfo::FLAG_RTOS_PROFILE, bootinfo::RTOS_PROFILE_OFFSET),
+        };
+        if info.flags & flag != 0 {
+            let mut blob = [0u8; guest_probe::abi::profile::PROFILE_SIZE];
+            for (i, b) in blob.iter_mut().enumerate() {
+                *b = guestmem::read_u8(bootinfo::BOOTINFO_PA + offset + i as u64);
+            }
+            probe::set_boot_profile(vm, &blob);
+        }
         if vm.cpus.contains(&0) {
             linux = Some(vm);
         } else {

@@ -192,6 +192,19 @@ pub fn set_profile(caller: &VmConfig, vm_id: u64, ipa: u64, len: u64) -> Result<
     Ok(0)
 }
 
+/// A profile the host loaded with the images (boot core, before VMs run).
+pub fn set_boot_profile(vm: &VmConfig, bytes: &[u8]) {
+    match OsProfile::from_bytes(bytes) {
+        Ok(p) => {
+            crate::info!("VM {}: OS profile from the boot info ({:?})", vm.name, p.kind());
+            if let Ok(t) = table(vm.id) {
+                t.lock().profile = Some(p);
+            }
+        }
+        Err(e) => crate::warn!("VM {}: the boot OS profile is invalid ({e:?}); probes will not name tasks", vm.name),
+    }
+}
+
 // --- translation -------------------------------------------------------------
 
 /// The running vCPU's translation regime (this core's EL1 registers).

@@ -1,0 +1,334 @@
+//! The CLI's commands that drive a running system: run, probe, record, demo.
+
+use crate::session::{self, Control, Running};
+use crate::system::{self, Plan};
+use crate::{artifacts, qemu, ProbeKind, Vm};
+use anyhow::{bail, Context, Result};
+use guest_probe::a64::{self, Class};
+use guest_probe::symbols::SymbolTable;
+use std::fs;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const SYSFS: &str = "/sys/kernel/hvtrace";
+/// Time Linux needs from QEMU start to its control shell, with margin for
+/// a loaded 2-core machine under TCG.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Stop QEMU after this many seconds (exit 0 if the system booted).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Boot only the RTOS, bare at EL1 (no hypervisor).
+    #[arg(long)]
+    rtos_only: bool,
+    /// Build the RTOS with its ground-truth context-switch log.
+    #[arg(long)]
+    ground_truth: bool,
+    /// Run /etc/hvtrace/NAME in the Linux guest once it has booted (e.g. `poweroff`).
+    #[arg(long, value_name = "NAME")]
+    linux_script: Option<String>,
+    /// Trace ring capacity as a power of two (records per core), e.g. 6 for 64.
+    #[arg(long, value_name = "LOG2")]
+    ring_order: Option<u8>,
+}
+
+fn duration_arg(d: Option<f64>) -> Result<Option<Duration>> {
+    match d {
+        Some(d) if !(d.is_finite() && d > 0.0) => bail!("--duration must be a positive number of seconds, not {d}"),
+        Some(d) => Ok(Some(Duration::from_secs_f64(d))),
+        None => Ok(None),
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let limit = duration_arg(args.duration)?;
+    let opts = artifacts::Options {
+        rtos_app: None,
+        ground_truth: args.ground_truth,
+    };
+    if args.rtos_only {
+        let (elf, _) = artifacts::build_rtos(&opts)?;
+        let m = qemu::Machine {
+            cpus: 1,
+            memory_mib: 512,
+            virtualization: false,
+            kernel: elf,
+            blobs: vec![],
+            extra_args: vec![],
+        };
+        let outcome = qemu::run_console(&m, limit, "uC/OS-II", &mut std::io::stdout()).context("hv-trace run")?;
+        report_outcome(outcome, limit);
+        return Ok(());
+    }
+    let plan = Plan {
+        opts,
+        linux_script: args.linux_script,
+        ring_order: args.ring_order,
+        session: Some(session::dir()),
+    };
+    let (machine, built) = system::machine(&plan)?;
+    let mut running = Running::start(&machine, Box::new(std::io::stdout()))?;
+    system::save_artifacts(&running.dir, &built)?;
+    let started = Instant::now();
+    let outcome = loop {
+        if let Some(code) = running.wait_exit(Duration::from_millis(100)) {
+            break qemu::Outcome::Exited(code);
+        }
+        if limit.is_some_and(|l| started.elapsed() >= l) {
+            break qemu::Outcome::TimedOut;
+        }
+    };
+    let booted = session::console_log(&running.dir).contains("hv-trace hypervisor");
+    running.stop();
+    match (outcome, booted) {
+        (qemu::Outcome::Exited(code), _) if code != 0 => bail!("QEMU exited with status {code}"),
+        (_, false) => bail!("the system did not boot: no hypervisor banner on the console"),
+        (o, true) => report_outcome(o, limit),
+    }
+    Ok(())
+}
+
+fn report_outcome(outcome: qemu::Outcome, limit: Option<Duration>) {
+    match outcome {
+        qemu::Outcome::Exited(_) => eprintln!("[hv-trace] the system powered off"),
+        qemu::Outcome::TimedOut => {
+            eprintln!(
+                "[hv-trace] stopped after {:.1} s",
+                limit.unwrap_or_default().as_secs_f64()
+            )
+        }
+    }
+}
+
+// --- probes -------------------------------------------------------------------------
+
+/// A probe target resolved against the VM's image.
+struct Target {
+    addr: u64,
+    label: String,
+    kind: ProbeKind,
+}
+
+fn resolve(target: &str, vm: Vm, kind: Option<ProbeKind>) -> Result<Target> {
+    let built = system::load_artifacts(&session::dir())?;
+    let image = match vm {
+        Vm::Rtos => built.get("rtos"),
+        Vm::Linux => built.get("vmlinux"),
+    }
+    .context("the running system's image is unknown")?;
+    let bytes = fs::read(image).with_context(|| format!("reading {}", image.display()))?;
+    let table = SymbolTable::from_elf(&bytes).with_context(|| format!("reading symbols of {}", image.display()))?;
+    let r = table
+        .resolve(target)
+        .with_context(|| format!("probe target {target:?} in {}", image.display()))?;
+    if let Some(insn) = r.insn {
+        if let Class::Refused(why) = a64::classify(insn) {
+            bail!(
+                "probe target {target:?} ({:#x}) is unsafe: {why} (instruction {insn:#010x}); pick another site",
+                r.addr
+            );
+        }
+    }
+    let label = match &r.symbol {
+        Some((name, 0)) => name.clone(),
+        Some((name, off)) => format!("{name}+{off:#x}"),
+        None => format!("{:#x}", r.addr),
+    };
+    const SWITCH_SITES: [&str; 2] = ["OSCtxSw", "OSIntCtxSw"];
+    let kind = kind.unwrap_or(if vm == Vm::Rtos && SWITCH_SITES.contains(&label.as_str()) {
+        ProbeKind::Switch
+    } else {
+        ProbeKind::Plain
+    });
+    Ok(Target {
+        addr: r.addr,
+        label,
+        kind,
+    })
+}
+
+/// Insert a probe through the module's sysfs; its id.
+fn add_probe(ctl: &mut Control, vm: Vm, t: &Target) -> Result<u64> {
+    let kind = if t.kind == ProbeKind::Switch { " switch" } else { "" };
+    let out = ctl.exec(
+        &format!("echo 'add {} {:x}{kind}' > {SYSFS}/probes", vm.id(), t.addr),
+        Duration::from_secs(10),
+    )?;
+    if out.status != 0 {
+        let why = ctl.exec("dmesg | grep -i hvtrace | tail -n 2", Duration::from_secs(5))?;
+        bail!(
+            "the system refused a probe at {} ({:#x}): {}\n{}",
+            t.label,
+            t.addr,
+            out.text.trim(),
+            why.text.trim()
+        );
+    }
+    find_probe_id(ctl, vm, t.addr)?.context("the probe was added but does not appear in the probe list")
+}
+
+/// The id of the probe at `addr` in `vm`, from the module's probe list
+/// (lines `vm=<vm> id=<id> addr=<hex> kind=<kind> hits=<n> ...`).
+fn find_probe_id(ctl: &mut Control, vm: Vm, addr: u64) -> Result<Option<u64>> {
+    let list = ctl.run(&format!("cat {SYSFS}/probes"), Duration::from_secs(10))?;
+    for line in list.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let has_vm = fields
+            .iter()
+            .any(|f| *f == vm.id().to_string() || *f == format!("vm={}", vm.id()));
+        let has_addr = fields.iter().any(|f| {
+            let f = f.trim_start_matches("addr=").trim_start_matches("0x");
+            u64::from_str_radix(f, 16).ok() == Some(addr)
+        });
+        if has_vm && has_addr {
+            let id = fields
+                .iter()
+                .find_map(|f| f.strip_prefix("id="))
+                .and_then(|f| f.parse().ok());
+            return Ok(id);
+        }
+    }
+    Ok(None)
+}
+
+pub fn probe_add(target: &str, vm: Vm, kind: Option<ProbeKind>) -> Result<()> {
+    let t = resolve(target, vm, kind)?;
+    let mut ctl = Control::connect(&session::dir())?;
+    let id = add_probe(&mut ctl, vm, &t)?;
+    println!("probe {id}: {} ({:#x}) in {:?}, {:?}", t.label, t.addr, vm, t.kind);
+    Ok(())
+}
+
+pub fn probe_remove(target: &str, vm: Vm) -> Result<()> {
+    let mut ctl = Control::connect(&session::dir())?;
+    let id = match target.parse::<u64>() {
+        Ok(id) => id,
+        Err(_) => {
+            let t = resolve(target, vm, None)?;
+            find_probe_id(&mut ctl, vm, t.addr)?.with_context(|| format!("no probe at {} in {vm:?}", t.label))?
+        }
+    };
+    let out = ctl.exec(
+        &format!("echo 'remove {} {id}' > {SYSFS}/probes", vm.id()),
+        Duration::from_secs(10),
+    )?;
+    if out.status != 0 {
+        bail!("the system refused to remove probe {id}: {}", out.text.trim());
+    }
+    println!("probe {id} removed");
+    Ok(())
+}
+
+pub fn probe_list() -> Result<()> {
+    let mut ctl = Control::connect(&session::dir())?;
+    print!("{}", ctl.run(&format!("cat {SYSFS}/probes"), Duration::from_secs(10))?);
+    Ok(())
+}
+
+// --- recording ------------------------------------------------------------------------
+
+/// Record `duration` seconds with the real trace-cmd in the guest (hvtrace
+/// and scheduler events), optionally with a shell `load` running meanwhile;
+/// brings the file home as `out/guest.dat`.
+pub fn record(ctl: &mut Control, duration: f64, out: &Path, load: Option<&str>) -> Result<PathBuf> {
+    anyhow::ensure!(
+        duration.is_finite() && duration > 0.0,
+        "--duration must be a positive number of seconds"
+    );
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    ctl.run(&format!("echo 1 > {SYSFS}/enable"), Duration::from_secs(10))?;
+    let load = load.map(|l| format!("( {l} ) & LOAD=$!; ")).unwrap_or_default();
+    let stop_load = if load.is_empty() {
+        ""
+    } else {
+        "; kill $LOAD 2>/dev/null; wait 2>/dev/null; true"
+    };
+    let cmd = format!(
+        "{load}trace-cmd record -q -e hvtrace -e sched:sched_switch -e sched:sched_wakeup -o /tmp/guest.dat sleep {duration}{stop_load}"
+    );
+    let limit = Duration::from_secs_f64(duration) + Duration::from_secs(120);
+    let step = crate::progress::Step::start(format!("recording {duration} s in the guest with trace-cmd"));
+    ctl.run(&cmd, limit)?;
+    step.finish("done");
+    let step = crate::progress::Step::start("bringing guest.dat home");
+    let bytes = ctl.fetch("/tmp/guest.dat", Duration::from_secs(300))?;
+    let path = out.join("guest.dat");
+    fs::write(&path, &bytes)?;
+    step.finish(&format!("{} KiB", bytes.len() / 1024));
+    Ok(path)
+}
+
+// --- the demo --------------------------------------------------------------------------
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Seconds to record.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Output directory (guest.dat, merged.dat, merged.txt).
+    #[arg(long, default_value = "hv-trace-demo")]
+    out: PathBuf,
+    /// Do not open the viewer at the end.
+    #[arg(long)]
+    no_view: bool,
+}
+
+/// A Linux load for the demo: a few short-lived processes and sleepers, so
+/// the Linux CPU shows real scheduling next to the RTOS.
+const DEMO_LOAD: &str = "while :; do dd if=/dev/zero of=/dev/null bs=4k count=200 2>/dev/null; usleep 20000; done";
+
+pub fn demo(args: DemoArgs) -> Result<()> {
+    anyhow::ensure!(
+        args.duration.is_finite() && args.duration > 0.0,
+        "--duration must be a positive number of seconds"
+    );
+    let plan = Plan {
+        session: Some(session::dir()),
+        ..Plan::default()
+    };
+    let (machine, built) = system::machine(&plan)?;
+    let step = crate::progress::Step::start("booting hypervisor + Linux + RTOS");
+    let mut running = Running::start(&machine, Box::new(std::io::sink()))?;
+    system::save_artifacts(&running.dir, &built)?;
+    running.wait_for("init done", BOOT_TIMEOUT)?;
+    let mut ctl = session::wait_control(&running.dir, Duration::from_secs(60))?;
+    step.finish("up");
+    for site in ["OSCtxSw", "OSIntCtxSw"] {
+        let t = resolve(site, Vm::Rtos, None)?;
+        let id = add_probe(&mut ctl, Vm::Rtos, &t)?;
+        eprintln!("[hv-trace] probe {id}: {} ({:#x}), {:?}", t.label, t.addr, t.kind);
+    }
+    let guest = record(&mut ctl, args.duration, &args.out, Some(DEMO_LOAD))?;
+    let stats = ctl
+        .run(&format!("cat {SYSFS}/stats"), Duration::from_secs(10))
+        .unwrap_or_default();
+    drop(ctl);
+    session::stop_other().ok();
+    running.stop();
+
+    let merged = args.out.join("merged.dat");
+    let text = args.out.join("merged.txt");
+    for (out, format) in [(&merged, "dat"), (&text, "text")] {
+        trace_convert::cli::run([
+            "hv-trace export".as_ref(),
+            "merge".as_ref(),
+            guest.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+            "--format".as_ref(),
+            format.as_ref(),
+        ])?;
+    }
+    println!("== hvtrace module stats ==\n{}", stats.trim());
+    println!("== {} ==", merged.display());
+    trace_convert::cli::run(["hv-trace export", "info", &merged.to_string_lossy()])?;
+    trace_convert::cli::run(["hv-trace export", "stats", &merged.to_string_lossy()])?;
+    println!("wrote {}, {} and {}", guest.display(), merged.display(), text.display());
+    if !args.no_view && std::io::stdout().is_terminal() {
+        eprintln!("[hv-trace] (the terminal viewer is not part of this build yet; open merged.dat with kernelshark)");
+    }
+    Ok(())
+}

@@ -1,0 +1,320 @@
+//! A running target system: QEMU started in the background with a control
+//! channel (a virtio console wired to a Unix socket, driven by a shell in the
+//! Linux guest) and an HMP monitor socket. Its files live in one session
+//! directory so other `hv-trace` commands (`probe`, `record`, `stop`) can
+//! reach the system that `hv-trace run` or `hv-trace demo` started.
+
+use crate::{paths, qemu};
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The session directory (one running system at a time).
+pub fn dir() -> PathBuf {
+    paths::cache_dir().join("session")
+}
+
+/// QEMU arguments for the control channel and the monitor of a session in `dir`.
+pub fn qemu_args(dir: &Path) -> Vec<String> {
+    vec![
+        "-device".into(),
+        "virtio-serial-device".into(),
+        "-chardev".into(),
+        format!(
+            "socket,id=ctl,path={},server=on,wait=off",
+            dir.join("ctl.sock").display()
+        ),
+        "-device".into(),
+        "virtconsole,chardev=ctl,name=hvtrace.ctl".into(),
+        "-monitor".into(),
+        format!("unix:{},server=on,wait=off", dir.join("monitor.sock").display()),
+    ]
+}
+
+/// A system this process started.
+pub struct Running {
+    child: Child,
+    pub dir: PathBuf,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Start `machine` (which must carry `qemu_args(dir())`), copying its
+    /// console to `console.log` in the session directory and to `echo`.
+    pub fn start(machine: &qemu::Machine, mut echo: Box<dyn Write + Send>) -> Result<Self> {
+        let dir = dir();
+        if let Some(pid) = live_pid(&dir) {
+            bail!("a system is already running (QEMU pid {pid}); stop it first with `hv-trace stop`");
+        }
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir)?;
+        let mut child = machine
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting qemu-system-aarch64 (package qemu-system-arm; run scripts/setup.sh)")?;
+        fs::write(dir.join("qemu.pid"), child.id().to_string())?;
+        let mut log = fs::File::create(dir.join("console.log"))?;
+        let mut out = child.stdout.take().expect("piped");
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let _ = log.write_all(&buf[..n]);
+                let _ = log.flush();
+                let _ = echo.write_all(&buf[..n]);
+                let _ = echo.flush();
+            }
+        });
+        Ok(Running {
+            child,
+            dir,
+            reader: Some(reader),
+        })
+    }
+
+    /// Wait until the console shows `marker` (or QEMU exits, or `timeout`).
+    pub fn wait_for(&mut self, marker: &str, timeout: Duration) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let log = fs::read(self.dir.join("console.log")).unwrap_or_default();
+            if String::from_utf8_lossy(&log).contains(marker) {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "the system stopped ({status}) before \"{marker}\" appeared; see {}",
+                    self.dir.join("console.log").display()
+                );
+            }
+            if started.elapsed() > timeout {
+                bail!(
+                    "no \"{marker}\" on the console within {} s; see {}",
+                    timeout.as_secs(),
+                    self.dir.join("console.log").display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Wait for QEMU to exit by itself up to `timeout`; its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Stop QEMU (SIGTERM, then SIGKILL) and clean the session up.
+    pub fn stop(mut self) {
+        terminate(&mut self.child);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        let _ = fs::remove_file(self.dir.join("qemu.pid"));
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            terminate(&mut self.child);
+        }
+    }
+}
+
+fn terminate(child: &mut Child) {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The PID of a QEMU of a session that still runs.
+pub fn live_pid(dir: &Path) -> Option<u32> {
+    let pid: u32 = fs::read_to_string(dir.join("qemu.pid")).ok()?.trim().parse().ok()?;
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    String::from_utf8_lossy(&cmdline)
+        .contains("qemu-system-aarch64")
+        .then_some(pid)
+}
+
+/// Stop the session's QEMU started by another hv-trace process.
+pub fn stop_other() -> Result<()> {
+    let dir = dir();
+    let Some(pid) = live_pid(&dir) else {
+        bail!("no running system (nothing in {})", dir.display())
+    };
+    // Ask Linux to power off cleanly first; fall back to SIGTERM.
+    if let Ok(mut ctl) = Control::connect(&dir) {
+        let _ = ctl.send_raw("poweroff -f\n");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && live_pid(&dir).is_some() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if live_pid(&dir).is_some() {
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && live_pid(&dir).is_some() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    if live_pid(&dir).is_some() {
+        bail!("QEMU (pid {pid}) did not stop; end it with `kill -KILL {pid}`");
+    }
+    let _ = fs::remove_file(dir.join("qemu.pid"));
+    Ok(())
+}
+
+/// The control channel: a shell in the Linux guest on its virtio console.
+pub struct Control {
+    stream: BufReader<UnixStream>,
+    serial: u64,
+}
+
+/// What a command in the guest printed, and its exit status.
+pub struct Output {
+    pub status: i32,
+    pub text: String,
+}
+
+impl Control {
+    pub fn connect(dir: &Path) -> Result<Self> {
+        let sock = dir.join("ctl.sock");
+        let stream = UnixStream::connect(&sock).with_context(|| {
+            format!(
+                "connecting to the guest's control channel {}: is `hv-trace run` running?",
+                sock.display()
+            )
+        })?;
+        Ok(Control {
+            stream: BufReader::new(stream),
+            serial: 0,
+        })
+    }
+
+    fn send_raw(&mut self, text: &str) -> Result<()> {
+        self.stream.get_mut().write_all(text.as_bytes())?;
+        Ok(())
+    }
+
+    /// Run a shell command in the guest; stdout and stderr together.
+    pub fn exec(&mut self, cmd: &str, timeout: Duration) -> Result<Output> {
+        self.serial += 1;
+        let marker = format!("@@hvt-{}-{}@@", std::process::id(), self.serial);
+        self.stream
+            .get_mut()
+            .set_read_timeout(Some(Duration::from_millis(200)))?;
+        // One line per command (the guest's agent evals line by line); the
+        // end marker carries its status; output before the start marker is
+        // left over from earlier commands.
+        anyhow::ensure!(!cmd.contains('\n'), "guest commands are single lines");
+        self.send_raw(&format!(
+            "echo \"{marker}<\"; {{ {cmd} ; }} 2>&1; echo \"{marker} $?\"\n"
+        ))?;
+        let started = Instant::now();
+        let mut text = String::new();
+        let mut started_output = false;
+        let mut line = Vec::new();
+        loop {
+            if started.elapsed() > timeout {
+                bail!("the guest did not finish `{cmd}` within {} s", timeout.as_secs());
+            }
+            match self.stream.read_until(b'\n', &mut line) {
+                Ok(0) => bail!("the control channel closed while running `{cmd}`"),
+                Ok(_) if line.ends_with(b"\n") => {
+                    let l = String::from_utf8_lossy(&line).into_owned();
+                    line.clear();
+                    match l.trim_end().strip_prefix(&marker) {
+                        Some("<") => started_output = true,
+                        Some(rest) if started_output => {
+                            let status = rest.trim().parse().unwrap_or(-1);
+                            return Ok(Output { status, text });
+                        }
+                        _ if started_output => text.push_str(&l),
+                        _ => {}
+                    }
+                }
+                Ok(_) => {}
+                // The guest's virtio console delivers pending output when the
+                // host writes to it: an empty line (a no-op command) kicks it.
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    self.send_raw("\n")?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Run a command that must succeed; its output.
+    pub fn run(&mut self, cmd: &str, timeout: Duration) -> Result<String> {
+        let out = self.exec(cmd, timeout)?;
+        if out.status != 0 {
+            bail!(
+                "`{cmd}` failed in the guest (status {}): {}",
+                out.status,
+                out.text.trim()
+            );
+        }
+        Ok(out.text)
+    }
+
+    /// Copy a file out of the guest.
+    pub fn fetch(&mut self, guest_path: &str, timeout: Duration) -> Result<Vec<u8>> {
+        let text = self.run(&format!("base64 {guest_path}"), timeout)?;
+        let joined: String = text.split_whitespace().collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(joined)
+            .with_context(|| format!("decoding {guest_path} from the guest"))
+    }
+}
+
+/// Wait for the guest's control shell to answer (after boot).
+pub fn wait_control(dir: &Path, timeout: Duration) -> Result<Control> {
+    let started = Instant::now();
+    loop {
+        if let Ok(mut c) = Control::connect(dir) {
+            if let Ok(out) = c.exec("echo ready", Duration::from_secs(5)) {
+                if out.text.contains("ready") {
+                    return Ok(c);
+                }
+            }
+        }
+        if started.elapsed() > timeout {
+            bail!(
+                "the guest's control channel did not answer within {} s",
+                timeout.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Read everything the console printed so far.
+pub fn console_log(dir: &Path) -> String {
+    fs::read(dir.join("console.log"))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
