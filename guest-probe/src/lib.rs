@@ -24,6 +24,7 @@
 pub mod a64;
 pub mod abi;
 pub mod addr;
+pub mod emulate;
 pub mod memory;
 pub mod regs;
 pub mod walk;

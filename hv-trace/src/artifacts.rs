@@ -33,7 +33,25 @@ pub struct Options {
 /// Artifact name → absolute path, as printed by `hv-trace build --json`.
 pub type Artifacts = BTreeMap<String, PathBuf>;
 
+/// Serialises builds into the shared cache between hv-trace processes (two
+/// builds of one artifact would step on each other's files).
+pub struct BuildLock(
+    // Held for its lock, released when dropped.
+    #[allow(dead_code)] fs::File,
+);
+
+impl BuildLock {
+    pub fn acquire() -> Result<Self> {
+        let dir = paths::cache_dir();
+        fs::create_dir_all(&dir)?;
+        let file = fs::File::create(dir.join(".build-lock"))?;
+        file.lock().context("locking the build cache")?;
+        Ok(BuildLock(file))
+    }
+}
+
 pub fn build(target: Target, opts: &Options) -> Result<Artifacts> {
+    let _lock = BuildLock::acquire()?;
     let mut out = Artifacts::new();
     if matches!(target, Target::All | Target::Hypervisor) {
         out.insert("hypervisor".into(), build_hypervisor()?);

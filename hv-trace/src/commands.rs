@@ -50,7 +50,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         ground_truth: args.ground_truth,
     };
     if args.rtos_only {
-        let (elf, _) = artifacts::build_rtos(&opts)?;
+        let (elf, _) = {
+            let _lock = artifacts::BuildLock::acquire()?;
+            artifacts::build_rtos(&opts)?
+        };
         let m = qemu::Machine {
             cpus: 1,
             memory_mib: 512,
@@ -261,6 +264,64 @@ pub fn record(ctl: &mut Control, duration: f64, out: &Path, load: Option<&str>) 
     Ok(path)
 }
 
+/// Synthetic PIDs of RTOS tasks start here (trace-convert's merge).
+const RTOS_PID_BASE: i32 = 100_000;
+
+/// What a user wants to know after a recording: tasks per OS, events,
+/// drops, CPU share per task.
+pub fn summarize(merged: &Path, module_stats: &str) -> Result<()> {
+    let trace = trace_convert::Trace::open(merged).with_context(|| format!("reading {}", merged.display()))?;
+    let (info, stats) = trace_convert::stats::collect(trace.meta(), trace.events())?;
+    let span = info.span.map_or(0, |(a, b)| b.saturating_sub(a)).max(1);
+    println!("== {} ==", merged.display());
+    println!(
+        "{} events on {} CPUs over {:.3} s; dropped: {} (trace) / module: {}",
+        info.events,
+        info.cpus,
+        span as f64 / 1e9,
+        info.dropped,
+        module_stats
+            .lines()
+            .find(|l| l.contains("drops"))
+            .unwrap_or("n/a")
+            .trim()
+    );
+    let types: Vec<String> = info.per_type.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    println!("events: {}", types.join(", "));
+    for (os, rtos) in [("RTOS (CPU1)", true), ("Linux (CPU0)", false)] {
+        // Linux tasks come and go: group them by name.
+        let mut by_name: std::collections::BTreeMap<&str, (u64, u64, u64)> = Default::default();
+        for (&pid, t) in &stats.tasks {
+            if (pid >= RTOS_PID_BASE) != rtos || pid == 0 {
+                continue;
+            }
+            let e = by_name.entry(t.comm.as_str()).or_default();
+            e.0 += t.cpu_time;
+            e.1 += t.runs.n;
+            e.2 += 1;
+        }
+        let mut rows: Vec<_> = by_name.into_iter().collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1 .0));
+        println!("{os}: {} tasks", rows.iter().map(|r| r.1 .2).sum::<u64>());
+        println!("  {:<18} {:>8} {:>7} {:>12}", "task", "CPU %", "runs", "avg run us");
+        for (name, (cpu, runs, _)) in rows.iter().take(10) {
+            let avg = if *runs == 0 {
+                0.0
+            } else {
+                *cpu as f64 / *runs as f64 / 1e3
+            };
+            println!(
+                "  {:<18} {:>7.2}% {:>7} {:>12.1}",
+                name,
+                100.0 * *cpu as f64 / span as f64,
+                runs,
+                avg
+            );
+        }
+    }
+    Ok(())
+}
+
 // --- the demo --------------------------------------------------------------------------
 
 #[derive(clap::Args)]
@@ -322,13 +383,10 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             format.as_ref(),
         ])?;
     }
-    println!("== hvtrace module stats ==\n{}", stats.trim());
-    println!("== {} ==", merged.display());
-    trace_convert::cli::run(["hv-trace export", "info", &merged.to_string_lossy()])?;
-    trace_convert::cli::run(["hv-trace export", "stats", &merged.to_string_lossy()])?;
+    summarize(&merged, &stats)?;
     println!("wrote {}, {} and {}", guest.display(), merged.display(), text.display());
-    if !args.no_view && std::io::stdout().is_terminal() {
-        eprintln!("[hv-trace] (the terminal viewer is not part of this build yet; open merged.dat with kernelshark)");
+    if !args.no_view && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        viewer::run_app(&merged)?;
     }
     Ok(())
 }

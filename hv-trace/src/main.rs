@@ -87,6 +87,8 @@ enum Cmd {
     /// The whole story in one command: boot, probe the RTOS's context switches,
     /// record both OSes, merge, summarise, view.
     Demo(commands::DemoArgs),
+    /// Open a trace (.dat, ftrace text, merged files) in the terminal timeline viewer.
+    View { file: PathBuf },
     /// trace-convert: merge/export/info/stats of trace files (see `hv-trace export help`).
     #[command(disable_help_flag = true)]
     Export {
@@ -160,6 +162,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", path.display());
         }
         Cmd::Demo(args) => commands::demo(args)?,
+        Cmd::View { file } => viewer::run_app(&file)?,
         Cmd::Export { args } => {
             let mut full = vec![std::ffi::OsString::from("hv-trace export")];
             full.extend(args);

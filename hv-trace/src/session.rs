@@ -14,9 +14,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The session directory (one running system at a time).
+/// The session directory: `HV_TRACE_SESSION`, or `session` in the cache.
+/// One running system per session directory.
 pub fn dir() -> PathBuf {
-    paths::cache_dir().join("session")
+    match std::env::var_os("HV_TRACE_SESSION") {
+        Some(d) => PathBuf::from(d),
+        None => paths::cache_dir().join("session"),
+    }
 }
 
 /// QEMU arguments for the control channel and the monitor of a session in `dir`.

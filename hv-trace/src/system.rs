@@ -25,6 +25,7 @@ pub struct Plan {
 /// Build everything and describe the QEMU machine; the artifacts used.
 pub fn machine(plan: &Plan) -> Result<(qemu::Machine, Artifacts)> {
     let partition = &config::TWO_CORE;
+    let _lock = artifacts::BuildLock::acquire()?;
     let hyp = artifacts::build_hypervisor()?;
     let (rtos_elf, rtos_bin) = artifacts::build_rtos(&plan.opts)?;
     let rtos = partition

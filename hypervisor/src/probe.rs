@@ -16,6 +16,7 @@ use crate::sync::SpinLock;
 use crate::{gic, read_sysreg, trace, write_sysreg};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use guest_probe::a64::{self, Class, GuestView, Regs};
+use guest_probe::emulate::GuestViewMut;
 use guest_probe::abi::profile::{NameKind, OsKind};
 use guest_probe::abi::{self, HvError, OsProfile, ProbeKind, Record, RecordKind, Stat, NAME_LEN};
 use guest_probe::addr::{GuestVirtAddr, PhysAddr};
@@ -339,7 +340,29 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
             frame.elr = regs.pc;
             frame.spsr = (frame.spsr & !0xf000_0000) | u64::from(regs.nzcv & 0xf000_0000);
         }
+        _ if guest_probe::emulate::decode(probe.original).is_some() => {
+            let mut regs = Regs { x: frame.x, sp: guest_sp(frame), pc: site, nzcv: 0 };
+            let mut mem = VmPhysMem { vm };
+            let mut view = GuestViewMut { translator: &tr, mem: &mut mem };
+            match guest_probe::emulate::emulate(probe.original, &mut regs, &mut view) {
+                Ok(true) => {
+                    frame.x = regs.x;
+                    frame.elr = regs.pc;
+                    set_guest_sp(frame, regs.sp);
+                }
+                // A fault (or an unexpected form): let the hardware run it.
+                _ => start_step(vm, frame, &probe),
+            }
+        }
         _ => start_step(vm, frame, &probe),
+    }
+}
+
+fn set_guest_sp(frame: &TrapFrame, sp: u64) {
+    if frame.spsr & 0xf == 0b0101 {
+        write_sysreg!("sp_el1", sp);
+    } else {
+        write_sysreg!("sp_el0", sp);
     }
 }
 

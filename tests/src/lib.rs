@@ -43,9 +43,26 @@ pub fn hv_trace_bin() -> &'static Path {
     })
 }
 
-/// Runs `hv-trace ARGS` with a wall-clock bound; returns its output.
+/// Runs `hv-trace ARGS` with a wall-clock bound; returns its output. Each
+/// call gets its own session directory, so tests (and a developer's own
+/// `hv-trace run`) never share a running system.
 pub fn hv_trace(args: &[&str], limit: Duration) -> Result<Output> {
-    run_bounded(Command::new(hv_trace_bin()).args(args), limit)
+    let session = tempfile::tempdir()?;
+    run_bounded(
+        Command::new(hv_trace_bin())
+            .args(args)
+            .env("HV_TRACE_SESSION", session.path()),
+        limit,
+    )
+}
+
+/// Runs `hv-trace ARGS` in a given session directory (for tests that start
+/// a system with `run` and drive it with `probe`, `record`, `stop`).
+pub fn hv_trace_in(session: &Path, args: &[&str], limit: Duration) -> Result<Output> {
+    run_bounded(
+        Command::new(hv_trace_bin()).args(args).env("HV_TRACE_SESSION", session),
+        limit,
+    )
 }
 
 /// Runs a command to completion, killing it (by its PID) at `limit`.

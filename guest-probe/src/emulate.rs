@@ -1,0 +1,396 @@
+//! Emulation of the common non-PC-relative instructions found at probe
+//! sites (function prologues: `sub sp, sp, #n`, `stp x29, x30, [sp, #-16]!`,
+//! `mov x29, sp`, `str x19, [sp, #16]`, ...), so a probe hit can execute the
+//! displaced instruction without restoring it and single-stepping — far
+//! cheaper. Anything else is left to the caller (single step).
+//!
+//! Contract: on `Ok(true)` the instruction's effect is applied to `regs`
+//! (`pc` advanced by 4) and memory; on `Ok(false)` or an error, `regs` is
+//! unchanged (a store may have been partly written: re-executing it writes
+//! the same bytes again).
+
+use crate::a64::{Regs, VirtRead};
+use crate::addr::GuestVirtAddr;
+use crate::memory::GuestMemory;
+use crate::walk::{Access, AccessError, Translator};
+
+/// Guest virtual memory that can also be written (stores).
+pub trait VirtMem: VirtRead {
+    /// Writes `data` at `va` with the guest's own permissions.
+    fn write_virt(&mut self, va: GuestVirtAddr, data: &[u8]) -> Result<(), AccessError>;
+}
+
+/// A guest's memory seen through its translation regime, writable.
+pub struct GuestViewMut<'a, M: ?Sized> {
+    /// The vCPU's translation regime.
+    pub translator: &'a Translator,
+    /// Physical memory.
+    pub mem: &'a mut M,
+}
+
+impl<M: GuestMemory + ?Sized> VirtRead for GuestViewMut<'_, M> {
+    fn read_virt(&self, va: GuestVirtAddr, buf: &mut [u8]) -> Result<(), AccessError> {
+        self.translator.read_virt(&*self.mem, va, buf, Access::Read)
+    }
+}
+
+impl<M: GuestMemory + ?Sized> VirtMem for GuestViewMut<'_, M> {
+    fn write_virt(&mut self, va: GuestVirtAddr, data: &[u8]) -> Result<(), AccessError> {
+        self.translator.write_virt(&mut *self.mem, va, data, Access::Write)
+    }
+}
+
+/// A decoded instruction this module emulates. Fields follow the Arm ARM's
+/// encoding names: `sf` 64-bit, `rd`/`rn`/`rm`/`rt`/`rt2` register numbers,
+/// `size` access bytes, `offset` the byte offset (already scaled).
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emul {
+    /// NOP and other hints with no architectural effect here.
+    Nop,
+    /// ADD/SUB (immediate) without flags; register 31 is SP.
+    AddSubImm {
+        sf: bool,
+        sub: bool,
+        rd: u8,
+        rn: u8,
+        imm: u64,
+    },
+    /// MOV (register) = ORR Rd, ZR, Rm.
+    MovReg { sf: bool, rd: u8, rm: u8 },
+    /// STR/LDR (immediate) of a W or X register.
+    LoadStore {
+        load: bool,
+        size: u8,
+        rt: u8,
+        rn: u8,
+        offset: i64,
+        mode: Mode,
+    },
+    /// STP/LDP of W or X registers.
+    Pair {
+        load: bool,
+        size: u8,
+        rt: u8,
+        rt2: u8,
+        rn: u8,
+        offset: i64,
+        mode: Mode,
+    },
+}
+
+/// Addressing mode of a load/store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `[rn, #off]`
+    Offset,
+    /// `[rn, #off]!`
+    PreIndex,
+    /// `[rn], #off`
+    PostIndex,
+}
+
+fn bits(insn: u32, hi: u32, lo: u32) -> u32 {
+    (insn >> lo) & ((1 << (hi - lo + 1)) - 1)
+}
+
+fn sign_extend(v: u32, width: u32) -> i64 {
+    let shift = 64 - width;
+    ((u64::from(v) << shift) as i64) >> shift
+}
+
+/// Decodes an instruction this module can emulate.
+pub fn decode(insn: u32) -> Option<Emul> {
+    if insn == 0xd503_201f {
+        return Some(Emul::Nop);
+    }
+    // ADD/SUB (immediate), S = 0.
+    if bits(insn, 28, 23) == 0b100010 && bits(insn, 29, 29) == 0 {
+        let imm = u64::from(bits(insn, 21, 10)) << if bits(insn, 22, 22) == 1 { 12 } else { 0 };
+        return Some(Emul::AddSubImm {
+            sf: bits(insn, 31, 31) == 1,
+            sub: bits(insn, 30, 30) == 1,
+            rd: bits(insn, 4, 0) as u8,
+            rn: bits(insn, 9, 5) as u8,
+            imm,
+        });
+    }
+    // ORR (shifted register) with Rn = ZR, no shift: MOV (register).
+    if insn & 0x7fe0_ffe0 == 0x2a00_03e0 {
+        return Some(Emul::MovReg {
+            sf: bits(insn, 31, 31) == 1,
+            rd: bits(insn, 4, 0) as u8,
+            rm: bits(insn, 20, 16) as u8,
+        });
+    }
+    // LDR/STR (immediate), W and X, general registers (V = 0).
+    let size = bits(insn, 31, 30);
+    if bits(insn, 29, 27) == 0b111 && bits(insn, 26, 26) == 0 && (size == 2 || size == 3) {
+        let opc = bits(insn, 23, 22);
+        if opc > 1 {
+            return None;
+        }
+        let load = opc == 1;
+        let (rt, rn) = (bits(insn, 4, 0) as u8, bits(insn, 9, 5) as u8);
+        let bytes = 1u8 << size;
+        let (offset, mode) = match bits(insn, 25, 24) {
+            0b01 => (i64::from(bits(insn, 21, 10)) * i64::from(bytes), Mode::Offset),
+            0b00 if bits(insn, 21, 21) == 0 => {
+                let imm9 = sign_extend(bits(insn, 20, 12), 9);
+                match bits(insn, 11, 10) {
+                    0b01 => (imm9, Mode::PostIndex),
+                    0b11 => (imm9, Mode::PreIndex),
+                    0b00 => (imm9, Mode::Offset), // LDUR/STUR
+                    _ => return None,             // unprivileged forms
+                }
+            }
+            _ => return None,
+        };
+        // Writeback into the transferred register: constrained unpredictable.
+        if mode != Mode::Offset && rn == rt && rn != 31 {
+            return None;
+        }
+        return Some(Emul::LoadStore {
+            load,
+            size: bytes,
+            rt,
+            rn,
+            offset,
+            mode,
+        });
+    }
+    // LDP/STP (W: opc 00, X: opc 10), general registers.
+    if bits(insn, 29, 27) == 0b101 && bits(insn, 26, 26) == 0 {
+        let opc = bits(insn, 31, 30);
+        let bytes: u8 = match opc {
+            0b00 => 4,
+            0b10 => 8,
+            _ => return None,
+        };
+        let mode = match bits(insn, 24, 23) {
+            0b01 => Mode::PostIndex,
+            0b10 | 0b00 => Mode::Offset,
+            _ => Mode::PreIndex,
+        };
+        let load = bits(insn, 22, 22) == 1;
+        let (rt, rt2, rn) = (bits(insn, 4, 0) as u8, bits(insn, 14, 10) as u8, bits(insn, 9, 5) as u8);
+        let offset = sign_extend(bits(insn, 21, 15), 7) * i64::from(bytes);
+        if load && rt == rt2 {
+            return None;
+        }
+        if mode != Mode::Offset && rn != 31 && (rn == rt || rn == rt2) {
+            return None;
+        }
+        return Some(Emul::Pair {
+            load,
+            size: bytes,
+            rt,
+            rt2,
+            rn,
+            offset,
+            mode,
+        });
+    }
+    None
+}
+
+/// Register n where 31 means SP.
+fn reg_sp(regs: &Regs, n: u8) -> u64 {
+    if n == 31 {
+        regs.sp
+    } else {
+        regs.x[usize::from(n)]
+    }
+}
+
+fn set_reg_sp(regs: &mut Regs, n: u8, v: u64) {
+    if n == 31 {
+        regs.sp = v;
+    } else {
+        regs.x[usize::from(n)] = v;
+    }
+}
+
+fn truncate(v: u64, bytes: u8) -> u64 {
+    if bytes >= 8 {
+        v
+    } else {
+        v & ((1u64 << (u32::from(bytes) * 8)) - 1)
+    }
+}
+
+/// Executes `insn` (at `regs.pc`) if it is one of the emulated forms.
+pub fn emulate<V: VirtMem + ?Sized>(insn: u32, regs: &mut Regs, mem: &mut V) -> Result<bool, AccessError> {
+    let Some(e) = decode(insn) else { return Ok(false) };
+    let mut next = *regs;
+    match e {
+        Emul::Nop => {}
+        Emul::AddSubImm { sf, sub, rd, rn, imm } => {
+            let a = reg_sp(&next, rn);
+            let r = if sub { a.wrapping_sub(imm) } else { a.wrapping_add(imm) };
+            set_reg_sp(&mut next, rd, if sf { r } else { r & 0xffff_ffff });
+        }
+        Emul::MovReg { sf, rd, rm } => {
+            let v = next.xzr(rm);
+            next.set_xzr(rd, if sf { v } else { v & 0xffff_ffff });
+        }
+        Emul::LoadStore {
+            load,
+            size,
+            rt,
+            rn,
+            offset,
+            mode,
+        } => {
+            let base = reg_sp(&next, rn);
+            let addr = if mode == Mode::PostIndex {
+                base
+            } else {
+                base.wrapping_add(offset as u64)
+            };
+            let va = GuestVirtAddr::new(addr);
+            if load {
+                let mut b = [0u8; 8];
+                mem.read_virt(va, &mut b[..usize::from(size)])?;
+                next.set_xzr(rt, u64::from_le_bytes(b));
+            } else {
+                let v = truncate(next.xzr(rt), size).to_le_bytes();
+                mem.write_virt(va, &v[..usize::from(size)])?;
+            }
+            if mode != Mode::Offset {
+                set_reg_sp(&mut next, rn, base.wrapping_add(offset as u64));
+            }
+        }
+        Emul::Pair {
+            load,
+            size,
+            rt,
+            rt2,
+            rn,
+            offset,
+            mode,
+        } => {
+            let base = reg_sp(&next, rn);
+            let addr = if mode == Mode::PostIndex {
+                base
+            } else {
+                base.wrapping_add(offset as u64)
+            };
+            let n = usize::from(size);
+            let mut b = [0u8; 16];
+            if load {
+                mem.read_virt(GuestVirtAddr::new(addr), &mut b[..2 * n])?;
+                let mut lo = [0u8; 8];
+                let mut hi = [0u8; 8];
+                lo[..n].copy_from_slice(&b[..n]);
+                hi[..n].copy_from_slice(&b[n..2 * n]);
+                next.set_xzr(rt, u64::from_le_bytes(lo));
+                next.set_xzr(rt2, u64::from_le_bytes(hi));
+            } else {
+                b[..n].copy_from_slice(&truncate(next.xzr(rt), size).to_le_bytes()[..n]);
+                b[n..2 * n].copy_from_slice(&truncate(next.xzr(rt2), size).to_le_bytes()[..n]);
+                mem.write_virt(GuestVirtAddr::new(addr), &b[..2 * n])?;
+            }
+            if mode != Mode::Offset {
+                set_reg_sp(&mut next, rn, base.wrapping_add(offset as u64));
+            }
+        }
+    }
+    next.pc = regs.pc.wrapping_add(4);
+    *regs = next;
+    Ok(true)
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Flat guest memory: VA = PA, byte map.
+    #[derive(Default)]
+    struct Flat(BTreeMap<u64, u8>);
+
+    impl VirtRead for Flat {
+        fn read_virt(&self, va: GuestVirtAddr, buf: &mut [u8]) -> Result<(), AccessError> {
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = *self.0.get(&(va.raw() + i as u64)).unwrap_or(&0);
+            }
+            Ok(())
+        }
+    }
+    impl VirtMem for Flat {
+        fn write_virt(&mut self, va: GuestVirtAddr, data: &[u8]) -> Result<(), AccessError> {
+            for (i, b) in data.iter().enumerate() {
+                self.0.insert(va.raw() + i as u64, *b);
+            }
+            Ok(())
+        }
+    }
+
+    fn regs() -> Regs {
+        let mut r = Regs {
+            sp: 0x8000,
+            pc: 0x1000,
+            ..Regs::default()
+        };
+        for i in 0..31 {
+            r.x[i] = 0x1111_0000_0000_0000 + i as u64;
+        }
+        r
+    }
+
+    fn run(insn: u32, r: &mut Regs, m: &mut Flat) {
+        assert!(emulate(insn, r, m).unwrap(), "{insn:#010x} not emulated");
+    }
+
+    // Encodings from GNU as (aarch64-linux-gnu-as), as in the RTOS and Linux prologues.
+    #[test]
+    fn prologue_instructions() {
+        let (mut r, mut m) = (regs(), Flat::default());
+        run(0xd10443ff, &mut r, &mut m); // sub sp, sp, #0x110
+        assert_eq!((r.sp, r.pc), (0x8000 - 0x110, 0x1004));
+        let mut r = regs();
+        run(0xa9bf7bfd, &mut r, &mut m); // stp x29, x30, [sp, #-16]!
+        assert_eq!(r.sp, 0x8000 - 16);
+        let mut b = [0u8; 16];
+        m.read_virt(GuestVirtAddr::new(0x8000 - 16), &mut b).unwrap();
+        assert_eq!(u64::from_le_bytes(b[..8].try_into().unwrap()), r.x[29]);
+        assert_eq!(u64::from_le_bytes(b[8..].try_into().unwrap()), r.x[30]);
+        run(0x910003fd, &mut r, &mut m); // mov x29, sp  (add x29, sp, #0)
+        assert_eq!(r.x[29], r.sp);
+        run(0xaa0003f3, &mut r, &mut m); // mov x19, x0
+        assert_eq!(r.x[19], r.x[0]);
+        run(0xf9000bf3, &mut r, &mut m); // str x19, [sp, #16]
+        let mut b = [0u8; 8];
+        m.read_virt(GuestVirtAddr::new(r.sp + 16), &mut b).unwrap();
+        assert_eq!(u64::from_le_bytes(b), r.x[19]);
+        let sp = r.sp;
+        run(0xa8c17bfd, &mut r, &mut m); // ldp x29, x30, [sp], #16
+        assert_eq!(r.sp, sp + 16);
+        assert_eq!(r.x[30], regs().x[30]);
+        run(0xf81f0ffe, &mut r, &mut m); // str x30, [sp, #-16]!
+        assert_eq!(r.sp, sp);
+        run(0xb9400fe1, &mut r, &mut m); // ldr w1, [sp, #12]
+        assert_eq!(r.x[1], regs().x[30] >> 32, "the upper half of the x30 stored at sp + 8");
+        run(0xd503201f, &mut r, &mut m); // nop
+        run(0x11000421, &mut r, &mut m); // add w1, w1, #1
+        assert_eq!(r.x[1] >> 32, 0, "32-bit results are zero-extended");
+    }
+
+    #[test]
+    fn leaves_other_instructions_alone() {
+        let (mut r, mut m) = (regs(), Flat::default());
+        let before = r;
+        for insn in [
+            0xb1000421u32, // adds x1, x1, #1 (flags)
+            0x94000000,    // bl (PC-relative: simulated elsewhere)
+            0xd63f0020,    // blr x1
+            0xc85f7c20,    // ldxr x0, [x1]
+            0xa9c10420,    // ldp x0, x1, [x1, #16]! (writeback into a loaded register)
+            0x8b020020,    // add x0, x1, x2 (register form)
+        ] {
+            assert!(!emulate(insn, &mut r, &mut m).unwrap(), "{insn:#010x}");
+            assert_eq!(r, before);
+        }
+    }
+}
