@@ -61,7 +61,8 @@ pub fn init_cpu(cpu: usize) {
     for n in (0..32).step_by(4) {
         sgi.offset(0x400 + n).write32(0xa0a0_a0a0);
     }
-    sgi.offset(0x100).write32((1 << DOORBELL_SGI) | (1 << crate::probe::REQUEST_SGI));
+    sgi.offset(0x100)
+        .write32((1 << DOORBELL_SGI) | (1 << crate::probe::REQUEST_SGI));
     // ICC_SRE_EL2: system registers at EL2 (SRE) and allow EL1 to use them (Enable).
     write_sysreg!("icc_sre_el2", read_sysreg!("icc_sre_el2") | 0b1001);
     crate::arch::isb();

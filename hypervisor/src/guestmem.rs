@@ -12,12 +12,6 @@ pub fn read_u8(pa: u64) -> u8 {
     unsafe { core::ptr::read_volatile(pa as *const u8) }
 }
 
-/// Writes a byte of guest RAM at a checked physical address.
-pub fn write_u8(pa: u64, v: u8) {
-    // SAFETY: as for `read_u8`.
-    unsafe { core::ptr::write_volatile(pa as *mut u8, v) }
-}
-
 /// A guest RAM range as bytes, for the boot core to fill before the VM runs
 /// (its device tree).
 ///
@@ -36,9 +30,9 @@ pub unsafe fn slice_mut(pa: u64, len: usize) -> &'static mut [u8] {
 pub fn qemu_dtb() -> Option<&'static [u8]> {
     const QEMU_DTB_PA: u64 = 0x4000_0000;
     const MAX: usize = 0x20_0000; // up to the hypervisor image (link.ld)
-    // SAFETY: 0x4000_0000..0x4020_0000 is RAM that no VM's stage-2 maps (see
-    // hyp_core::config) and that nothing writes after QEMU's loader; we only
-    // read it.
+                                  // SAFETY: 0x4000_0000..0x4020_0000 is RAM that no VM's stage-2 maps (see
+                                  // hyp_core::config) and that nothing writes after QEMU's loader; we only
+                                  // read it.
     let head = unsafe { core::slice::from_raw_parts(QEMU_DTB_PA as *const u8, 8) };
     let size = hyp_core::fdt::Fdt::total_size(head).ok()?;
     // SAFETY: as above, and the size is bounded by the reserved range.
@@ -54,7 +48,10 @@ pub struct VmPhysMem {
 
 impl VmPhysMem {
     fn vm_ram(&self, pa: u64, len: usize) -> bool {
-        self.vm.memory.iter().any(|r| pa >= r.pa && pa.checked_add(len as u64).is_some_and(|e| e <= r.pa + r.size))
+        self.vm
+            .memory
+            .iter()
+            .any(|r| pa >= r.pa && pa.checked_add(len as u64).is_some_and(|e| e <= r.pa + r.size))
     }
 }
 
@@ -64,9 +61,11 @@ impl guest_probe::memory::GuestMemory for VmPhysMem {
         if !self.vm_ram(pa, buf.len()) && !crate::vm::is_stage2_table(pa, buf.len()) {
             return Err(guest_probe::memory::MemError::Unmapped(addr));
         }
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = read_u8(pa + i as u64);
-        }
+        // SAFETY: the range was just checked to be this VM's RAM or the
+        // hypervisor's stage-2 tables, both identity-mapped normal memory at
+        // EL2; `buf` is ours. (A concurrent guest write may tear the copy,
+        // as it would for the guest's own unsynchronised readers.)
+        unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, buf.as_mut_ptr(), buf.len()) };
         Ok(())
     }
 
@@ -75,9 +74,9 @@ impl guest_probe::memory::GuestMemory for VmPhysMem {
         if !self.vm_ram(pa, data.len()) {
             return Err(guest_probe::memory::MemError::ReadOnly(addr));
         }
-        for (i, b) in data.iter().enumerate() {
-            write_u8(pa + i as u64, *b);
-        }
+        // SAFETY: the range was just checked to be this VM's RAM,
+        // identity-mapped normal memory at EL2.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), pa as *mut u8, data.len()) };
         Ok(())
     }
 }

@@ -1,4 +1,4 @@
-//! Leveled log lines on the console: `[hyp E|W|I|D] message`.
+//! Leveled log lines on the console: `[hyp E|W|I] message`.
 
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU8, Ordering};
@@ -9,7 +9,6 @@ pub enum Level {
     Error = 0,
     Warn = 1,
     Info = 2,
-    Debug = 3,
 }
 
 static MAX_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
@@ -27,7 +26,6 @@ pub fn log(level: Level, args: fmt::Arguments) {
         Level::Error => 'E',
         Level::Warn => 'W',
         Level::Info => 'I',
-        Level::Debug => 'D',
     };
     let mut w = crate::uart::Writer::lock();
     let _ = write!(w, "[hyp {tag}] ");
@@ -41,8 +39,6 @@ macro_rules! error { ($($a:tt)*) => { $crate::log::log($crate::log::Level::Error
 macro_rules! warn { ($($a:tt)*) => { $crate::log::log($crate::log::Level::Warn, format_args!($($a)*)) } }
 #[macro_export]
 macro_rules! info { ($($a:tt)*) => { $crate::log::log($crate::log::Level::Info, format_args!($($a)*)) } }
-#[macro_export]
-macro_rules! debug { ($($a:tt)*) => { $crate::log::log($crate::log::Level::Debug, format_args!($($a)*)) } }
 
 /// A complete output line of a guest's emulated console, tagged with its name.
 pub fn guest_line(vm: &str, text: &str) {

@@ -32,8 +32,8 @@ mod vdev;
 mod vm;
 
 use arch::exceptions::{self, TrapFrame};
-use hyp_core::bootinfo::{self, BootInfo, BootInfoError};
 use core::sync::atomic::{AtomicU8, Ordering};
+use hyp_core::bootinfo::{self, BootInfo, BootInfoError};
 use hyp_core::config::{self, Partition};
 
 /// The hypervisor's version, printed in the banner.
@@ -66,7 +66,11 @@ extern "C" fn hyp_main(cpu: u64, _dtb: u64) -> ! {
 }
 
 fn boot_core() -> ! {
-    info!("hv-trace hypervisor {} starting at EL{} on CPU0", VERSION, arch::current_el());
+    info!(
+        "hv-trace hypervisor {} starting at EL{} on CPU0",
+        VERSION,
+        arch::current_el()
+    );
     let info = match read_bootinfo() {
         Ok(info) => info,
         Err(BootInfoError::Missing) => {
@@ -74,7 +78,10 @@ fn boot_core() -> ! {
             psci::system_off();
         }
         Err(e) => {
-            error!("boot info at {:#x} is invalid ({e:?}); powering off", bootinfo::BOOTINFO_PA);
+            error!(
+                "boot info at {:#x} is invalid ({e:?}); powering off",
+                bootinfo::BOOTINFO_PA
+            );
             psci::system_off();
         }
     };
@@ -90,10 +97,21 @@ fn boot_core() -> ! {
     info!("{} cores, partition {}", cores, partition.name);
     CORES.store(cores, Ordering::Release);
     let order = (info.flags >> bootinfo::RING_ORDER_SHIFT) & 0xff;
-    let capacity = if order == 0 { trace::DEFAULT_CAPACITY } else { 1 << order.min(16) };
-    let linux_cpu = partition.vms.iter().find(|v| v.kind == config::GuestKind::Linux).map_or(0, |v| v.cpus[0]);
+    let capacity = if order == 0 {
+        trace::DEFAULT_CAPACITY
+    } else {
+        1 << order.min(16)
+    };
+    let linux_cpu = partition
+        .vms
+        .iter()
+        .find(|v| v.kind == config::GuestKind::Linux)
+        .map_or(0, |v| v.cpus[0]);
     match trace::init_rings(partition, usize::from(cores), capacity, usize::from(linux_cpu)) {
-        Ok(()) => info!("trace rings: {} x {} records at {:#x}", cores, capacity, partition.trace_ring.pa),
+        Ok(()) => info!(
+            "trace rings: {} x {} records at {:#x}",
+            cores, capacity, partition.trace_ring.pa
+        ),
         Err(e) => error!("trace rings: {e}; tracing unavailable"),
     }
     gic::init_distributor();
@@ -135,7 +153,10 @@ fn boot_core() -> ! {
         idle(partition)
     };
     if let Err(why) = write_linux_dtb(vm, partition, &info) {
-        error!("VM {} ({}): cannot build its device tree: {why}; not started", vm.id, vm.name);
+        error!(
+            "VM {} ({}): cannot build its device tree: {why}; not started",
+            vm.id, vm.name
+        );
         idle(partition)
     }
     psci::mark_online(0);
@@ -149,12 +170,15 @@ fn write_linux_dtb(vm: &config::VmConfig, partition: &Partition, info: &BootInfo
     let qemu = hyp_core::fdt::Fdt::parse(qemu).map_err(|_| "QEMU's device tree is malformed")?;
     let dtb_pa = vm::ipa_to_pa(vm, vm.dtb_ipa, DTB_MAX as u64).ok_or("the DTB address is outside its RAM")?;
     let initrd_ipa = vm.initrd_pa; // Linux's RAM is identity mapped (IPA = PA)
-    // SAFETY: the range was checked to be inside the VM's RAM, the VM has not
-    // started, and this is the only reference to it.
+                                   // SAFETY: the range was checked to be inside the VM's RAM, the VM has not
+                                   // started, and this is the only reference to it.
     let out = unsafe { guestmem::slice_mut(dtb_pa, DTB_MAX) };
     let size = hyp_core::linux_dtb::derive(&qemu, vm, partition, info, initrd_ipa, out)
         .map_err(|_| "the derived device tree does not fit")?;
-    info!("VM {} ({}): device tree ({} bytes) at IPA {:#x}", vm.id, vm.name, size, vm.dtb_ipa);
+    info!(
+        "VM {} ({}): device tree ({} bytes) at IPA {:#x}",
+        vm.id, vm.name, size, vm.dtb_ipa
+    );
     Ok(())
 }
 

@@ -23,7 +23,15 @@ pub struct PerCpu {
 
 impl PerCpu {
     const fn new() -> Self {
-        PerCpu { vm: None, pending: [(0, None); 8], pending_len: 0, line: [0; 160], line_len: 0, ring: None, step: None }
+        PerCpu {
+            vm: None,
+            pending: [(0, None); 8],
+            pending_len: 0,
+            line: [0; 160],
+            line_len: 0,
+            ring: None,
+            step: None,
+        }
     }
 }
 

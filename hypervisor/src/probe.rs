@@ -16,10 +16,10 @@ use crate::sync::SpinLock;
 use crate::{gic, read_sysreg, trace, write_sysreg};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use guest_probe::a64::{self, Class, GuestView, Regs};
-use guest_probe::emulate::GuestViewMut;
 use guest_probe::abi::profile::{NameKind, OsKind};
 use guest_probe::abi::{self, HvError, OsProfile, ProbeKind, Record, RecordKind, Stat, NAME_LEN};
 use guest_probe::addr::{GuestVirtAddr, PhysAddr};
+use guest_probe::emulate::GuestViewMut;
 use guest_probe::memory::GuestMemory;
 use guest_probe::walk::{Access, Stage1, Stage2, Translator};
 use hyp_core::config::{self, VmConfig};
@@ -39,6 +39,42 @@ struct Probe {
     kind: ProbeKind,
     class: Class,
     hits: u64,
+    cost: HitCost,
+}
+
+/// What hits of one probe cost in the hypervisor, in counter ticks from the
+/// trap handler's first counter read to the return to the guest: min, max
+/// and a log2 histogram (for the median and p99).
+#[derive(Clone, Copy, Default)]
+struct HitCost {
+    min: u64,
+    max: u64,
+    buckets: [u32; 32],
+}
+
+impl HitCost {
+    fn add(&mut self, ticks: u64) {
+        if self.buckets.iter().all(|&b| b == 0) || ticks < self.min {
+            self.min = ticks;
+        }
+        self.max = self.max.max(ticks);
+        let b = (64 - ticks.leading_zeros()).min(31) as usize;
+        self.buckets[b] = self.buckets[b].saturating_add(1);
+    }
+
+    /// Upper bound of the bucket holding quantile `q` (0..1).
+    fn quantile(&self, q: f32) -> u64 {
+        let total: u64 = self.buckets.iter().map(|&b| u64::from(b)).sum();
+        let want = (total as f32 * q) as u64;
+        let mut seen = 0;
+        for (i, &b) in self.buckets.iter().enumerate() {
+            seen += u64::from(b);
+            if seen > want {
+                return ((1u64 << i) - 1).min(self.max);
+            }
+        }
+        self.max
+    }
 }
 
 struct VmProbes {
@@ -46,8 +82,12 @@ struct VmProbes {
     profile: Option<OsProfile>,
 }
 
-static TABLES: [SpinLock<VmProbes>; MAX_VMS] =
-    [const { SpinLock::new(VmProbes { slots: [None; MAX_PROBES], profile: None }) }; MAX_VMS];
+static TABLES: [SpinLock<VmProbes>; MAX_VMS] = [const {
+    SpinLock::new(VmProbes {
+        slots: [None; MAX_PROBES],
+        profile: None,
+    })
+}; MAX_VMS];
 
 fn table(vm_id: u8) -> Result<&'static SpinLock<VmProbes>, HvError> {
     TABLES.get(usize::from(vm_id)).ok_or(HvError::InvalidArgument)
@@ -95,7 +135,11 @@ fn on_vm_core(vm: &'static VmConfig, op: u64, args: [u64; 3]) -> Result<u64, HvE
         return run_op(vm, op, args);
     }
     let mb = &MAILBOXES[target];
-    if mb.state.compare_exchange(IDLE, CLAIMED, Ordering::Acquire, Ordering::Relaxed).is_err() {
+    if mb
+        .state
+        .compare_exchange(IDLE, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
         return Err(HvError::Busy);
     }
     mb.op.store(op, Ordering::Relaxed);
@@ -117,8 +161,15 @@ fn on_vm_core(vm: &'static VmConfig, op: u64, args: [u64; 3]) -> Result<u64, HvE
         }
         if arch::counter() > deadline {
             // Take the request back if it was never picked up.
-            if mb.state.compare_exchange(POSTED, IDLE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-                crate::warn!("CPU{target} did not answer a probe request (is VM {} running?)", vm.name);
+            if mb
+                .state
+                .compare_exchange(POSTED, IDLE, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                crate::warn!(
+                    "CPU{target} did not answer a probe request (is VM {} running?)",
+                    vm.name
+                );
                 return Err(HvError::Busy);
             }
         }
@@ -170,7 +221,11 @@ pub fn request_remove(vm_id: u64, id: u64) -> Result<u64, HvError> {
 pub fn list(vm_id: u64, index: u64) -> Result<(u64, u64, u64), HvError> {
     let vm = target_vm(vm_id)?;
     let t = table(vm.id)?.lock();
-    let p = t.slots.iter().flatten().nth(usize::try_from(index).map_err(|_| HvError::NotFound)?);
+    let p = t
+        .slots
+        .iter()
+        .flatten()
+        .nth(usize::try_from(index).map_err(|_| HvError::NotFound)?);
     let p = p.ok_or(HvError::NotFound)?;
     Ok(((p.kind as u64) << 16 | u64::from(p.id), p.va, p.hits))
 }
@@ -202,7 +257,10 @@ pub fn set_boot_profile(vm: &VmConfig, bytes: &[u8]) {
                 t.lock().profile = Some(p);
             }
         }
-        Err(e) => crate::warn!("VM {}: the boot OS profile is invalid ({e:?}); probes will not name tasks", vm.name),
+        Err(e) => crate::warn!(
+            "VM {}: the boot OS profile is invalid ({e:?}); probes will not name tasks",
+            vm.name
+        ),
     }
 }
 
@@ -213,8 +271,12 @@ fn translator() -> Translator {
     let stage2 = Stage2::new(read_sysreg!("vttbr_el2"), read_sysreg!("vtcr_el2")).ok();
     let mmu_on = read_sysreg!("sctlr_el1") & 1 != 0;
     let stage1 = mmu_on.then(|| {
-        Stage1::new(read_sysreg!("ttbr0_el1"), read_sysreg!("ttbr1_el1"), read_sysreg!("tcr_el1"))
-            .with_wxn(read_sysreg!("sctlr_el1") & (1 << 19) != 0)
+        Stage1::new(
+            read_sysreg!("ttbr0_el1"),
+            read_sysreg!("ttbr1_el1"),
+            read_sysreg!("tcr_el1"),
+        )
+        .with_wxn(read_sysreg!("sctlr_el1") & (1 << 19) != 0)
     });
     Translator::new(stage1, stage2)
 }
@@ -222,7 +284,8 @@ fn translator() -> Translator {
 /// Write one instruction word at a checked PA and make it visible to
 /// instruction fetch on every core.
 fn patch(mem: &mut VmPhysMem, pa: u64, word: u32) -> Result<(), HvError> {
-    mem.write(PhysAddr::new(pa), &word.to_le_bytes()).map_err(|_| HvError::Unmapped)?;
+    mem.write(PhysAddr::new(pa), &word.to_le_bytes())
+        .map_err(|_| HvError::Unmapped)?;
     arch::sync_icache(pa);
     Ok(())
 }
@@ -230,16 +293,22 @@ fn patch(mem: &mut VmPhysMem, pa: u64, word: u32) -> Result<(), HvError> {
 fn add_here(vm: &'static VmConfig, va: u64, kind: ProbeKind) -> Result<u64, HvError> {
     let mut mem = VmPhysMem { vm };
     let tr = translator();
-    let t = tr.translate(&mem, GuestVirtAddr::new(va), Access::Execute).map_err(|fault| {
-        crate::warn!("probe at {va:#x} in VM {} refused: {fault}", vm.name);
-        HvError::Unmapped
-    })?;
+    let t = tr
+        .translate(&mem, GuestVirtAddr::new(va), Access::Execute)
+        .map_err(|fault| {
+            crate::warn!("probe at {va:#x} in VM {} refused: {fault}", vm.name);
+            HvError::Unmapped
+        })?;
     if !t.el1.exec {
         crate::warn!("probe at {va:#x} in VM {} refused: not executable at EL1", vm.name);
         return Err(HvError::Unmapped);
     }
     if crate::vm::ipa_to_pa(vm, t.ipa.raw(), 4) != Some(t.pa.raw()) {
-        crate::warn!("probe at {va:#x} in VM {} refused: IPA {:#x} is not its RAM", vm.name, t.ipa.raw());
+        crate::warn!(
+            "probe at {va:#x} in VM {} refused: IPA {:#x} is not its RAM",
+            vm.name,
+            t.ipa.raw()
+        );
         return Err(HvError::Denied);
     }
     // The site in context (for exclusive sequences), as far as it is mapped.
@@ -272,20 +341,48 @@ fn add_here(vm: &'static VmConfig, va: u64, kind: ProbeKind) -> Result<u64, HvEr
     let id = slot as u16 + 1;
     let hvc = abi::probe_hvc(id).ok_or(HvError::NoSpace)?;
     patch(&mut mem, t.pa.raw(), hvc)?;
-    t_lock.slots[slot] = Some(Probe { id, va, pa: t.pa.raw(), original, kind, class, hits: 0 });
-    crate::info!("VM {}: probe {id} at {va:#x} (PA {:#x}, {:?})", vm.name, t.pa.raw(), class);
+    t_lock.slots[slot] = Some(Probe {
+        id,
+        va,
+        pa: t.pa.raw(),
+        original,
+        kind,
+        class,
+        hits: 0,
+        cost: HitCost::default(),
+    });
+    crate::info!(
+        "VM {}: probe {id} at {va:#x} (PA {:#x}, {:?})",
+        vm.name,
+        t.pa.raw(),
+        class
+    );
     Ok(u64::from(id))
 }
 
 fn remove_here(vm: &'static VmConfig, id: u64) -> Result<u64, HvError> {
     let mut mem = VmPhysMem { vm };
     let mut t = table(vm.id)?.lock();
-    let slot = t.slots.iter().position(|s| s.is_some_and(|p| u64::from(p.id) == id)).ok_or(HvError::NotFound)?;
+    let slot = t
+        .slots
+        .iter()
+        .position(|s| s.is_some_and(|p| u64::from(p.id) == id))
+        .ok_or(HvError::NotFound)?;
     let p = t.slots[slot].take().ok_or(HvError::NotFound)?;
     // Whatever state a hit left it in (HVC, or the original mid-step), the
     // site ends with its original word.
     patch(&mut mem, p.pa, p.original)?;
-    crate::info!("VM {}: probe {} at {:#x} removed after {} hits", vm.name, p.id, p.va, p.hits);
+    crate::info!(
+        "VM {}: probe {} at {:#x} removed after {} hits; handler cost in counter ticks min {} median <{} p99 <{} max {}",
+        vm.name,
+        p.id,
+        p.va,
+        p.hits,
+        p.cost.min,
+        p.cost.quantile(0.5),
+        p.cost.quantile(0.99),
+        p.cost.max
+    );
     Ok(p.hits)
 }
 
@@ -303,7 +400,11 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
         let profile = t.profile;
         let Some(p) = t.slots.iter_mut().flatten().find(|p| p.id == id && p.va == site) else {
             drop(t);
-            crate::trap::stop_vm(vm, frame, format_args!("HVC #{:#x} with no probe of ours there", id | 0x8000));
+            crate::trap::stop_vm(
+                vm,
+                frame,
+                format_args!("HVC #{:#x} with no probe of ours there", id | 0x8000),
+            );
         };
         p.hits += 1;
         (*p, profile)
@@ -329,21 +430,77 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
         }
         trace::emit(&r);
     }
+    execute_displaced(vm, frame, &probe, &tr, now, site);
+    let cost = arch::counter().wrapping_sub(now);
+    if let Ok(t) = table(vm.id) {
+        if let Some(p) = t.lock().slots.iter_mut().flatten().find(|p| p.id == id) {
+            p.cost.add(cost);
+        }
+    }
+}
+
+/// MRS Xt, CNTVCT_EL0 / CNTPCT_EL0: the counter itself.
+fn is_counter_read(insn: u32) -> Option<u8> {
+    match insn & !0x1f {
+        0xd53b_e040 | 0xd53b_e020 => Some((insn & 0x1f) as u8),
+        _ => None,
+    }
+}
+
+fn execute_displaced(
+    vm: &'static VmConfig,
+    frame: &mut TrapFrame,
+    probe: &Probe,
+    tr: &Translator,
+    now: u64,
+    site: u64,
+) {
+    let id = probe.id;
+    let mem = VmPhysMem { vm };
+    if let Some(rt) = is_counter_read(probe.original) {
+        // The counter value the record carries: the guest and the trace agree
+        // on the instant (CNTVOFF is 0, so virtual = physical).
+        if rt != 31 {
+            frame.x[usize::from(rt)] = now;
+        }
+        frame.elr = site + 4;
+        return;
+    }
     match probe.class {
         Class::Simulate(sim) => {
-            let mut regs = Regs { x: frame.x, sp: guest_sp(frame), pc: site, nzcv: (frame.spsr as u32) & 0xf000_0000 };
-            let view = GuestView { translator: &tr, mem: &mem };
+            let mut regs = Regs {
+                x: frame.x,
+                sp: guest_sp(frame),
+                pc: site,
+                nzcv: (frame.spsr as u32) & 0xf000_0000,
+            };
+            let view = GuestView {
+                translator: tr,
+                mem: &mem,
+            };
             if let Err(e) = a64::simulate(sim, &mut regs, &view) {
-                crate::trap::stop_vm(vm, frame, format_args!("probe {id}: simulating the displaced instruction failed: {e}"));
+                crate::trap::stop_vm(
+                    vm,
+                    frame,
+                    format_args!("probe {id}: simulating the displaced instruction failed: {e}"),
+                );
             }
             frame.x = regs.x;
             frame.elr = regs.pc;
             frame.spsr = (frame.spsr & !0xf000_0000) | u64::from(regs.nzcv & 0xf000_0000);
         }
         _ if guest_probe::emulate::decode(probe.original).is_some() => {
-            let mut regs = Regs { x: frame.x, sp: guest_sp(frame), pc: site, nzcv: 0 };
+            let mut regs = Regs {
+                x: frame.x,
+                sp: guest_sp(frame),
+                pc: site,
+                nzcv: 0,
+            };
             let mut mem = VmPhysMem { vm };
-            let mut view = GuestViewMut { translator: &tr, mem: &mut mem };
+            let mut view = GuestViewMut {
+                translator: tr,
+                mem: &mut mem,
+            };
             match guest_probe::emulate::emulate(probe.original, &mut regs, &mut view) {
                 Ok(true) => {
                     frame.x = regs.x;
@@ -351,10 +508,15 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
                     set_guest_sp(frame, regs.sp);
                 }
                 // A fault (or an unexpected form): let the hardware run it.
-                _ => start_step(vm, frame, &probe),
+                other => {
+                    if probe.hits == 1 {
+                        crate::warn!("probe {id}: emulation gave {other:?}; single-stepping instead");
+                    }
+                    start_step(vm, frame, probe)
+                }
             }
         }
-        _ => start_step(vm, frame, &probe),
+        _ => start_step(vm, frame, probe),
     }
 }
 
@@ -375,70 +537,138 @@ fn guest_sp(frame: &TrapFrame) -> u64 {
     }
 }
 
+/// Reads guest virtual memory during one hit, remembering the last few page
+/// translations: the TCBs, their names and the globals sit on a handful of
+/// pages, so most reads skip the two-stage walk. Valid for one hit only (the
+/// guest may change its tables between hits).
+struct HitReader<'a> {
+    tr: &'a Translator,
+    mem: &'a VmPhysMem,
+    pages: [(u64, u64); 4],
+    used: usize,
+}
+
+impl<'a> HitReader<'a> {
+    fn new(tr: &'a Translator, mem: &'a VmPhysMem) -> Self {
+        HitReader {
+            tr,
+            mem,
+            pages: [(u64::MAX, 0); 4],
+            used: 0,
+        }
+    }
+
+    fn page_pa(&mut self, va_page: u64) -> Option<u64> {
+        if let Some(&(_, pa)) = self.pages.iter().find(|(v, _)| *v == va_page) {
+            return Some(pa);
+        }
+        let t = self
+            .tr
+            .translate(self.mem, GuestVirtAddr::new(va_page), Access::Read)
+            .ok()?;
+        let pa = t.pa.raw() & !0xfff;
+        self.pages[self.used % self.pages.len()] = (va_page, pa);
+        self.used += 1;
+        Some(pa)
+    }
+
+    /// Fills `buf` from `va`; false if any byte is unmapped.
+    fn read(&mut self, va: u64, buf: &mut [u8]) -> bool {
+        let mut done = 0;
+        while done < buf.len() {
+            let at = va.wrapping_add(done as u64);
+            let in_page = (0x1000 - (at & 0xfff)) as usize;
+            let n = in_page.min(buf.len() - done);
+            let Some(pa) = self.page_pa(at & !0xfff) else {
+                return false;
+            };
+            if self
+                .mem
+                .read(PhysAddr::new(pa | (at & 0xfff)), &mut buf[done..done + n])
+                .is_err()
+            {
+                return false;
+            }
+            done += n;
+        }
+        true
+    }
+
+    fn u64_at(&mut self, va: u64) -> u64 {
+        let mut b = [0u8; 8];
+        if self.read(va, &mut b) {
+            u64::from_le_bytes(b)
+        } else {
+            0
+        }
+    }
+}
+
 fn describe_tasks(profile: &OsProfile, tr: &Translator, mem: &VmPhysMem, kind: ProbeKind, r: &mut Record) {
+    let mut rd = HitReader::new(tr, mem);
+    let rd = &mut rd;
     match profile.kind() {
         Some(OsKind::UcosII) => {
-            let cur = read_ptr(tr, mem, profile.os_tcb_cur.va);
-            ucos_task(profile, tr, mem, cur, &mut r.prev_prio, &mut r.prev_state, &mut r.prev_name);
+            let cur = rd.u64_at(profile.os_tcb_cur.va);
+            ucos_task(profile, rd, cur, &mut r.prev_prio, &mut r.prev_state, &mut r.prev_name);
             if kind == ProbeKind::ContextSwitch {
-                let next = read_ptr(tr, mem, profile.os_tcb_high_rdy.va);
-                ucos_task(profile, tr, mem, next, &mut r.next_prio, &mut r.next_state, &mut r.next_name);
+                let next = rd.u64_at(profile.os_tcb_high_rdy.va);
+                ucos_task(profile, rd, next, &mut r.next_prio, &mut r.next_state, &mut r.next_name);
             }
         }
         Some(OsKind::Linux) => {
             // In the kernel, SP_EL0 holds `current` (arm64 Linux ≥ 4.x).
             let task = read_sysreg!("sp_el0");
             if profile.task_comm.present() {
-                read_name(tr, mem, task.wrapping_add(u64::from(profile.task_comm.offset)), &mut r.prev_name);
+                read_name(
+                    rd,
+                    task.wrapping_add(u64::from(profile.task_comm.offset)),
+                    &mut r.prev_name,
+                );
             }
         }
         None => {}
     }
 }
 
-fn read_ptr(tr: &Translator, mem: &VmPhysMem, va: u64) -> u64 {
-    tr.read_u64(mem, GuestVirtAddr::new(va)).unwrap_or(0)
-}
-
-fn read_field(tr: &Translator, mem: &VmPhysMem, base: u64, f: abi::profile::Field) -> u64 {
+fn read_field(rd: &mut HitReader, base: u64, f: abi::profile::Field) -> u64 {
     if !f.present() || f.size > 8 {
         return 0;
     }
     let mut b = [0u8; 8];
-    let n = f.size as usize;
-    let va = GuestVirtAddr::new(base.wrapping_add(u64::from(f.offset)));
-    match tr.read_virt(mem, va, &mut b[..n], Access::Read) {
-        Ok(()) => u64::from_le_bytes(b),
-        Err(_) => 0,
+    if rd.read(base.wrapping_add(u64::from(f.offset)), &mut b[..f.size as usize]) {
+        u64::from_le_bytes(b)
+    } else {
+        0
     }
 }
 
-fn ucos_task(p: &OsProfile, tr: &Translator, mem: &VmPhysMem, tcb: u64, prio: &mut u8, state: &mut u16, name: &mut [u8; NAME_LEN]) {
+fn ucos_task(p: &OsProfile, rd: &mut HitReader, tcb: u64, prio: &mut u8, state: &mut u16, name: &mut [u8; NAME_LEN]) {
     if tcb == 0 {
         return;
     }
-    *prio = read_field(tr, mem, tcb, p.tcb_prio) as u8;
-    *state = read_field(tr, mem, tcb, p.tcb_stat) as u16;
+    *prio = read_field(rd, tcb, p.tcb_prio) as u8;
+    *state = read_field(rd, tcb, p.tcb_stat) as u16;
     match p.name_kind() {
         Some(NameKind::Pointer) => {
-            let s = read_field(tr, mem, tcb, p.tcb_task_name);
+            let s = read_field(rd, tcb, p.tcb_task_name);
             if s != 0 {
-                read_name(tr, mem, s, name);
+                read_name(rd, s, name);
             }
         }
-        Some(NameKind::Inline) => read_name(tr, mem, tcb.wrapping_add(u64::from(p.tcb_task_name.offset)), name),
+        Some(NameKind::Inline) => read_name(rd, tcb.wrapping_add(u64::from(p.tcb_task_name.offset)), name),
         _ => {}
     }
 }
 
 /// A NUL-terminated name at `va`, at most NAME_LEN - 1 bytes, stopping at
 /// the first unreadable byte.
-fn read_name(tr: &Translator, mem: &VmPhysMem, va: u64, out: &mut [u8; NAME_LEN]) {
+fn read_name(rd: &mut HitReader, va: u64, out: &mut [u8; NAME_LEN]) {
     let mut buf = [0u8; NAME_LEN];
-    if tr.read_virt(mem, GuestVirtAddr::new(va), &mut buf[..NAME_LEN - 1], Access::Read).is_err() {
+    if !rd.read(va, &mut buf[..NAME_LEN - 1]) {
         for (i, b) in buf[..NAME_LEN - 1].iter_mut().enumerate() {
             let mut one = [0u8];
-            if tr.read_virt(mem, GuestVirtAddr::new(va.wrapping_add(i as u64)), &mut one, Access::Read).is_err() {
+            if !rd.read(va.wrapping_add(i as u64), &mut one) {
                 break;
             }
             *b = one[0];
@@ -467,10 +697,20 @@ const MDCR_TDE: u64 = 1 << 8;
 fn start_step(vm: &'static VmConfig, frame: &mut TrapFrame, probe: &Probe) {
     let mut mem = VmPhysMem { vm };
     if patch(&mut mem, probe.pa, probe.original).is_err() {
-        crate::trap::stop_vm(vm, frame, format_args!("probe {}: cannot restore the original instruction", probe.id));
+        crate::trap::stop_vm(
+            vm,
+            frame,
+            format_args!("probe {}: cannot restore the original instruction", probe.id),
+        );
     }
     let mdscr = read_sysreg!("mdscr_el1");
-    this_cpu().step = Some(Step { vm: vm.id, id: probe.id, pa: probe.pa, daif: frame.spsr & SPSR_IF, mdscr });
+    this_cpu().step = Some(Step {
+        vm: vm.id,
+        id: probe.id,
+        pa: probe.pa,
+        daif: frame.spsr & SPSR_IF,
+        mdscr,
+    });
     // Step exactly the original instruction, with interrupts masked so the
     // step is not taken into the guest's IRQ handler, and debug exceptions
     // routed here.
@@ -484,12 +724,19 @@ fn start_step(vm: &'static VmConfig, frame: &mut TrapFrame, probe: &Probe) {
 /// After any trap on a core with a step in flight (normally the software
 /// step exception): put the probe back and restore the guest's state.
 pub fn finish_step(frame: &mut TrapFrame) -> bool {
-    let Some(step) = this_cpu().step.take() else { return false };
+    let Some(step) = this_cpu().step.take() else {
+        return false;
+    };
     write_sysreg!("mdscr_el1", step.mdscr);
     write_sysreg!("mdcr_el2", read_sysreg!("mdcr_el2") & !MDCR_TDE);
     frame.spsr = (frame.spsr & !(SPSR_SS | SPSR_IF)) | step.daif;
     if let (Ok(t), Some(vm)) = (table(step.vm), partition().vm(step.vm)) {
-        let still_there = t.lock().slots.iter().flatten().any(|p| p.id == step.id && p.pa == step.pa);
+        let still_there = t
+            .lock()
+            .slots
+            .iter()
+            .flatten()
+            .any(|p| p.id == step.id && p.pa == step.pa);
         if still_there {
             if let Some(hvc) = abi::probe_hvc(step.id) {
                 let _ = patch(&mut VmPhysMem { vm }, step.pa, hvc);
@@ -498,4 +745,3 @@ pub fn finish_step(frame: &mut TrapFrame) -> bool {
     }
     true
 }
-

@@ -48,7 +48,11 @@ pub fn start_core(cpu: usize, vm_id: u8, entry: u64, x0: u64) -> i64 {
 pub fn take_mailbox(cpu: usize) -> Option<(u8, u64, u64)> {
     let vm = MAILBOX[cpu][0].swap(0, Ordering::Acquire);
     (vm != 0).then(|| {
-        ((vm - 1) as u8, MAILBOX[cpu][1].load(Ordering::Relaxed), MAILBOX[cpu][2].load(Ordering::Relaxed))
+        (
+            (vm - 1) as u8,
+            MAILBOX[cpu][1].load(Ordering::Relaxed),
+            MAILBOX[cpu][2].load(Ordering::Relaxed),
+        )
     })
 }
 
@@ -59,7 +63,9 @@ pub fn mark_online(cpu: usize) {
 /// A guest's PSCI call.
 pub fn handle_guest(vm: &VmConfig, frame: &mut TrapFrame) {
     let args = [frame.x[1], frame.x[2], frame.x[3]];
-    let action = hyp_core::psci::handle(frame.x[0], args, vm.cpus, |c| ONLINE[usize::from(c)].load(Ordering::Acquire));
+    let action = hyp_core::psci::handle(frame.x[0], args, vm.cpus, |c| {
+        ONLINE[usize::from(c)].load(Ordering::Acquire)
+    });
     match action {
         Action::Return(v) => frame.x[0] = v as u64,
         Action::CpuOn { cpu, entry, context } => {

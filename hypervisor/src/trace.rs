@@ -41,7 +41,8 @@ pub fn init_rings(partition: &Partition, cores: usize, capacity: u32, linux_cpu:
         // the hypervisor and Linux only (stage-2 maps it nowhere else); no
         // guest runs yet, and from now on each ring is accessed only through
         // its producer (core `cpu`) and Linux's consumer.
-        unsafe { Ring::init(base as *mut u8, per_ring as usize, capacity, cpu as u64) }.map_err(|_| "ring init failed")?;
+        unsafe { Ring::init(base as *mut u8, per_ring as usize, capacity, cpu as u64) }
+            .map_err(|_| "ring init failed")?;
     }
     RING_BASE.store(region.pa, Ordering::Relaxed);
     RING_CAPACITY.store(u64::from(capacity), Ordering::Relaxed);

@@ -72,7 +72,11 @@ fn data_abort(vm: &'static VmConfig, frame: &mut TrapFrame, esr: u64) {
         }
         Err(MmioError::NoSyndrome) => {
             let ipa = mmio::fault_ipa(hpfar, far);
-            stop_vm(vm, frame, format_args!("access to IPA {ipa:#x} (VA {far:#x}) outside its memory map"));
+            stop_vm(
+                vm,
+                frame,
+                format_args!("access to IPA {ipa:#x} (VA {far:#x}) outside its memory map"),
+            );
         }
         Err(e) => stop_vm(vm, frame, format_args!("unexpected abort {e:?}")),
     }
@@ -116,7 +120,10 @@ extern "C" fn hyp_lower_irq(_frame: &mut TrapFrame) {
             // Hardware-forwarded: the guest's EOI deactivates the physical interrupt.
             queue_virq(intid, Some(intid));
         } else {
-            crate::warn!("CPU{}: interrupt {intid} not owned by this core's VM; dropped", crate::arch::cpu_id());
+            crate::warn!(
+                "CPU{}: interrupt {intid} not owned by this core's VM; dropped",
+                crate::arch::cpu_id()
+            );
             gic::deactivate(intid);
         }
     }
@@ -136,7 +143,10 @@ pub fn queue_virq(vintid: u32, pintid: Option<u32>) {
         cpu.pending[cpu.pending_len] = (vintid, pintid);
         cpu.pending_len += 1;
     } else {
-        crate::warn!("CPU{}: virtual interrupt {vintid} lost (queue full)", crate::arch::cpu_id());
+        crate::warn!(
+            "CPU{}: virtual interrupt {vintid} lost (queue full)",
+            crate::arch::cpu_id()
+        );
     }
 }
 

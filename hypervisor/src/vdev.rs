@@ -15,7 +15,9 @@ pub fn emulate(vm: &VmConfig, frame: &mut TrapFrame, a: &MmioAccess) -> bool {
     let Some(dev) = vm.devices.iter().find(|d| a.ipa >= d.base && a.ipa - d.base < d.size) else {
         return false;
     };
-    let DeviceAccess::Emulated(kind) = dev.access else { return false };
+    let DeviceAccess::Emulated(kind) = dev.access else {
+        return false;
+    };
     let offset = a.ipa - dev.base;
     match kind {
         EmulatedDevice::ConsoleUart => uart(vm, frame, a, offset),
@@ -55,7 +57,11 @@ fn gic_access(frame: &mut TrapFrame, a: &MmioAccess, reg: Mmio, d: Decision) {
                 return;
             }
             let v = store_value(frame, a);
-            let new = if rmw { (gic::read_reg(reg, a.size) & !write_mask) | (v & write_mask) } else { v & write_mask };
+            let new = if rmw {
+                (gic::read_reg(reg, a.size) & !write_mask) | (v & write_mask)
+            } else {
+                v & write_mask
+            };
             gic::write_reg(reg, a.size, new);
         }
     }
@@ -104,7 +110,11 @@ pub fn sysreg_trap(vm: &VmConfig, frame: &mut TrapFrame, esr: u64) {
         let me = crate::arch::cpu_id();
         for &cpu in vm.cpus {
             let cpu = usize::from(cpu);
-            let hit = if all_others { cpu != me } else { targets & (1 << cpu) != 0 };
+            let hit = if all_others {
+                cpu != me
+            } else {
+                targets & (1 << cpu) != 0
+            };
             if !hit {
                 continue;
             }

@@ -100,7 +100,13 @@ pub fn enter(vm: &'static VmConfig, frame: TrapFrame) -> ! {
     // SCTLR_EL1: RES1 bits, MMU and caches off (the guest turns them on).
     write_sysreg!("sctlr_el1", 0x30d0_0800);
     crate::arch::isb();
-    crate::info!("CPU{}: entering VM {} ({}) at {:#x}", crate::arch::cpu_id(), vm.id, vm.name, frame.elr);
+    crate::info!(
+        "CPU{}: entering VM {} ({}) at {:#x}",
+        crate::arch::cpu_id(),
+        vm.id,
+        vm.name,
+        frame.elr
+    );
     enter_guest(&frame)
 }
 

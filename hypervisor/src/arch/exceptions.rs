@@ -20,7 +20,11 @@ const _: () = assert!(core::mem::size_of::<TrapFrame>() == 0x110);
 impl TrapFrame {
     /// A frame that enters EL1h at `entry` with all exceptions masked.
     pub fn new_el1(entry: u64, x0: u64) -> Self {
-        let mut f = TrapFrame { elr: entry, spsr: 0x3c5, ..Default::default() };
+        let mut f = TrapFrame {
+            elr: entry,
+            spsr: 0x3c5,
+            ..Default::default()
+        };
         f.x[0] = x0;
         f
     }
@@ -174,7 +178,6 @@ extern "C" {
 
 /// Install the vector table on this core.
 pub fn install() {
-
     let base = core::ptr::addr_of!(hyp_vectors) as u64;
     crate::write_sysreg!("vbar_el2", base);
     crate::arch::isb();
