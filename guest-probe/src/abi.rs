@@ -274,6 +274,10 @@ pub enum Stat {
     Hypercalls = 4,
 }
 
+/// Added to a task state in a [`Record`]: the task is delayed (`OSTCBDly`
+/// > 0), i.e. blocked, though its `OSTCBStat` says ready.
+pub const STATE_DELAYED: u16 = 0x100;
+
 /// The probe immediate bit: `HVC #imm` with this bit set is a probe hit.
 pub const PROBE_IMM_FLAG: u16 = 0x8000;
 /// Probe ids are below this.
@@ -377,7 +381,9 @@ pub struct Record {
     pub prev_prio: u8,
     /// Priority of the task switched to.
     pub next_prio: u8,
-    /// `OSTCBStat` of the task switched from.
+    /// `OSTCBStat` of the task switched from, with [`STATE_DELAYED`] added
+    /// when it is ready but waiting out `OSTCBDly` (uC/OS-II keeps
+    /// `OSTCBStat` at `OS_STAT_RDY` during a delay).
     pub prev_state: u16,
     /// `OSTCBStat` of the task switched to.
     pub next_state: u16,

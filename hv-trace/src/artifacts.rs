@@ -181,7 +181,9 @@ pub fn build_linux() -> Result<Artifacts> {
     } else {
         None
     };
-    a.insert("initramfs".into(), build_rootfs(module.as_deref())?);
+    let bench = build_bench()?;
+    a.insert("initramfs".into(), build_rootfs(module.as_deref(), &bench)?);
+    a.insert("bench".into(), bench);
     if let Some(m) = module {
         a.insert("hvtrace-module".into(), m);
     }
@@ -232,6 +234,34 @@ fn build_module(kbuild: &Path) -> Result<PathBuf> {
     Ok(ko)
 }
 
+/// The guest benchmark programs (`guests/linux/bench`, static AArch64):
+/// the directory that holds them.
+pub fn build_bench() -> Result<PathBuf> {
+    let root = paths::repo_root();
+    let key = fingerprint(
+        &root,
+        &["guests/linux/bench"],
+        &[&tool_version("aarch64-linux-gnu-gcc")?],
+    )?;
+    let dir = paths::cache_dir().join("bench").join(&key);
+    let bin = dir.join("bin");
+    if bin.join(".done").is_file() {
+        return Ok(bin);
+    }
+    let step = Step::start("building the guest benchmarks");
+    let _ = fs::remove_dir_all(&bin);
+    let mut cmd = Command::new("make");
+    cmd.arg("-C")
+        .arg(root.join("guests/linux/bench"))
+        .arg(format!("OUT={}", bin.display()));
+    run_logged(cmd, &step, &dir.join("build.log")).context(
+        "the guest benchmarks did not build (static AArch64 needs libc6-dev-arm64-cross: run scripts/setup.sh)",
+    )?;
+    fs::write(bin.join(".done"), &key)?;
+    step.finish("done");
+    Ok(bin)
+}
+
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     fs::create_dir_all(to)?;
     for entry in fs::read_dir(from)? {
@@ -246,7 +276,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn build_rootfs(module: Option<&Path>) -> Result<PathBuf> {
+pub fn build_rootfs(module: Option<&Path>, bench: &Path) -> Result<PathBuf> {
     let root = paths::repo_root();
     let debs = paths::cache_dir().join("arm64-debs");
     let mut deb_names: Vec<String> = fs::read_dir(&debs)
@@ -257,7 +287,11 @@ fn build_rootfs(module: Option<&Path>) -> Result<PathBuf> {
     let key = fingerprint(
         &root,
         &["guests/linux/rootfs", "guests/linux/build-rootfs.sh"],
-        &[&deb_names.join(",")],
+        &[
+            &deb_names.join(","),
+            &module.map(|m| m.display().to_string()).unwrap_or_default(),
+            &bench.display().to_string(),
+        ],
     )?;
     let dir = paths::cache_dir().join("rootfs").join(&key);
     let cpio = dir.join("initramfs.cpio.gz");
@@ -267,9 +301,7 @@ fn build_rootfs(module: Option<&Path>) -> Result<PathBuf> {
     let step = Step::start("building the Linux initramfs");
     let mut cmd = Command::new("bash");
     cmd.arg(root.join("guests/linux/build-rootfs.sh")).arg(&debs).arg(&cpio);
-    if let Some(m) = module {
-        cmd.arg(m);
-    }
+    cmd.arg(module.unwrap_or(Path::new(""))).arg(bench);
     run_logged(cmd, &step, &dir.join("build.log")).context("the initramfs did not build")?;
     step.finish("done");
     Ok(cpio)

@@ -33,6 +33,10 @@ pub struct RunArgs {
     /// Trace ring capacity as a power of two (records per core), e.g. 6 for 64.
     #[arg(long, value_name = "LOG2")]
     ring_order: Option<u8>,
+    /// Boot this RTOS ELF instead of building ours (linked to run at IPA
+    /// 0x4010_0000 in the RTOS VM's 16 MiB at 0x4000_0000).
+    #[arg(long, value_name = "ELF")]
+    rtos_elf: Option<PathBuf>,
 }
 
 fn duration_arg(d: Option<f64>) -> Result<Option<Duration>> {
@@ -71,6 +75,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         linux_script: args.linux_script,
         ring_order: args.ring_order,
         session: Some(session::dir()),
+        rtos_elf: args.rtos_elf,
     };
     let (machine, built) = system::machine(&plan)?;
     let mut running = Running::start(&machine, Box::new(std::io::stdout()))?;

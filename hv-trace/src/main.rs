@@ -2,6 +2,7 @@
 //! its traces. A thin layer: arguments become a plan, library code does the work.
 
 mod artifacts;
+mod bench;
 mod commands;
 mod fingerprint;
 mod paths;
@@ -87,6 +88,10 @@ enum Cmd {
     /// The whole story in one command: boot, probe the RTOS's context switches,
     /// record both OSes, merge, summarise, view.
     Demo(commands::DemoArgs),
+    /// Measure the tracing overhead: UnixBench-style workloads in the Linux
+    /// guest, native vs. under the hypervisor vs. traced, with ftrace and
+    /// kprobe peers; prints a table, writes CSV and an SVG chart.
+    Bench(bench::BenchArgs),
     /// Open a trace (.dat, ftrace text, merged files) in the terminal timeline viewer.
     View { file: PathBuf },
     /// trace-convert: merge/export/info/stats of trace files (see `hv-trace export help`).
@@ -162,6 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", path.display());
         }
         Cmd::Demo(args) => commands::demo(args)?,
+        Cmd::Bench(args) => bench::run(args)?,
         Cmd::View { file } => viewer::run_app(&file)?,
         Cmd::Export { args } => {
             let mut full = vec![std::ffi::OsString::from("hv-trace export")];

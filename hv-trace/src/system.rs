@@ -20,6 +20,30 @@ pub struct Plan {
     pub ring_order: Option<u8>,
     /// Session directory for the control channel and monitor.
     pub session: Option<std::path::PathBuf>,
+    /// Boot this RTOS ELF (e.g. a genuine uC/OS-II build, linked for the
+    /// RTOS VM's memory) instead of building ours.
+    pub rtos_elf: Option<std::path::PathBuf>,
+}
+
+/// A user-supplied RTOS ELF as the loadable binary image.
+fn rtos_image(elf: &Path) -> Result<std::path::PathBuf> {
+    anyhow::ensure!(elf.is_file(), "RTOS image {} does not exist", elf.display());
+    let bin = crate::paths::cache_dir()
+        .join("run")
+        .join(format!("rtos-{}.bin", std::process::id()));
+    fs::create_dir_all(bin.parent().expect("has a parent"))?;
+    let status = std::process::Command::new("aarch64-linux-gnu-objcopy")
+        .args(["-O", "binary"])
+        .arg(elf)
+        .arg(&bin)
+        .status()
+        .context("running aarch64-linux-gnu-objcopy (package binutils-aarch64-linux-gnu)")?;
+    anyhow::ensure!(
+        status.success(),
+        "{} is not an AArch64 ELF image objcopy can flatten",
+        elf.display()
+    );
+    Ok(bin)
 }
 
 /// Build everything and describe the QEMU machine; the artifacts used.
@@ -27,7 +51,10 @@ pub fn machine(plan: &Plan) -> Result<(qemu::Machine, Artifacts)> {
     let partition = &config::TWO_CORE;
     let _lock = artifacts::BuildLock::acquire()?;
     let hyp = artifacts::build_hypervisor()?;
-    let (rtos_elf, rtos_bin) = artifacts::build_rtos(&plan.opts)?;
+    let (rtos_elf, rtos_bin) = match &plan.rtos_elf {
+        Some(elf) => (elf.clone(), rtos_image(elf)?),
+        None => artifacts::build_rtos(&plan.opts)?,
+    };
     let rtos = partition
         .vms
         .iter()
@@ -59,11 +86,22 @@ pub fn machine(plan: &Plan) -> Result<(qemu::Machine, Artifacts)> {
         flags |= u32::from(order) << bootinfo::RING_ORDER_SHIFT;
     }
     // The OS profiles, so that probes name tasks from the first hit.
-    let rtos_profile = guest_probe::profile::extract_ucos(&fs::read(&rtos_elf)?)
-        .with_context(|| format!("reading the uC/OS-II layout from {}", rtos_elf.display()))?;
+    let rtos_profile = match guest_probe::profile::extract_ucos(&fs::read(&rtos_elf)?) {
+        Ok(p) => {
+            flags |= bootinfo::FLAG_RTOS_PROFILE;
+            Some(p.profile)
+        }
+        Err(e) => {
+            eprintln!(
+                "[hv-trace] warning: no uC/OS-II layout in {} ({e}); RTOS probes will not name tasks",
+                rtos_elf.display()
+            );
+            None
+        }
+    };
     let linux_profile = guest_probe::profile::extract_linux(&fs::read(&built["vmlinux"])?)
         .with_context(|| format!("reading task_struct from {}", built["vmlinux"].display()))?;
-    flags |= bootinfo::FLAG_RTOS_PROFILE | bootinfo::FLAG_LINUX_PROFILE;
+    flags |= bootinfo::FLAG_LINUX_PROFILE;
     let info = BootInfo::new(
         flags,
         fs::metadata(&initrd)?.len(),
@@ -72,9 +110,11 @@ pub fn machine(plan: &Plan) -> Result<(qemu::Machine, Artifacts)> {
     );
     let mut blob = vec![0u8; bootinfo::LINUX_PROFILE_OFFSET as usize + 0x1000];
     blob[..bootinfo::SIZE].copy_from_slice(&info.to_bytes());
-    let rp = rtos_profile.profile.to_bytes();
-    let at = bootinfo::RTOS_PROFILE_OFFSET as usize;
-    blob[at..at + rp.len()].copy_from_slice(&rp);
+    if let Some(p) = rtos_profile {
+        let rp = p.to_bytes();
+        let at = bootinfo::RTOS_PROFILE_OFFSET as usize;
+        blob[at..at + rp.len()].copy_from_slice(&rp);
+    }
     let lp = linux_profile.to_bytes();
     let at = bootinfo::LINUX_PROFILE_OFFSET as usize;
     blob[at..at + lp.len()].copy_from_slice(&lp);

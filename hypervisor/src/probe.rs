@@ -649,6 +649,9 @@ fn ucos_task(p: &OsProfile, rd: &mut HitReader, tcb: u64, prio: &mut u8, state: 
     }
     *prio = read_field(rd, tcb, p.tcb_prio) as u8;
     *state = read_field(rd, tcb, p.tcb_stat) as u16;
+    if *state == 0 && read_field(rd, tcb, p.tcb_dly) != 0 {
+        *state = abi::STATE_DELAYED;
+    }
     match p.name_kind() {
         Some(NameKind::Pointer) => {
             let s = read_field(rd, tcb, p.tcb_task_name);

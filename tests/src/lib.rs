@@ -107,3 +107,162 @@ pub fn build_artifacts(target: &str, extra: &[&str]) -> Result<serde_json::Map<S
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("hv-trace build --json printed no JSON")?;
     Ok(v.as_object().cloned().unwrap_or_default())
 }
+
+/// QEMU's HMP monitor of a running session (`monitor.sock`): an oracle for
+/// guest memory and address translation.
+pub struct Monitor {
+    stream: std::os::unix::net::UnixStream,
+}
+
+impl Monitor {
+    pub fn connect(session: &Path) -> Result<Self> {
+        let stream = std::os::unix::net::UnixStream::connect(session.join("monitor.sock"))
+            .with_context(|| format!("connecting to {}/monitor.sock", session.display()))?;
+        stream.set_read_timeout(Some(Duration::from_millis(100)))?;
+        let mut m = Monitor { stream };
+        m.read_until_prompt(Duration::from_secs(10))?;
+        Ok(m)
+    }
+
+    fn read_until_prompt(&mut self, limit: Duration) -> Result<String> {
+        use std::io::Read;
+        let started = Instant::now();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while started.elapsed() < limit {
+            match self.stream.read(&mut buf) {
+                Ok(0) => bail!("the monitor closed"),
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+            if out.ends_with(b"(qemu) ") {
+                return Ok(strip_ansi(&String::from_utf8_lossy(&out)));
+            }
+        }
+        bail!("no monitor prompt within {limit:?}: {}", String::from_utf8_lossy(&out))
+    }
+
+    /// Runs one HMP command; its output without the echo and the prompt.
+    pub fn cmd(&mut self, command: &str) -> Result<String> {
+        use std::io::Write;
+        self.stream.write_all(format!("{command}\n").as_bytes())?;
+        let text = self.read_until_prompt(Duration::from_secs(30))?;
+        // The monitor echoes the line (with cursor movements) before the reply.
+        let reply: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.contains(command) && !l.starts_with("(qemu)"))
+            .collect();
+        Ok(reply.join("\n"))
+    }
+
+    /// Guest physical address of `va` as CPU `cpu` (with both stages) sees it.
+    pub fn gva2gpa(&mut self, cpu: u32, va: u64) -> Result<u64> {
+        self.cmd(&format!("cpu {cpu}"))?;
+        let reply = self.cmd(&format!("gva2gpa {va:#x}"))?;
+        let hex = reply
+            .split("gpa: 0x")
+            .nth(1)
+            .with_context(|| format!("gva2gpa {va:#x}: {reply}"))?;
+        Ok(u64::from_str_radix(hex.trim(), 16)?)
+    }
+
+    /// Bytes of physical memory (stops the world briefly: pmemsave).
+    pub fn read_phys(&mut self, pa: u64, len: usize) -> Result<Vec<u8>> {
+        let file = tempfile::NamedTempFile::new()?;
+        let reply = self.cmd(&format!("pmemsave {pa:#x} {len} \"{}\"", file.path().display()))?;
+        anyhow::ensure!(!reply.contains("rror"), "pmemsave: {reply}");
+        Ok(std::fs::read(file.path())?)
+    }
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ ... final byte in @..~
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else if c != '\r' {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A system started with `hv-trace run` in its own session, stopped (by
+/// `hv-trace stop`, then by killing our child by PID) when dropped.
+pub struct System {
+    pub session: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl System {
+    /// Boots hypervisor + Linux + RTOS with `extra` arguments to `run` and
+    /// waits for the control channel.
+    pub fn start(extra: &[&str]) -> Result<Self> {
+        let session = tempfile::tempdir()?;
+        let log = std::fs::File::create(session.path().join("run.log"))?;
+        let child = Command::new(hv_trace_bin())
+            .args(["run", "--duration", "900"])
+            .args(extra)
+            .env("HV_TRACE_SESSION", session.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        let mut sys = System { session, child };
+        let started = Instant::now();
+        loop {
+            let out = hv_trace_in(sys.session.path(), &["probe", "list"], Duration::from_secs(60))?;
+            if out.status.success() {
+                return Ok(sys);
+            }
+            if let Some(status) = sys.child.try_wait()? {
+                bail!(
+                    "hv-trace run exited ({status}) before the guest answered:\n{}",
+                    sys.run_log()
+                );
+            }
+            if started.elapsed() > Duration::from_secs(600) {
+                bail!(
+                    "the guest's control channel did not answer in 600 s:\n{}",
+                    sys.run_log()
+                );
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.session.path()
+    }
+
+    /// `hv-trace ARGS` against this system.
+    pub fn hv_trace(&self, args: &[&str]) -> Result<Output> {
+        hv_trace_in(self.path(), args, Duration::from_secs(600))
+    }
+
+    /// Everything `hv-trace run` printed so far (console and hv-trace's own lines).
+    pub fn run_log(&self) -> String {
+        std::fs::read(self.path().join("run.log"))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        let _ = hv_trace_in(self.session.path(), &["stop"], Duration::from_secs(60));
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,113 @@
+//! The partitioned system in QEMU: Linux and the RTOS run at once, Linux's
+//! `poweroff` ends QEMU cleanly, and a VM that reaches for another VM's
+//! memory is stopped while the other keeps running.
+
+use hv_trace_e2e::hv_trace;
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn linux_and_rtos_run_together_and_poweroff_ends_qemu_with_0() {
+    let out = hv_trace(
+        &["run", "--duration", "600", "--linux-script", "poweroff"],
+        Duration::from_secs(900),
+    )
+    .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "hv-trace run failed:\n{console}\n{log}");
+    assert!(
+        console.contains("hv-trace linux: init done"),
+        "Linux did not reach init:\n{console}"
+    );
+    let rtos_lines = console
+        .lines()
+        .filter(|l| l.starts_with("[rtos] ") && l.contains("RTOS-Task"))
+        .count();
+    assert!(
+        rtos_lines >= 4,
+        "the RTOS printed no task output while Linux booted:\n{console}"
+    );
+    assert!(console.contains("VM linux asked for SYSTEM_OFF"), "{console}");
+    assert!(
+        log.contains("the system powered off"),
+        "QEMU should exit by itself: {log}"
+    );
+}
+
+/// A guest in the RTOS's place that prints a line, then reads Linux's memory.
+const INTRUDER: &str = r#"
+    .global _start
+_start:
+    ldr     x1, =0x09000000
+    adr     x2, msg
+1:  ldrb    w3, [x2], #1
+    cbz     w3, 2f
+    str     w3, [x1]
+    b       1b
+2:  ldr     x4, =0x44000000
+    ldr     x0, [x4]
+    adr     x2, escaped
+3:  ldrb    w3, [x2], #1
+    cbz     w3, 4f
+    str     w3, [x1]
+    b       3b
+4:  b       4b
+msg:     .asciz "intruder: reading Linux memory at 0x44000000\n"
+escaped: .asciz "intruder: the read went through\n"
+"#;
+
+#[test]
+fn a_vm_reading_another_vms_memory_is_stopped_and_linux_keeps_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("intruder.s");
+    let obj = dir.path().join("intruder.o");
+    let elf = dir.path().join("intruder.elf");
+    std::fs::write(&src, INTRUDER).unwrap();
+    let ok = Command::new("aarch64-linux-gnu-as")
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let ok = Command::new("aarch64-linux-gnu-ld")
+        .args(["-Ttext=0x40100000", "-e", "_start"])
+        .arg(&obj)
+        .arg("-o")
+        .arg(&elf)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = hv_trace(
+        &[
+            "run",
+            "--duration",
+            "600",
+            "--linux-script",
+            "poweroff",
+            "--rtos-elf",
+            elf.to_str().unwrap(),
+        ],
+        Duration::from_secs(900),
+    )
+    .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "hv-trace run failed:\n{console}\n{log}");
+    assert!(
+        console.contains("[rtos] intruder: reading Linux memory at 0x44000000"),
+        "{console}"
+    );
+    assert!(
+        console.contains("VM 1 (rtos) on CPU1: read of IPA 0x44000000 outside its memory map"),
+        "the hypervisor must name the refused access:\n{console}"
+    );
+    assert!(
+        !console.contains("the read went through"),
+        "isolation broken:\n{console}"
+    );
+    // Linux was not disturbed: it booted to init and powered off cleanly.
+    assert!(console.contains("hv-trace linux: init done"), "{console}");
+    assert!(log.contains("the system powered off"), "{log}");
+}
