@@ -18,6 +18,7 @@ command -v apt-get >/dev/null || die "apt-get not found: hv-trace setup supports
 HOST_PACKAGES=(
   qemu-system-arm        # qemu-system-aarch64: the target machine
   gcc-aarch64-linux-gnu  # RTOS guest, kernel and guest programs
+  libc6-dev-arm64-cross  # static glibc for the guest bench programs (guests/linux/bench)
   binutils-aarch64-linux-gnu
   rustc-web cargo-web rust-web-src  # Rust with library source for build-std (hypervisor, kernel Rust)
   lld                    # links the hypervisor (Debian ships no rust-lld)

@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// The function probed as "Linux's context switch" (hvtrace probe and kprobe).
@@ -226,6 +227,7 @@ impl BenchPlan {
             TESTS.iter().map(|t| t.name.to_string()).collect()
         };
         let mut workloads = Vec::new();
+        let loops = Regex::new(LOOPS_RE).expect("a valid pattern");
         for name in args.tests.unwrap_or(default_tests) {
             let name = name.trim();
             let t = TESTS.iter().find(|t| t.name == name).with_context(|| {
@@ -239,8 +241,8 @@ impl BenchPlan {
                 name: t.name.into(),
                 command: format!("/usr/bench/{} {}", t.name, args.seconds),
                 baseline: Some(t.baseline),
-                pattern: Regex::new(LOOPS_RE).expect("a valid pattern"),
-                timeout: Duration::from_secs_f64(args.seconds) + Duration::from_secs(90),
+                pattern: loops.clone(),
+                timeout: Duration::from_secs_f64(args.seconds) + Duration::from_secs(40),
             });
         }
         match (args.cmd, args.score_regex) {
@@ -353,6 +355,8 @@ pub struct Summary {
     pub modes: Vec<Mode>,
     pub runs: u32,
     pub cells: BTreeMap<(String, Mode), Cell>,
+    /// Modes that could not be measured, and why.
+    pub failed: BTreeMap<Mode, String>,
 }
 
 impl Summary {
@@ -389,6 +393,7 @@ impl Summary {
             modes,
             runs,
             cells,
+            failed: BTreeMap::new(),
         }
     }
 
@@ -419,6 +424,7 @@ impl Summary {
             for &m in &self.modes {
                 let text = match self.cell(t, m) {
                     Some(c) => format!("{:.1} ±{:.1}%", c.score, c.spread_pct / 2.0),
+                    None if self.failed.contains_key(&m) => "failed".into(),
                     None => "-".into(),
                 };
                 let _ = write!(o, " {text:>18}");
@@ -445,6 +451,9 @@ impl Summary {
                 o.push('\n');
             }
         }
+        for (m, why) in &self.failed {
+            let _ = writeln!(o, "\n{} failed: {why}", m.name());
+        }
         let built_in: Vec<&Test> = TESTS
             .iter()
             .filter(|t| self.tests.iter().any(|n| n == t.name))
@@ -468,8 +477,8 @@ impl Summary {
             );
             let _ = writeln!(
                 o,
-                "{:<10} {:<8} {:>12} {:>14}  {}",
-                "test", "mode", "hits/s", "cost/hit", "hits are"
+                "{:<10} {:<8} {:>12} {:>14}  hits are",
+                "test", "mode", "hits/s", "cost/hit"
             );
             for t in &self.tests {
                 for &m in &hit_modes {
@@ -884,7 +893,9 @@ fn boot(hyp: bool) -> Result<(Running, Control, Option<Sites>)> {
     Ok((running, ctl, sites))
 }
 
-pub fn run(args: BenchArgs) -> Result<()> {
+/// Exit status: 0 when every mode ran, 2 when some failed (their reasons
+/// are in the table), an error when nothing could be measured.
+pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let plan = BenchPlan::new(args)?;
     fs::create_dir_all(&plan.out).with_context(|| format!("creating {}", plan.out.display()))?;
     // A private session: the bench never touches a system `hv-trace run` started.
@@ -892,97 +903,146 @@ pub fn run(args: BenchArgs) -> Result<()> {
     std::env::set_var("HV_TRACE_SESSION", &session_dir);
     let result = collect(&plan);
     let _ = fs::remove_dir_all(&session_dir);
-    let samples = result?;
+    let collected = result?;
     let tests: Vec<String> = plan.workloads.iter().map(|w| w.name.clone()).collect();
-    let summary = Summary::new(tests, plan.modes.clone(), plan.runs, &samples);
+    let mut summary = Summary::new(tests, plan.modes.clone(), plan.runs, &collected.samples);
+    summary.failed = collected.failed;
     let table = summary.table();
     print!("{table}");
     fs::write(plan.out.join("table.txt"), &table)?;
-    fs::write(plan.out.join("samples.csv"), samples_csv(&samples))?;
+    fs::write(plan.out.join("samples.csv"), samples_csv(&collected.samples))?;
     fs::write(plan.out.join("summary.csv"), summary.csv())?;
     fs::write(plan.out.join("bench.svg"), summary.svg())?;
     println!(
         "wrote {} (table.txt, samples.csv, summary.csv, bench.svg)",
         plan.out.display()
     );
-    Ok(())
+    if summary.failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "hv-trace: bench: {} mode(s) failed; the table has the others",
+            summary.failed.len()
+        );
+        Ok(ExitCode::from(2))
+    }
 }
 
-fn collect(plan: &BenchPlan) -> Result<Vec<Sample>> {
-    let mut samples = Vec::new();
+/// What the runs produced: samples, and the modes that failed (with why).
+#[derive(Default)]
+struct Collected {
+    samples: Vec<Sample>,
+    failed: BTreeMap<Mode, String>,
+}
+
+/// A booted system and what is needed to drive it.
+struct System {
+    running: Running,
+    ctl: Control,
+    sites: Option<Sites>,
+    name: &'static str,
+}
+
+impl System {
+    fn boot(hyp: bool, out: &Path) -> Result<Self> {
+        let name = if hyp { "hyp" } else { "native" };
+        match boot(hyp) {
+            Ok((running, ctl, sites)) => Ok(System {
+                running,
+                ctl,
+                sites,
+                name,
+            }),
+            Err(e) => {
+                let kept = out.join(format!("console-{name}.log"));
+                let _ = fs::copy(session::dir().join("console.log"), &kept);
+                Err(e.context(format!("booting the system (its console: {})", kept.display())))
+            }
+        }
+    }
+
+    /// Stop QEMU, keeping its console as `console-<name><suffix>.log`.
+    fn stop(self, out: &Path, suffix: &str) {
+        let log = self.running.dir.join("console.log");
+        drop(self.ctl);
+        self.running.stop();
+        let _ = fs::copy(&log, out.join(format!("console-{}{suffix}.log", self.name)));
+    }
+}
+
+/// One mode's turn in one run: set it up, run every workload, take it down.
+fn turn(sys: &mut System, plan: &BenchPlan, mode: Mode, run: u32, samples: &mut Vec<Sample>) -> Result<()> {
+    let ctl = &mut sys.ctl;
+    enable(ctl, mode, sys.sites.as_ref())?;
+    let stats = |ctl: &mut Control| -> Result<BTreeMap<String, u64>> {
+        Ok(counters(&ctl.run(&format!("cat {HVTRACE}/stats"), T)?))
+    };
+    let before = if mode.hypervisor() { Some(stats(ctl)?) } else { None };
+    for w in &plan.workloads {
+        let s = measure(ctl, w, mode, run)?;
+        eprintln!(
+            "[bench] {:<8} {:<9} run {run}/{}: {:.1} -> score {:.2}{}",
+            mode.name(),
+            w.name,
+            plan.runs,
+            s.value,
+            s.score,
+            s.hits.map(|h| format!(", {h} hits")).unwrap_or_default()
+        );
+        samples.push(s);
+    }
+    if let (Some(before), Some(_)) = (before, mode.hit_source()) {
+        let after = stats(ctl)?;
+        let d = |k: &str| after.get(k).unwrap_or(&0).saturating_sub(*before.get(k).unwrap_or(&0));
+        eprintln!(
+            "[bench] {} run {run}: hypervisor counted probe hits {} (both OSes), records {}, drops {}, doorbell irqs {}; module drains {}",
+            mode.name(),
+            d("hyp_probe_hits"),
+            d("hyp_records"),
+            d("hyp_drops"),
+            d("hyp_irqs"),
+            d("drains")
+        );
+    }
+    disable(ctl, mode)
+}
+
+/// Runs every (run, mode, workload). Each system boots once; a mode that
+/// breaks its system (the guest stops answering, a setup is refused) is
+/// reported as failed, the system rebooted and the other modes go on.
+fn collect(plan: &BenchPlan) -> Result<Collected> {
+    let mut c = Collected::default();
     for hyp in [false, true] {
         let modes: Vec<Mode> = plan.modes.iter().copied().filter(|m| m.hypervisor() == hyp).collect();
         if modes.is_empty() {
             continue;
         }
-        let (running, mut ctl, sites) = boot(hyp).map_err(|e| {
-            let log = session::dir().join("console.log");
-            let kept = plan
-                .out
-                .join(format!("console-{}.log", if hyp { "hyp" } else { "native" }));
-            let _ = fs::copy(&log, &kept);
-            e.context(format!("booting the system (its console: {})", kept.display()))
-        })?;
-        let mut go = || -> Result<()> {
-            if hyp {
-                let stats = ctl.run(&format!("cat {HVTRACE}/stats"), T)?;
-                eprintln!(
-                    "[bench] hypervisor counters at start: probe hits {}, records {}, irqs {}",
-                    counters(&stats).get("hyp_probe_hits").copied().unwrap_or(0),
-                    counters(&stats).get("hyp_records").copied().unwrap_or(0),
-                    counters(&stats).get("hyp_irqs").copied().unwrap_or(0)
-                );
-            }
-            for run in 1..=plan.runs {
-                for &mode in &modes {
-                    enable(&mut ctl, mode, sites.as_ref())?;
-                    let stats_before = if mode == Mode::Traced {
-                        Some(counters(&ctl.run(&format!("cat {HVTRACE}/stats"), T)?))
-                    } else {
-                        None
-                    };
-                    for w in &plan.workloads {
-                        let s = measure(&mut ctl, w, mode, run)?;
-                        eprintln!(
-                            "[bench] {:<8} {:<9} run {run}/{}: {:.1} -> score {:.2}{}",
-                            mode.name(),
-                            w.name,
-                            plan.runs,
-                            s.value,
-                            s.score,
-                            s.hits.map(|h| format!(", {h} hits")).unwrap_or_default()
-                        );
-                        samples.push(s);
+        let mut sys: Option<System> = None;
+        for run in 1..=plan.runs {
+            for &mode in &modes {
+                if c.failed.contains_key(&mode) {
+                    continue;
+                }
+                let s = match sys.as_mut() {
+                    Some(s) => s,
+                    None => sys.insert(System::boot(hyp, &plan.out)?),
+                };
+                if let Err(e) = turn(s, plan, mode, run, &mut c.samples) {
+                    let why = format!("{e:#}");
+                    eprintln!("[bench] the {} mode failed: {why}", mode.name());
+                    c.samples.retain(|x| x.mode != mode);
+                    c.failed.insert(mode, why);
+                    if let Some(s) = sys.take() {
+                        s.stop(&plan.out, &format!("-failed-{}", mode.name()));
                     }
-                    if let Some(before) = stats_before {
-                        let after = counters(&ctl.run(&format!("cat {HVTRACE}/stats"), T)?);
-                        let d = |k: &str| after.get(k).unwrap_or(&0).saturating_sub(*before.get(k).unwrap_or(&0));
-                        eprintln!(
-                            "[bench] traced run {run}: hypervisor probe hits {} (both OSes), records {}, drops {}, irqs {}; module drains {}",
-                            d("hyp_probe_hits"),
-                            d("hyp_records"),
-                            d("hyp_drops"),
-                            d("hyp_irqs"),
-                            d("drains")
-                        );
-                    }
-                    disable(&mut ctl, mode)?;
                 }
             }
-            Ok(())
-        };
-        let r = go();
-        drop(ctl);
-        let log = running.dir.join("console.log");
-        running.stop();
-        let _ = fs::copy(
-            &log,
-            plan.out
-                .join(format!("console-{}.log", if hyp { "hyp" } else { "native" })),
-        );
-        r?;
+        }
+        if let Some(s) = sys.take() {
+            s.stop(&plan.out, "");
+        }
     }
-    Ok(samples)
+    Ok(c)
 }
 
 #[cfg(test)]

@@ -76,6 +76,11 @@ enum Cmd {
         #[command(subcommand)]
         action: ProbeCmd,
     },
+    /// Run a shell command in the running Linux guest (its output and status).
+    Exec {
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Record with the real trace-cmd in the Linux guest and bring trace.dat home.
     Record {
         /// Seconds to record.
@@ -167,7 +172,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", path.display());
         }
         Cmd::Demo(args) => commands::demo(args)?,
-        Cmd::Bench(args) => bench::run(args)?,
+        Cmd::Exec { command } => {
+            let mut ctl = session::Control::connect(&session::dir())?;
+            let out = ctl.exec(&command.join(" "), std::time::Duration::from_secs(3600))?;
+            print!("{}", out.text);
+            if out.status != 0 {
+                return Ok(ExitCode::from(u8::try_from(out.status).unwrap_or(1).max(1)));
+            }
+        }
+        Cmd::Bench(args) => return bench::run(args),
         Cmd::View { file } => viewer::run_app(&file)?,
         Cmd::Export { args } => {
             let mut full = vec![std::ffi::OsString::from("hv-trace export")];
