@@ -69,6 +69,12 @@ enum Cmd {
     },
     /// Boot the system in QEMU and stream its console.
     Run(commands::RunArgs),
+    /// Time from QEMU start to the RTOS's first task output and to Linux's init.
+    BootTime {
+        /// Boots to measure.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+    },
     /// Stop the running system (Linux powers off; QEMU is stopped if it does not).
     Stop,
     /// Insert, remove or list probes in the running system.
@@ -157,6 +163,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Cmd::Run(args) => commands::run(args)?,
+        Cmd::BootTime { runs } => commands::boot_time(runs)?,
         Cmd::Stop => {
             session::stop_other()?;
             eprintln!("[hv-trace] stopped");

@@ -57,11 +57,12 @@ impl Running {
         }
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir)?;
+        let stderr = fs::File::create(dir.join("qemu.stderr"))?;
         let mut child = machine
             .command()
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .context("starting qemu-system-aarch64 (package qemu-system-arm; run scripts/setup.sh)")?;
         fs::write(dir.join("qemu.pid"), child.id().to_string())?;
