@@ -115,7 +115,10 @@ fn report_outcome(outcome: qemu::Outcome, limit: Option<Duration>) {
 /// start to the RTOS's first task line and to Linux's init.
 pub fn boot_time(runs: u32) -> Result<()> {
     anyhow::ensure!(runs > 0, "--runs must be at least 1");
-    let plan = Plan { session: Some(session::dir()), ..Plan::default() };
+    let plan = Plan {
+        session: Some(session::dir()),
+        ..Plan::default()
+    };
     let (machine, _) = system::machine(&plan)?;
     let mut rtos = Vec::new();
     let mut linux = Vec::new();
