@@ -68,6 +68,12 @@ impl HvError {
 
 /// Issues hypercall `function` with arguments x1..x3.
 pub(crate) fn call(function: u64, a1: u64, a2: u64, a3: u64) -> core::result::Result<Ret, HvError> {
+    call5(function, [a1, a2, a3, 0, 0])
+}
+
+/// Issues hypercall `function` with arguments x1..x5.
+pub(crate) fn call5(function: u64, a: [u64; 5]) -> core::result::Result<Ret, HvError> {
+    let [a1, a2, a3, a4, a5] = a;
     let (x0, x1, x2): (u64, u64, u64);
     // SAFETY: Linux runs as VM0 of the hv-trace hypervisor, so `hvc #0`
     // traps to it. Per the hypercall ABI it reads x0..x5, returns in x0..x3
@@ -83,8 +89,8 @@ pub(crate) fn call(function: u64, a1: u64, a2: u64, a3: u64) -> core::result::Re
             inlateout("x1") a1 => x1,
             inlateout("x2") a2 => x2,
             inlateout("x3") a3 => _,
-            inlateout("x4") 0u64 => _,
-            inlateout("x5") 0u64 => _,
+            inlateout("x4") a4 => _,
+            inlateout("x5") a5 => _,
             lateout("x6") _,
             lateout("x7") _,
             lateout("x8") _,

@@ -481,6 +481,7 @@ enum Attr {
     Probes,
     Stats,
     TestEmit,
+    HypercallFuzz,
 }
 
 impl Attr {
@@ -491,6 +492,7 @@ impl Attr {
             2 => Self::Probes,
             3 => Self::Stats,
             4 => Self::TestEmit,
+            5 => Self::HypercallFuzz,
             _ => return None,
         })
     }
@@ -502,6 +504,7 @@ impl Attr {
             Self::Probes => "probes",
             Self::Stats => "stats",
             Self::TestEmit => "test_emit",
+            Self::HypercallFuzz => "hypercall_fuzz",
         }
     }
 }
@@ -559,7 +562,7 @@ pub extern "C" fn hvtrace_rs_show(attr: c_int, buf: *mut c_char, size: usize) ->
         Some(Attr::Enable) => show_enable(&mut page),
         Some(Attr::Probes) => show_probes(&mut page),
         Some(Attr::Stats) => show_stats(&mut page),
-        Some(Attr::TestEmit) | None => Err(EIO),
+        Some(Attr::TestEmit) | Some(Attr::HypercallFuzz) | None => Err(EIO),
     };
     match r {
         Ok(()) => page.len as isize,
@@ -586,6 +589,7 @@ pub extern "C" fn hvtrace_rs_store(attr: c_int, buf: *const c_char, len: usize) 
         Attr::Enable => store_enable(input),
         Attr::Probes => store_probes(input),
         Attr::TestEmit => store_test_emit(input),
+        Attr::HypercallFuzz => store_hypercall_fuzz(input),
         Attr::Version | Attr::Stats => Err(EACCES),
     };
     match r {
@@ -729,6 +733,61 @@ fn store_test_emit(input: &[u8]) -> Result {
     let n = cmd::parse_count(input).map_err(|e| refuse("test_emit", input, e))?;
     let r = hvc::call(f::TEST_EMIT, n, 0, 0).map_err(|e| e.fail("TEST_EMIT"))?;
     pr_info!("TEST_EMIT {n}: the hypervisor wrote {} records\n", r.x0);
+    Ok(())
+}
+
+/// `hypercall_fuzz`: issue N random hypercalls (a robustness test of the
+/// hypervisor: it must answer every one and keep both VMs running), then
+/// remove any probe the random calls inserted.
+fn store_hypercall_fuzz(input: &[u8]) -> Result {
+    let n = cmd::parse_count(input).map_err(|e| refuse("hypercall_fuzz", input, e))?;
+    let mut state = shim::now_ns() | 1;
+    let mut next = || {
+        // xorshift64
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut ok, mut refused) = (0u64, [0u64; 10]);
+    for _ in 0..n {
+        let pick = next();
+        // Mostly real function ids, sometimes anything.
+        let function = if pick % 8 == 0 { next() } else { [0x00, 0x01, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x1F, 0x02, 0x20][(pick >> 8) as usize % 12] };
+        let mut arg = || {
+            let r = next();
+            match r % 6 {
+                0 => r >> 60,                                  // small numbers (VM ids, indices, flags)
+                1 => 0x4000_0000 + ((r >> 8) % 0x4000_0000),    // guest physical memory
+                2 => 0xffff_0000_4010_0000 + ((r >> 8) % 0x1_0000) & !3, // the RTOS's code
+                3 => 0xffff_8000_0000_0000 | (r >> 16),         // kernel addresses
+                4 => (r >> 40) as u64,                          // counts
+                _ => r,                                         // anything
+            }
+        };
+        let args = [arg(), arg(), arg(), arg(), arg()];
+        // TEST_EMIT of a huge count would just take long: keep it small.
+        let args = if function == 0x1F { [args[0] % 64, args[1], args[2], args[3], args[4]] } else { args };
+        match hvc::call5(function, args) {
+            Ok(_) => ok += 1,
+            Err(e) => refused[(e.0.unsigned_abs() as usize).min(9)] += 1,
+        }
+    }
+    // Take out whatever probes the random calls inserted.
+    let mut removed = 0;
+    for vm in 0..2u64 {
+        while let Ok(r) = hvc::call(f::PROBE_LIST, vm, 0, 0) {
+            if hvc::call(f::PROBE_REMOVE, vm, r.x0 & 0xffff, 0).is_err() {
+                break;
+            }
+            removed += 1;
+        }
+    }
+    let _ = hvc::call(f::TRACE_ENABLE, 0, 0, 0);
+    pr_info!(
+        "hypercall_fuzz: {n} random hypercalls: {ok} accepted, refused by error code {:?}; {removed} probes removed afterwards\n",
+        &refused[1..]
+    );
     Ok(())
 }
 

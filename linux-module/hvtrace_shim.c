@@ -207,6 +207,7 @@ HVTRACE_ATTR(enable, 1, 0600);
 HVTRACE_ATTR(probes, 2, 0600);
 HVTRACE_ATTR(stats, 3, 0400);
 HVTRACE_ATTR(test_emit, 4, 0200);
+HVTRACE_ATTR(hypercall_fuzz, 5, 0200);
 
 static struct attribute *hvtrace_attrs[] = {
 	&hvtrace_attr_version.ka.attr,
@@ -214,6 +215,7 @@ static struct attribute *hvtrace_attrs[] = {
 	&hvtrace_attr_probes.ka.attr,
 	&hvtrace_attr_stats.ka.attr,
 	&hvtrace_attr_test_emit.ka.attr,
+	&hvtrace_attr_hypercall_fuzz.ka.attr,
 	NULL,
 };
 

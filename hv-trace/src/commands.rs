@@ -124,7 +124,7 @@ pub fn boot_time(runs: u32) -> Result<()> {
     let mut linux = Vec::new();
     for run in 1..=runs {
         let started = Instant::now();
-        let mut running = Running::start(&machine, Box::new(std::io::sink()))?;
+        let running = Running::start(&machine, Box::new(std::io::sink()))?;
         let (mut t_first, mut t_rtos, mut t_linux) = (None, None, None);
         while (t_rtos.is_none() || t_linux.is_none()) && started.elapsed() < BOOT_TIMEOUT {
             let log = session::console_log(&running.dir);

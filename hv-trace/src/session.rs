@@ -55,8 +55,19 @@ impl Running {
         if let Some(pid) = live_pid(&dir) {
             bail!("a system is already running (QEMU pid {pid}); stop it first with `hv-trace stop`");
         }
-        let _ = fs::remove_dir_all(&dir);
+        // Leftovers of an earlier system (other files, such as a caller's
+        // log, stay).
         fs::create_dir_all(&dir)?;
+        for stale in [
+            "qemu.pid",
+            "console.log",
+            "qemu.stderr",
+            "ctl.sock",
+            "monitor.sock",
+            "artifacts.json",
+        ] {
+            let _ = fs::remove_file(dir.join(stale));
+        }
         let stderr = fs::File::create(dir.join("qemu.stderr"))?;
         let mut child = machine
             .command()

@@ -457,6 +457,15 @@ fn execute_displaced(
 ) {
     let id = probe.id;
     let mem = VmPhysMem { vm };
+    // MRS Xt, DAIF: a stepped copy would see the step's masked interrupts.
+    if probe.original & !0x1f == 0xd53b_4220 {
+        let rt = (probe.original & 0x1f) as usize;
+        if rt != 31 {
+            frame.x[rt] = frame.spsr & 0x3c0;
+        }
+        frame.elr = site + 4;
+        return;
+    }
     if let Some(rt) = is_counter_read(probe.original) {
         // The counter value the record carries: the guest and the trace agree
         // on the instant (CNTVOFF is 0, so virtual = physical).

@@ -111,3 +111,36 @@ fn a_vm_reading_another_vms_memory_is_stopped_and_linux_keeps_running() {
     assert!(console.contains("hv-trace linux: init done"), "{console}");
     assert!(log.contains("the system powered off"), "{log}");
 }
+
+/// 10,000 random hypercalls from Linux (the module's `hypercall_fuzz`, root
+/// only): the hypervisor answers every one, neither VM stops, and the RTOS
+/// keeps running its tasks.
+#[test]
+fn random_hypercalls_from_linux_never_crash_the_hypervisor_nor_disturb_the_rtos() {
+    let sys = hv_trace_e2e::System::start(&[]).unwrap();
+    let rtos_lines = |log: &str| {
+        log.lines()
+            .filter(|l| l.starts_with("[rtos] ") && l.contains("RTOS-Task4"))
+            .count()
+    };
+    let before = rtos_lines(&sys.run_log());
+    let out = sys
+        .hv_trace(&[
+            "exec",
+            "echo 10000 > /sys/kernel/hvtrace/hypercall_fuzz; dmesg | grep hypercall_fuzz",
+        ])
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("hypercall_fuzz: 10000 random hypercalls"), "{said}");
+    std::thread::sleep(Duration::from_secs(3));
+    let log = sys.run_log();
+    for bad in ["VM stopped", "PANIC", "stopping this core", "unhandled trap"] {
+        assert!(!log.contains(bad), "{bad}:\n{log}");
+    }
+    assert!(rtos_lines(&log) >= before + 2, "the RTOS stopped reporting:\n{log}");
+    // Linux is fine too: the control channel answers.
+    let out = sys.hv_trace(&["exec", "echo", "still-here"]).unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("still-here"));
+    eprintln!("{}", said.trim());
+}
