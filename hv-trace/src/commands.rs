@@ -381,6 +381,54 @@ pub fn summarize(merged: &Path, module_stats: &str) -> Result<()> {
     Ok(())
 }
 
+/// How long after a probe hit its record became an ftrace event: the
+/// event's ftrace time stamp minus the hit's counter time on the ftrace clock
+/// (from the module's clock_sync pairs, least squares).
+pub fn injection_latency(guest: &Path) -> Result<()> {
+    let trace = trace_convert::Trace::open(guest)?;
+    let mut sync = Vec::new();
+    let mut hits = Vec::new();
+    for e in trace.events() {
+        let e = e?;
+        match e.name() {
+            "clock_sync" => {
+                if let (Some(c), Some(ns)) = (e.int("counter"), e.int("trace_clock_ns")) {
+                    sync.push((c as f64, ns as f64));
+                }
+            }
+            "rtos_switch" | "rtos_probe" => {
+                if let Some(c) = e.int("ts_counter") {
+                    hits.push((c as f64, e.ts_ns as f64));
+                }
+            }
+            _ => {}
+        }
+    }
+    anyhow::ensure!(
+        sync.len() >= 2 && !hits.is_empty(),
+        "needs clock_sync pairs and probe hits"
+    );
+    let n = sync.len() as f64;
+    let (mx, my) = (
+        sync.iter().map(|p| p.0).sum::<f64>() / n,
+        sync.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let sxy: f64 = sync.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = sync.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+    let slope = sxy / sxx;
+    let mut lat: Vec<f64> = hits.iter().map(|(c, ts)| ts - (my + slope * (c - mx))).collect();
+    lat.sort_by(f64::total_cmp);
+    let q = |f: f64| lat[((lat.len() - 1) as f64 * f) as usize] / 1e3;
+    println!(
+        "probe hit -> visible in ftrace: min {:.0} us, median {:.0} us, p99 {:.0} us ({} hits)",
+        q(0.0),
+        q(0.5),
+        q(0.99),
+        lat.len()
+    );
+    Ok(())
+}
+
 // --- the demo --------------------------------------------------------------------------
 
 #[derive(clap::Args)]
@@ -443,6 +491,9 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         ])?;
     }
     summarize(&merged, &stats)?;
+    if let Err(e) = injection_latency(&guest) {
+        eprintln!("[hv-trace] hit-to-ftrace latency not available: {e:#}");
+    }
     println!("wrote {}, {} and {}", guest.display(), merged.display(), text.display());
     if !args.no_view && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
         viewer::run_app(&merged)?;

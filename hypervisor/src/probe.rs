@@ -206,7 +206,18 @@ pub fn request_add(vm_id: u64, va: u64, kind: u64) -> Result<u64, HvError> {
     if va & 3 != 0 {
         return Err(HvError::InvalidArgument);
     }
-    on_vm_core(vm, OP_ADD, [va, kind, 0])
+    let start = arch::counter();
+    let r = on_vm_core(vm, OP_ADD, [va, kind, 0]);
+    let ticks = arch::counter().wrapping_sub(start);
+    if let Ok(id) = r {
+        crate::info!(
+            "VM {}: probe {id} in place {} ticks ({} us) after the request",
+            vm.name,
+            ticks,
+            ticks * 1_000_000 / arch::counter_freq().max(1)
+        );
+    }
+    r
 }
 
 pub fn request_remove(vm_id: u64, id: u64) -> Result<u64, HvError> {
