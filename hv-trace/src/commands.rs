@@ -33,6 +33,9 @@ pub struct RunArgs {
     /// Trace ring capacity as a power of two (records per core), e.g. 6 for 64.
     #[arg(long, value_name = "LOG2")]
     ring_order: Option<u8>,
+    /// Cores: 2 (Linux on CPU0, RTOS on CPU1) or 4 (Linux on CPU0-2, RTOS on CPU3).
+    #[arg(long, default_value_t = 2)]
+    cores: u8,
     /// Boot this RTOS ELF instead of building ours (linked to run at IPA
     /// 0x4010_0000 in the RTOS VM's 16 MiB at 0x4000_0000).
     #[arg(long, value_name = "ELF")]
@@ -76,6 +79,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         ring_order: args.ring_order,
         session: Some(session::dir()),
         rtos_elf: args.rtos_elf,
+        cores: args.cores,
     };
     let (machine, built) = system::machine(&plan)?;
     let mut running = Running::start(&machine, Box::new(std::io::stdout()))?;

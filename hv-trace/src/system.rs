@@ -20,6 +20,9 @@ pub struct Plan {
     pub ring_order: Option<u8>,
     /// Session directory for the control channel and monitor.
     pub session: Option<std::path::PathBuf>,
+    /// Cores of the machine: 2 (Linux on CPU0, the RTOS on CPU1) or 4 (Linux
+    /// on CPU0-2, the RTOS on CPU3). 0 means 2.
+    pub cores: u8,
     /// Boot this RTOS ELF (e.g. a genuine uC/OS-II build, linked for the
     /// RTOS VM's memory) instead of building ours.
     pub rtos_elf: Option<std::path::PathBuf>,
@@ -48,7 +51,9 @@ fn rtos_image(elf: &Path) -> Result<std::path::PathBuf> {
 
 /// Build everything and describe the QEMU machine; the artifacts used.
 pub fn machine(plan: &Plan) -> Result<(qemu::Machine, Artifacts)> {
-    let partition = &config::TWO_CORE;
+    let cores = if plan.cores == 0 { 2 } else { plan.cores };
+    let partition = config::for_cores(cores)
+        .with_context(|| format!("no partition layout for {cores} cores: use 2 (the paper's) or 4"))?;
     let _lock = artifacts::BuildLock::acquire()?;
     let hyp = artifacts::build_hypervisor()?;
     let (rtos_elf, rtos_bin) = match &plan.rtos_elf {
@@ -131,7 +136,7 @@ pub fn machine(plan: &Plan) -> Result<(qemu::Machine, Artifacts)> {
     built.insert("hypervisor".into(), hyp.clone());
     built.insert("rtos".into(), rtos_elf);
     let machine = qemu::Machine {
-        cpus: 2,
+        cpus: u32::from(cores),
         memory_mib: 1024,
         virtualization: true,
         kernel: hyp,

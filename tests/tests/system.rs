@@ -144,3 +144,30 @@ fn random_hypercalls_from_linux_never_crash_the_hypervisor_nor_disturb_the_rtos(
     assert!(String::from_utf8_lossy(&out.stdout).contains("still-here"));
     eprintln!("{}", said.trim());
 }
+
+#[test]
+fn four_core_layout_runs_linux_on_three_cores_and_the_rtos_on_the_fourth() {
+    let out = hv_trace(
+        &["run", "--cores", "4", "--duration", "600", "--linux-script", "poweroff"],
+        Duration::from_secs(900),
+    )
+    .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{console}");
+    assert!(console.contains("4 cores, partition 4-core"), "{console}");
+    assert!(console.contains("CPU3: entering VM 1 (rtos)"), "{console}");
+    assert!(
+        console.contains("CPU2: entering VM 0 (linux)"),
+        "Linux starts its own secondaries:\n{console}"
+    );
+    assert!(
+        console.contains("hv-trace linux: init done (6.12.117-hvtrace, 3 cpu)"),
+        "{console}"
+    );
+    assert!(
+        console
+            .lines()
+            .any(|l| l.starts_with("[rtos] ") && l.contains("RTOS-Task1")),
+        "{console}"
+    );
+}
