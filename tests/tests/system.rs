@@ -160,10 +160,11 @@ fn four_core_layout_runs_linux_on_three_cores_and_the_rtos_on_the_fourth() {
         console.contains("CPU2: entering VM 0 (linux)"),
         "Linux starts its own secondaries:\n{console}"
     );
-    assert!(
-        console.contains("hv-trace linux: init done (6.12.117-hvtrace, 3 cpu)"),
-        "{console}"
-    );
+    let init = console
+        .lines()
+        .find(|l| l.contains("hv-trace linux: init done"))
+        .unwrap_or_default();
+    assert!(init.ends_with(", 3 cpu)"), "Linux should see three cores: {init:?}");
     assert!(
         console
             .lines()
