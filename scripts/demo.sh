@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --quiet --release -p hv-trace
-exec ./target/release/hv-trace run --duration "${DEMO_SECONDS:-10}"
+exec ./target/release/hv-trace demo "$@"
