@@ -349,6 +349,13 @@ pub fn cost_per_hit_us(score: f64, base: f64, hits_per_s: f64) -> Option<f64> {
     (hits_per_s > 0.0 && base > 0.0).then(|| (1.0 - score / base) / hits_per_s * 1e6)
 }
 
+/// Whether two cells' medians differ by less than their half-spreads
+/// together (the difference is not a measurement).
+pub fn within_noise(a: &Cell, b: &Cell) -> bool {
+    let noise = (a.max - a.min) / 2.0 + (b.max - b.min) / 2.0;
+    (a.score - b.score).abs() <= noise
+}
+
 /// Results by test, then mode, in the order the plan names them.
 pub struct Summary {
     pub tests: Vec<String>,
@@ -487,6 +494,8 @@ impl Summary {
                     };
                     let Some(rate) = c.hits_per_s else { continue };
                     let cost = match cost_per_hit_us(c.score, base.score, rate) {
+                        // A difference inside the runs' own spread says nothing.
+                        Some(_) if within_noise(c, base) => "in noise".into(),
                         Some(us) => format!("{us:.2} us"),
                         None => "-".into(),
                     };
@@ -1214,6 +1223,12 @@ mod tests {
         assert!(table.contains("context1"), "{table}");
         assert!(table.contains("+25.0% / +25.0%"), "{table}");
         assert!(table.contains("100.00 us"), "{table}");
+        // A wide spread hides the difference.
+        let mut wide = s.cell("context1", Mode::Traced).unwrap().clone();
+        assert!(!within_noise(&wide, s.cell("context1", Mode::Hyp).unwrap()));
+        wide.min = 5.0;
+        wide.max = 10.0;
+        assert!(within_noise(&wide, s.cell("context1", Mode::Hyp).unwrap()));
         let csv = s.csv();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 4);
