@@ -138,6 +138,7 @@ mod shim {
             seq: u32,
         );
         fn hvtrace_shim_emit_probe(ts: u64, cpu: u32, probe_id: u32, pc: u64, prio: u8, comm: *const c_char, seq: u32);
+        fn hvtrace_shim_dt_present() -> c_int;
         fn hvtrace_shim_clock_sync() -> u64;
         fn hvtrace_shim_now_ns() -> u64;
         fn hvtrace_shim_tick_start(period_ms: u32);
@@ -202,6 +203,11 @@ mod shim {
     }
 
     /// Emits `hvtrace:clock_sync` now; returns the ftrace clock it read.
+    pub(crate) fn dt_present() -> bool {
+        // SAFETY: a device-tree lookup with no arguments to keep alive.
+        unsafe { hvtrace_shim_dt_present() != 0 }
+    }
+
     pub(crate) fn clock_sync() -> u64 {
         // SAFETY: no arguments; callable from any context.
         unsafe { hvtrace_shim_clock_sync() }
@@ -856,6 +862,10 @@ struct HvTrace;
 impl kernel::Module for HvTrace {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         check_layout()?;
+        if !shim::dt_present() {
+            pr_err!("no \"hv-trace,hvtrace\" node in the device tree: Linux is not running under the hv-trace hypervisor\n");
+            return Err(ENODEV);
+        }
         let v = hvc::call(f::VERSION, 0, 0, 0).map_err(|e| {
             pr_err!(
                 "VERSION hypercall failed: {}: is Linux running under the hv-trace hypervisor?\n",

@@ -123,6 +123,19 @@ void hvtrace_shim_emit_probe(u64 ts_counter, u32 rtos_cpu, u32 probe_id,
  * hypervisor keeps CNTVOFF_EL2 = 0) and the ftrace clock at the same instant
  * with IRQs off, emits clock_sync, and returns the ftrace clock value.
  */
+/* Whether the device tree describes the hv-trace hypervisor's device: only
+ * then may the module issue hypercalls (without our hypervisor an HVC goes
+ * to whatever owns EL2, e.g. Linux's own stub, with other semantics). */
+int hvtrace_shim_dt_present(void)
+{
+	struct device_node *np = of_find_compatible_node(NULL, NULL, "hv-trace,hvtrace");
+
+	if (!np)
+		return 0;
+	of_node_put(np);
+	return 1;
+}
+
 u64 hvtrace_shim_clock_sync(void)
 {
 	unsigned long flags;

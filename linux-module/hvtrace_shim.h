@@ -30,6 +30,7 @@ void hvtrace_shim_emit_switch(u64 ts_counter, u32 rtos_cpu, u8 prev_prio,
 			      u32 seq);
 void hvtrace_shim_emit_probe(u64 ts_counter, u32 rtos_cpu, u32 probe_id,
 			     u64 pc, u8 prio, const char *comm, u32 seq);
+int hvtrace_shim_dt_present(void);
 u64 hvtrace_shim_clock_sync(void);
 u64 hvtrace_shim_now_ns(void);
 void hvtrace_shim_tick_start(unsigned int period_ms);

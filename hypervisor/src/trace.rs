@@ -89,8 +89,15 @@ pub fn emit(record: &Record) -> bool {
         Err(_) => count(Stat::Drops),
     }
     let capacity = RING_CAPACITY.load(Ordering::Relaxed);
-    // A full ring already rang at half: drops add no interrupts.
-    if result.is_ok() && (pending == 1 || pending == capacity / 2) {
+    // Records from Linux's own cores (probes in Linux) must not ring at once:
+    // the drain would cause the very context switches it then records, for
+    // ever. The module polls that ring on its periodic tick; the doorbell
+    // still rings at half capacity. A full ring already rang at half: drops
+    // add no interrupts.
+    let in_linux = this_cpu()
+        .vm
+        .is_some_and(|vm| vm.kind == hyp_core::config::GuestKind::Linux);
+    if result.is_ok() && ((pending == 1 && !in_linux) || pending == capacity / 2) {
         ring_doorbell();
     }
     result.is_ok()
