@@ -382,9 +382,12 @@ impl Descriptor {
     pub const fn output_address(self, granule: Granule) -> u64 {
         self.0 & Self::OA_MASK_48 & !(granule.size() - 1)
     }
-    /// Bits 51:48, which must be zero without 52-bit addressing.
+    /// Bits 49:48, which must be zero without 52-bit addressing. (Bits 51
+    /// and 50 are attributes in block and page descriptors — DBM, which
+    /// Linux uses as its software write bit, and GP — and ignored in table
+    /// descriptors.)
     pub const fn high_oa_bits(self) -> u64 {
-        bits(self.0, 51, 48)
+        bits(self.0, 49, 48)
     }
     /// AF (bit 10).
     pub const fn af(self) -> bool {
@@ -567,7 +570,9 @@ mod tests {
         let tt = Descriptor(t.0 | Descriptor::AP_TABLE_RO | Descriptor::PXN_TABLE | Descriptor::UXN_TABLE);
         assert_eq!(tt.ap_table(), 0b10);
         assert!(tt.pxn_table() && tt.uxn_table());
-        assert_eq!(Descriptor(0x000F_0000_0000_0003).high_oa_bits(), 0xF);
+        assert_eq!(Descriptor(0x000F_0000_0000_0003).high_oa_bits(), 0x3);
+        // Linux's writable kernel pages carry DBM (bit 51): not an address bit.
+        assert_eq!(Descriptor(0x0008_0000_4400_0713).high_oa_bits(), 0);
     }
 
     #[test]

@@ -359,3 +359,32 @@ fn an_undersized_ring_counts_drops_instead_of_corrupting() {
     assert!(drops > 0, "a 16-record ring must drop:\n{stats}");
     assert!(!stats.contains("resyncs 1"), "no corruption:\n{stats}");
 }
+
+/// A probe on Linux's own context switch names Linux's tasks (the Linux
+/// profile from vmlinux's DWARF, `current` from SP_EL0), and recording with
+/// it in place does not feed on itself.
+#[test]
+fn a_probe_on_linuxs_context_switch_names_linux_tasks() {
+    let sys = System::start(&[]).unwrap();
+    ok(
+        sys.hv_trace(&["probe", "add", "__switch_to", "--vm", "linux"]).unwrap(),
+        "probe add __switch_to",
+    );
+    let out_dir = tempfile::tempdir().unwrap();
+    ok(
+        sys.hv_trace(&["record", "--duration", "3", "--out", out_dir.path().to_str().unwrap()])
+            .unwrap(),
+        "record",
+    );
+    let trace = trace_convert::Trace::open(out_dir.path().join("guest.dat")).unwrap();
+    let comms: std::collections::BTreeSet<String> = trace
+        .events()
+        .map(|e| e.unwrap())
+        .filter(|e| e.name() == "rtos_probe")
+        .map(|e| e.str("comm").unwrap_or("").to_string())
+        .collect();
+    assert!(
+        comms.contains("trace-cmd") && comms.contains("swapper/0"),
+        "Linux task names: {comms:?}"
+    );
+}
