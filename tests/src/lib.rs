@@ -158,12 +158,20 @@ impl Monitor {
     /// Guest physical address of `va` as CPU `cpu` (with both stages) sees it.
     pub fn gva2gpa(&mut self, cpu: u32, va: u64) -> Result<u64> {
         self.cmd(&format!("cpu {cpu}"))?;
-        let reply = self.cmd(&format!("gva2gpa {va:#x}"))?;
-        let hex = reply
-            .split("gpa: 0x")
-            .nth(1)
-            .with_context(|| format!("gva2gpa {va:#x}: {reply}"))?;
-        Ok(u64::from_str_radix(hex.trim(), 16)?)
+        let mut reply = String::new();
+        for _ in 0..200 {
+            reply = self.cmd(&format!("gva2gpa {va:#x}"))?;
+            if let Some(hex) = reply.split("gpa: 0x").nth(1) {
+                return Ok(u64::from_str_radix(hex.trim(), 16)?);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let regs = self.cmd("info registers").unwrap_or_default();
+        let pstate: Vec<&str> = regs
+            .lines()
+            .filter(|l| l.contains("PSTATE") || l.contains("PC="))
+            .collect();
+        bail!("gva2gpa {va:#x}: {reply} (CPU{cpu}: {})", pstate.join(" / "))
     }
 
     /// Bytes of physical memory (stops the world briefly: pmemsave).

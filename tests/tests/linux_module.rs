@@ -218,13 +218,18 @@ fn module_loads_with_sysfs_events_and_version() {
     let (console, lines) = module_run();
     has(lines, console, "begin");
     has(lines, console, "module loaded");
-    has(lines, console, "sysfs enable probes stats test_emit version");
+    has(
+        lines,
+        console,
+        "sysfs enable hypercall_fuzz probes stats test_emit version",
+    );
     let modes = value(lines, "modes ").unwrap_or_default();
     for m in [
         "enable:-rw-------",
         "probes:-rw-------",
         "stats:-r--------",
         "test_emit:--w-------",
+        "hypercall_fuzz:--w-------",
         "version:-r--------",
     ] {
         assert!(modes.contains(m), "{m} not in '{modes}'");
@@ -363,7 +368,9 @@ fn test_emit_records_reach_trace_cmd_with_task_names_and_stats_count_them() {
     assert_eq!(number(lines, console, "stats1 records "), 1000, "{console}");
     assert_eq!(number(lines, console, "stats1 rtos_switch "), 1000, "{console}");
     assert_eq!(number(lines, console, "stats1 drops "), 0, "{console}");
-    assert!(number(lines, console, "stats1 irqs ") >= 1, "{console}");
+    // Records made on Linux's own core wait for the module's periodic drain
+    // (an immediate doorbell there would feed on the drain's own switches).
+    assert!(number(lines, console, "stats1 drains ") >= 1, "{console}");
     assert!(number(lines, console, "stats1 clock_syncs ") >= 1, "{console}");
 }
 
