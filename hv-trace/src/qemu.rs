@@ -147,7 +147,7 @@ fn spawn_reader(mut src: impl Read + Send + 'static, tx: mpsc::Sender<Vec<u8>>) 
 }
 
 /// Stops a QEMU we started: SIGTERM (QEMU exits cleanly), then SIGKILL.
-fn stop(child: &mut Child) {
+pub fn stop(child: &mut Child) {
     let pid = child.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
     let deadline = Instant::now() + Duration::from_secs(3);

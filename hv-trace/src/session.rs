@@ -137,7 +137,7 @@ impl Running {
 
     /// Stop QEMU (SIGTERM, then SIGKILL) and clean the session up.
     pub fn stop(mut self) {
-        terminate(&mut self.child);
+        qemu::stop(&mut self.child);
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
@@ -148,23 +148,9 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
-            terminate(&mut self.child);
+            qemu::stop(&mut self.child);
         }
     }
-}
-
-fn terminate(child: &mut Child) {
-    let pid = child.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// The PID of a QEMU of a session that still runs.
