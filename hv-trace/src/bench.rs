@@ -178,6 +178,11 @@ pub struct BenchArgs {
     /// the whole match) must be a number; higher is better.
     #[arg(long, value_name = "RE")]
     score_regex: Option<String>,
+    /// Deterministic guest time: QEMU's `-icount shift=N` (one instruction =
+    /// 2^N ns of guest time, one host thread), so scores count instructions
+    /// and host load stops mattering. Without it, times are the host's.
+    #[arg(long, value_name = "N")]
+    icount: Option<u8>,
 }
 
 /// A workload to run in the guest.
@@ -198,6 +203,7 @@ pub struct BenchPlan {
     pub modes: Vec<Mode>,
     pub runs: u32,
     pub out: PathBuf,
+    pub icount: Option<u8>,
 }
 
 impl BenchPlan {
@@ -266,11 +272,15 @@ impl BenchPlan {
             (None, None) => {}
         }
         ensure!(!workloads.is_empty(), "no tests to run");
+        if let Some(n) = args.icount {
+            ensure!(n <= 10, "--icount takes a shift of 0..=10 (2^N ns per instruction), not {n}");
+        }
         Ok(BenchPlan {
             workloads,
             modes,
             runs: args.runs,
             out: args.out,
+            icount: args.icount,
         })
     }
 }
@@ -872,7 +882,7 @@ fn measure(ctl: &mut Control, w: &Workload, mode: Mode, run: u32) -> Result<Samp
 }
 
 /// Boots the native or the hypervisor's system in the session directory.
-fn boot(hyp: bool) -> Result<(Running, Control, Option<Sites>)> {
+fn boot(hyp: bool, icount: Option<u8>) -> Result<(Running, Control, Option<Sites>)> {
     let dir = session::dir();
     let (machine, sites) = if hyp {
         let plan = Plan {
@@ -920,6 +930,10 @@ fn boot(hyp: bool) -> Result<(Running, Control, Option<Sites>)> {
     } else {
         "Linux alone (native)"
     };
+    let mut machine = machine;
+    if let Some(n) = icount {
+        machine.extra_args.extend(["-icount".to_string(), format!("shift={n},align=off,sleep=on")]);
+    }
     let step = crate::progress::Step::start(format!("booting {what}"));
     let mut running = Running::start(&machine, Box::new(std::io::sink()))?;
     running.wait_for("init done", BOOT_TIMEOUT)?;
@@ -1003,9 +1017,9 @@ struct System {
 }
 
 impl System {
-    fn boot(hyp: bool, out: &Path) -> Result<Self> {
+    fn boot(hyp: bool, out: &Path, icount: Option<u8>) -> Result<Self> {
         let name = if hyp { "hyp" } else { "native" };
-        match boot(hyp) {
+        match boot(hyp, icount) {
             Ok((running, ctl, sites)) => Ok(System {
                 running,
                 ctl,
@@ -1084,7 +1098,7 @@ fn collect(plan: &BenchPlan) -> Result<Collected> {
                 }
                 let s = match sys.as_mut() {
                     Some(s) => s,
-                    None => sys.insert(System::boot(hyp, &plan.out)?),
+                    None => sys.insert(System::boot(hyp, &plan.out, plan.icount)?),
                 };
                 if let Err(e) = turn(s, plan, mode, run, &mut c.samples) {
                     let why = format!("{e:#}");

@@ -80,3 +80,30 @@ impl guest_probe::memory::GuestMemory for VmPhysMem {
         Ok(())
     }
 }
+
+/// A VM's memory addressed by intermediate physical address, through the
+/// partition's linear regions — the same mapping its stage-2 tables encode,
+/// without walking them. The probe hit path uses it with a stage-1-only
+/// translator: the guest's table addresses and data are IPAs, mapped here.
+pub struct VmIpaMem {
+    pub vm: &'static hyp_core::config::VmConfig,
+}
+
+impl guest_probe::memory::GuestMemory for VmIpaMem {
+    fn read(&self, addr: guest_probe::addr::PhysAddr, buf: &mut [u8]) -> Result<(), guest_probe::memory::MemError> {
+        let pa = crate::vm::ipa_to_pa(self.vm, addr.raw(), buf.len() as u64)
+            .ok_or(guest_probe::memory::MemError::Unmapped(addr))?;
+        // SAFETY: `ipa_to_pa` returned a range inside this VM's RAM,
+        // identity-mapped normal memory at EL2; `buf` is ours.
+        unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    fn write(&mut self, addr: guest_probe::addr::PhysAddr, data: &[u8]) -> Result<(), guest_probe::memory::MemError> {
+        let pa = crate::vm::ipa_to_pa(self.vm, addr.raw(), data.len() as u64)
+            .ok_or(guest_probe::memory::MemError::ReadOnly(addr))?;
+        // SAFETY: as for `read`.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), pa as *mut u8, data.len()) };
+        Ok(())
+    }
+}

@@ -10,7 +10,7 @@
 //! answer.
 
 use crate::arch::{self, exceptions::TrapFrame};
-use crate::guestmem::VmPhysMem;
+use crate::guestmem::{VmIpaMem, VmPhysMem};
 use crate::percpu::{this_cpu, MAX_CPUS};
 use crate::sync::SpinLock;
 use crate::{gic, read_sysreg, trace, write_sysreg};
@@ -409,7 +409,12 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
             Err(_) => return,
         };
         let profile = t.profile;
-        let Some(p) = t.slots.iter_mut().flatten().find(|p| p.id == id && p.va == site) else {
+        // Probe ids are slot index + 1.
+        let slot = t
+            .slots
+            .get_mut(usize::from(id).wrapping_sub(1))
+            .and_then(|s| s.as_mut());
+        let Some(p) = slot.filter(|p| p.id == id && p.va == site) else {
             drop(t);
             crate::trap::stop_vm(
                 vm,
@@ -421,8 +426,10 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
         (*p, profile)
     };
     trace::count(Stat::ProbeHits);
-    let mem = VmPhysMem { vm };
-    let tr = translator();
+    // The hot path: stage 1 walked in the guest's tables, stage 2 taken from
+    // the partition's linear map (what our stage-2 tables encode).
+    let mem = VmIpaMem { vm };
+    let tr = Translator::new(translator().stage1, None);
     if trace::ENABLED.load(Ordering::Relaxed) {
         let mut r = Record {
             timestamp: now,
@@ -444,7 +451,7 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
     execute_displaced(vm, frame, &probe, &tr, now, site);
     let cost = arch::counter().wrapping_sub(now);
     if let Ok(t) = table(vm.id) {
-        if let Some(p) = t.lock().slots.iter_mut().flatten().find(|p| p.id == id) {
+        if let Some(Some(p)) = t.lock().slots.get_mut(usize::from(id).wrapping_sub(1)) {
             p.cost.add(cost);
         }
     }
@@ -467,7 +474,7 @@ fn execute_displaced(
     site: u64,
 ) {
     let id = probe.id;
-    let mem = VmPhysMem { vm };
+    let mem = VmIpaMem { vm };
     // MRS Xt, DAIF: a stepped copy would see the step's masked interrupts.
     if probe.original & !0x1f == 0xd53b_4220 {
         let rt = (probe.original & 0x1f) as usize;
@@ -516,7 +523,7 @@ fn execute_displaced(
                 pc: site,
                 nzcv: 0,
             };
-            let mut mem = VmPhysMem { vm };
+            let mut mem = VmIpaMem { vm };
             let mut view = GuestViewMut {
                 translator: tr,
                 mem: &mut mem,
@@ -563,13 +570,13 @@ fn guest_sp(frame: &TrapFrame) -> u64 {
 /// guest may change its tables between hits).
 struct HitReader<'a> {
     tr: &'a Translator,
-    mem: &'a VmPhysMem,
+    mem: &'a VmIpaMem,
     pages: [(u64, u64); 4],
     used: usize,
 }
 
 impl<'a> HitReader<'a> {
-    fn new(tr: &'a Translator, mem: &'a VmPhysMem) -> Self {
+    fn new(tr: &'a Translator, mem: &'a VmIpaMem) -> Self {
         HitReader {
             tr,
             mem,
@@ -624,7 +631,7 @@ impl<'a> HitReader<'a> {
     }
 }
 
-fn describe_tasks(profile: &OsProfile, tr: &Translator, mem: &VmPhysMem, kind: ProbeKind, r: &mut Record) {
+fn describe_tasks(profile: &OsProfile, tr: &Translator, mem: &VmIpaMem, kind: ProbeKind, r: &mut Record) {
     let mut rd = HitReader::new(tr, mem);
     let rd = &mut rd;
     match profile.kind() {
