@@ -273,7 +273,10 @@ impl BenchPlan {
         }
         ensure!(!workloads.is_empty(), "no tests to run");
         if let Some(n) = args.icount {
-            ensure!(n <= 10, "--icount takes a shift of 0..=10 (2^N ns per instruction), not {n}");
+            ensure!(
+                n <= 10,
+                "--icount takes a shift of 0..=10 (2^N ns per instruction), not {n}"
+            );
         }
         Ok(BenchPlan {
             workloads,
@@ -932,7 +935,9 @@ fn boot(hyp: bool, icount: Option<u8>) -> Result<(Running, Control, Option<Sites
     };
     let mut machine = machine;
     if let Some(n) = icount {
-        machine.extra_args.extend(["-icount".to_string(), format!("shift={n},align=off,sleep=on")]);
+        machine
+            .extra_args
+            .extend(["-icount".to_string(), format!("shift={n},align=off,sleep=on")]);
     }
     let step = crate::progress::Step::start(format!("booting {what}"));
     let mut running = Running::start(&machine, Box::new(std::io::sink()))?;
