@@ -252,6 +252,35 @@ fn probes_in_the_running_rtos_trace_both_oses_faithfully() {
     }
     assert!(stats.contains("drops 0"), "no drops at the default load:\n{stats}");
 
+    // --- our reader agrees with trace-cmd on the file trace-cmd wrote in the guest ----
+    let ours = out_path.join("guest.txt");
+    ok(
+        hv_trace_e2e::hv_trace(
+            &[
+                "export",
+                "export",
+                guest.to_str().unwrap(),
+                "-o",
+                ours.to_str().unwrap(),
+                "--format",
+                "text",
+            ],
+            std::time::Duration::from_secs(300),
+        )
+        .unwrap(),
+        "export guest.dat as text",
+    );
+    let theirs = std::process::Command::new("trace-cmd")
+        .arg("report")
+        .arg(&guest)
+        .output()
+        .unwrap();
+    assert!(
+        std::fs::read(&ours).unwrap() == theirs.stdout,
+        "our text of guest.dat differs from trace-cmd report's (see {})",
+        ours.display()
+    );
+
     // --- the paper picture, judged by the host's trace-cmd --------------------------
     let merged = out_path.join("merged.dat");
     let m = hv_trace_e2e::hv_trace(
