@@ -156,6 +156,10 @@ pub struct Leaf {
     pub size: u64,
     /// The raw descriptor.
     pub descriptor: Descriptor,
+    /// Where the descriptor was read, in the address space the stage's
+    /// tables live in (IPA for stage 1, PA for stage 2): lets a cache
+    /// re-validate a translation with one read.
+    pub entry: u64,
 }
 
 /// One stage's successful walk, before permission checks.
@@ -216,7 +220,8 @@ impl Geometry {
             };
             let shift = g.level_shift(level);
             let index = (input >> shift) & ((1u64 << nbits) - 1);
-            let desc = Descriptor(read(level, table | (index * 8))?);
+            let entry = table | (index * 8);
+            let desc = Descriptor(read(level, entry)?);
             let kind = desc.kind(level, g);
             match kind {
                 DescKind::Invalid | DescKind::Reserved => return Err(fault(level, FaultKind::Translation)),
@@ -240,6 +245,7 @@ impl Geometry {
                     level,
                     size,
                     descriptor: desc,
+                    entry,
                 },
                 output,
                 ap_table,

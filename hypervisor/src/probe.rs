@@ -15,11 +15,10 @@ use crate::percpu::{this_cpu, MAX_CPUS};
 use crate::sync::SpinLock;
 use crate::{gic, read_sysreg, trace, write_sysreg};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use guest_probe::a64::{self, Class, GuestView, Regs};
+use guest_probe::a64::{self, Class, Regs};
 use guest_probe::abi::profile::{NameKind, OsKind};
 use guest_probe::abi::{self, HvError, OsProfile, ProbeKind, Record, RecordKind, Stat, NAME_LEN};
 use guest_probe::addr::{GuestVirtAddr, PhysAddr};
-use guest_probe::emulate::GuestViewMut;
 use guest_probe::memory::GuestMemory;
 use guest_probe::walk::{Access, Stage1, Stage2, Translator};
 use hyp_core::config::{self, VmConfig};
@@ -428,8 +427,9 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
     trace::count(Stat::ProbeHits);
     // The hot path: stage 1 walked in the guest's tables, stage 2 taken from
     // the partition's linear map (what our stage-2 tables encode).
-    let mem = VmIpaMem { vm };
     let tr = Translator::new(translator().stage1, None);
+    let mut cache = S1_CACHES[arch::cpu_id() % MAX_CPUS].lock();
+    let mut view = FastView::new(&tr, vm, &mut cache);
     if trace::ENABLED.load(Ordering::Relaxed) {
         let mut r = Record {
             timestamp: now,
@@ -444,11 +444,13 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
             ..Record::default()
         };
         if let Some(profile) = profile {
-            describe_tasks(&profile, &tr, &mem, probe.kind, &mut r);
+            describe_tasks(&profile, &view, probe.kind, &mut r);
         }
         trace::emit(&r);
     }
-    execute_displaced(vm, frame, &probe, &tr, now, site);
+    execute_displaced(vm, frame, &probe, &mut view, now, site);
+    drop(view);
+    drop(cache);
     let cost = arch::counter().wrapping_sub(now);
     if let Ok(t) = table(vm.id) {
         if let Some(Some(p)) = t.lock().slots.get_mut(usize::from(id).wrapping_sub(1)) {
@@ -469,12 +471,11 @@ fn execute_displaced(
     vm: &'static VmConfig,
     frame: &mut TrapFrame,
     probe: &Probe,
-    tr: &Translator,
+    view: &mut FastView,
     now: u64,
     site: u64,
 ) {
     let id = probe.id;
-    let mem = VmIpaMem { vm };
     // MRS Xt, DAIF: a stepped copy would see the step's masked interrupts.
     if probe.original & !0x1f == 0xd53b_4220 {
         let rt = (probe.original & 0x1f) as usize;
@@ -501,11 +502,7 @@ fn execute_displaced(
                 pc: site,
                 nzcv: (frame.spsr as u32) & 0xf000_0000,
             };
-            let view = GuestView {
-                translator: tr,
-                mem: &mem,
-            };
-            if let Err(e) = a64::simulate(sim, &mut regs, &view) {
+            if let Err(e) = a64::simulate(sim, &mut regs, &*view) {
                 crate::trap::stop_vm(
                     vm,
                     frame,
@@ -523,12 +520,7 @@ fn execute_displaced(
                 pc: site,
                 nzcv: 0,
             };
-            let mut mem = VmIpaMem { vm };
-            let mut view = GuestViewMut {
-                translator: tr,
-                mem: &mut mem,
-            };
-            match guest_probe::emulate::emulate(probe.original, &mut regs, &mut view) {
+            match guest_probe::emulate::emulate(probe.original, &mut regs, view) {
                 Ok(true) => {
                     frame.x = regs.x;
                     frame.elr = regs.pc;
@@ -564,61 +556,15 @@ fn guest_sp(frame: &TrapFrame) -> u64 {
     }
 }
 
-/// Reads guest virtual memory during one hit, remembering the last few page
-/// translations: the TCBs, their names and the globals sit on a handful of
-/// pages, so most reads skip the two-stage walk. Valid for one hit only (the
-/// guest may change its tables between hits).
-struct HitReader<'a> {
-    tr: &'a Translator,
-    mem: &'a VmIpaMem,
-    pages: [(u64, u64); 4],
-    used: usize,
+/// Reads guest virtual memory during one hit (through the [`FastView`]).
+struct HitReader<'a, 'b> {
+    view: &'a FastView<'b>,
 }
 
-impl<'a> HitReader<'a> {
-    fn new(tr: &'a Translator, mem: &'a VmIpaMem) -> Self {
-        HitReader {
-            tr,
-            mem,
-            pages: [(u64::MAX, 0); 4],
-            used: 0,
-        }
-    }
-
-    fn page_pa(&mut self, va_page: u64) -> Option<u64> {
-        if let Some(&(_, pa)) = self.pages.iter().find(|(v, _)| *v == va_page) {
-            return Some(pa);
-        }
-        let t = self
-            .tr
-            .translate(self.mem, GuestVirtAddr::new(va_page), Access::Read)
-            .ok()?;
-        let pa = t.pa.raw() & !0xfff;
-        self.pages[self.used % self.pages.len()] = (va_page, pa);
-        self.used += 1;
-        Some(pa)
-    }
-
+impl HitReader<'_, '_> {
     /// Fills `buf` from `va`; false if any byte is unmapped.
     fn read(&mut self, va: u64, buf: &mut [u8]) -> bool {
-        let mut done = 0;
-        while done < buf.len() {
-            let at = va.wrapping_add(done as u64);
-            let in_page = (0x1000 - (at & 0xfff)) as usize;
-            let n = in_page.min(buf.len() - done);
-            let Some(pa) = self.page_pa(at & !0xfff) else {
-                return false;
-            };
-            if self
-                .mem
-                .read(PhysAddr::new(pa | (at & 0xfff)), &mut buf[done..done + n])
-                .is_err()
-            {
-                return false;
-            }
-            done += n;
-        }
-        true
+        a64::VirtRead::read_virt(self.view, GuestVirtAddr::new(va), buf).is_ok()
     }
 
     fn u64_at(&mut self, va: u64) -> u64 {
@@ -631,8 +577,8 @@ impl<'a> HitReader<'a> {
     }
 }
 
-fn describe_tasks(profile: &OsProfile, tr: &Translator, mem: &VmIpaMem, kind: ProbeKind, r: &mut Record) {
-    let mut rd = HitReader::new(tr, mem);
+fn describe_tasks(profile: &OsProfile, view: &FastView, kind: ProbeKind, r: &mut Record) {
+    let mut rd = HitReader { view };
     let rd = &mut rd;
     match profile.kind() {
         Some(OsKind::UcosII) => {
@@ -774,4 +720,148 @@ pub fn finish_step(frame: &mut TrapFrame) -> bool {
         }
     }
     true
+}
+
+// --- a per-core cache of kernel-half stage-1 translations ----------------------------
+
+/// Each core's cache (only that core locks it; the lock keeps it apart from
+/// the per-core state the hit path also touches).
+static S1_CACHES: [SpinLock<S1Cache>; MAX_CPUS] = [const { SpinLock::new(S1Cache::new()) }; MAX_CPUS];
+
+/// One stage-1 leaf: the VA block it maps, where its descriptor lives (IPA)
+/// and what it said.
+#[derive(Clone, Copy)]
+pub struct S1Entry {
+    ttbr1: u64,
+    tcr: u64,
+    va_base: u64,
+    size: u64,
+    entry: u64,
+    desc: u64,
+    out_base: u64,
+    writable: bool,
+}
+
+/// Recent stage-1 translations of TTBR1 (kernel-half) addresses, per core.
+/// An entry is used only while TTBR1_EL1 and TCR_EL1 are unchanged and its
+/// leaf descriptor still reads the same (one memory read instead of a
+/// four-level walk). Kernel-half upper-level tables are assumed to stay put
+/// (Linux and the RTOS never free them); user-half addresses are not cached.
+#[derive(Clone, Copy)]
+pub struct S1Cache {
+    entries: [Option<S1Entry>; 8],
+    next: usize,
+}
+
+impl S1Cache {
+    pub const fn new() -> Self {
+        S1Cache {
+            entries: [None; 8],
+            next: 0,
+        }
+    }
+}
+
+/// Guest virtual memory for the hit path: stage 1 through the cache or the
+/// walker, stage 2 from the partition's linear map.
+struct FastView<'a> {
+    tr: &'a Translator,
+    mem: VmIpaMem,
+    ttbr1: u64,
+    tcr: u64,
+    cache: core::cell::RefCell<&'a mut S1Cache>,
+}
+
+impl<'a> FastView<'a> {
+    fn new(tr: &'a Translator, vm: &'static VmConfig, cache: &'a mut S1Cache) -> Self {
+        FastView {
+            tr,
+            mem: VmIpaMem { vm },
+            ttbr1: read_sysreg!("ttbr1_el1"),
+            tcr: read_sysreg!("tcr_el1"),
+            cache: core::cell::RefCell::new(cache),
+        }
+    }
+
+    /// The IPA of `va` for `access`.
+    fn ipa(&self, va: u64, access: Access) -> Result<u64, guest_probe::walk::AccessError> {
+        let kernel_half = va >> 55 & 1 == 1 && self.tr.stage1.is_some();
+        let write = access == Access::Write;
+        if kernel_half {
+            let hit = self.cache.borrow().entries.iter().flatten().copied().find(|e| {
+                e.ttbr1 == self.ttbr1
+                    && e.tcr == self.tcr
+                    && va.wrapping_sub(e.va_base) < e.size
+                    && (!write || e.writable)
+            });
+            if let Some(e) = hit {
+                let mut d = [0u8; 8];
+                if self.mem.read(PhysAddr::new(e.entry), &mut d).is_ok() && u64::from_le_bytes(d) == e.desc {
+                    return Ok(e.out_base + (va - e.va_base));
+                }
+            }
+        }
+        let t = self
+            .tr
+            .translate(&self.mem, GuestVirtAddr::new(va), access)
+            .map_err(guest_probe::walk::AccessError::Fault)?;
+        if let (true, Some(leaf)) = (kernel_half, t.stage1) {
+            let mut c = self.cache.borrow_mut();
+            let slot = c.next % c.entries.len();
+            c.entries[slot] = Some(S1Entry {
+                ttbr1: self.ttbr1,
+                tcr: self.tcr,
+                va_base: va & !(leaf.size - 1),
+                size: leaf.size,
+                entry: leaf.entry,
+                desc: leaf.descriptor.0,
+                out_base: t.ipa.raw() & !(leaf.size - 1),
+                writable: t.el1.write,
+            });
+            c.next = c.next.wrapping_add(1);
+        }
+        Ok(t.ipa.raw())
+    }
+
+    fn access(
+        &self,
+        va: u64,
+        len: usize,
+        access: Access,
+        mut f: impl FnMut(u64, core::ops::Range<usize>) -> bool,
+    ) -> Result<(), guest_probe::walk::AccessError> {
+        let mut done = 0;
+        while done < len {
+            let at = va.wrapping_add(done as u64);
+            let n = ((0x1000 - (at & 0xfff)) as usize).min(len - done);
+            let ipa = self.ipa(at, access)?;
+            if !f(ipa, done..done + n) {
+                return Err(guest_probe::walk::AccessError::Memory {
+                    va: GuestVirtAddr::new(at),
+                    completed: done,
+                    error: guest_probe::memory::MemError::Unmapped(PhysAddr::new(ipa)),
+                });
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+impl a64::VirtRead for FastView<'_> {
+    fn read_virt(&self, va: GuestVirtAddr, buf: &mut [u8]) -> Result<(), guest_probe::walk::AccessError> {
+        let len = buf.len();
+        self.access(va.raw(), len, Access::Read, |ipa, r| {
+            self.mem.read(PhysAddr::new(ipa), &mut buf[r]).is_ok()
+        })
+    }
+}
+
+impl guest_probe::emulate::VirtMem for FastView<'_> {
+    fn write_virt(&mut self, va: GuestVirtAddr, data: &[u8]) -> Result<(), guest_probe::walk::AccessError> {
+        let mut mem = VmIpaMem { vm: self.mem.vm };
+        self.access(va.raw(), data.len(), Access::Write, |ipa, r| {
+            mem.write(PhysAddr::new(ipa), &data[r]).is_ok()
+        })
+    }
 }
