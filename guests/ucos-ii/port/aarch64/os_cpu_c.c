@@ -48,12 +48,20 @@ void OSTaskSwHook(void)
     OSTCBHighRdy->OSTCBCyclesStart = now;
 }
 
-/* Sleep until the next interrupt: the idle task then runs about once per
- * tick while idle, so OSIdleCtr counts idle ticks and OSCPUUsage stays
- * meaningful without burning the host CPU under emulation. */
+/* Sleep until the next interrupt, and count the time slept (in counter
+ * ticks) into OSIdleCtr: the idle task then measures idle time rather than
+ * loop turns, so OSCPUUsage stays meaningful with WFI (which saves the host
+ * CPU under emulation) whatever the interrupt rate. Interrupts are masked
+ * around WFI (it still wakes on a pending one) so the measurement ends
+ * before the ISR — and any switch it causes — runs. */
 void OSTaskIdleHook(void)
 {
-    __asm__ volatile("dsb sy\n\twfi" ::: "memory");
+    INT64U t0, t1;
+
+    __asm__ volatile("msr daifset, #2\n\tisb\n\tmrs %0, cntvct_el0" : "=r"(t0) :: "memory");
+    __asm__ volatile("dsb sy\n\twfi\n\tisb\n\tmrs %0, cntvct_el0" : "=r"(t1) :: "memory");
+    OSIdleCtr += (INT32U)(t1 - t0);
+    __asm__ volatile("msr daifclr, #2" ::: "memory");
 }
 
 void OSInitHookBegin(void) {}
