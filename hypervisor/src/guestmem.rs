@@ -3,13 +3,16 @@
 //! page-table walk through the VM's stage-2): an unchecked address is an
 //! allegation, not memory.
 
-/// Reads a byte of guest RAM at a checked physical address.
-pub fn read_u8(pa: u64) -> u8 {
-    // SAFETY: callers pass only addresses inside a VM's RAM regions (checked
-    // against the partition config); all RAM is identity-mapped at EL2 as
-    // normal memory, so the read is valid. Guest memory may change
-    // concurrently, hence volatile.
-    unsafe { core::ptr::read_volatile(pa as *const u8) }
+/// Copies `buf.len()` bytes from a checked physical address: a VM's RAM or
+/// the boot-info range the host loaded next to the hypervisor.
+pub fn read_bytes(pa: u64, buf: &mut [u8]) {
+    for (i, b) in buf.iter_mut().enumerate() {
+        // SAFETY: callers pass only ranges inside a VM's RAM regions (checked
+        // against the partition config) or the hypervisor's own boot-info
+        // range; all of it is identity-mapped at EL2 as normal memory. Guest
+        // memory may change concurrently, hence volatile.
+        *b = unsafe { core::ptr::read_volatile((pa + i as u64) as *const u8) };
+    }
 }
 
 /// A guest RAM range as bytes, for the boot core to fill before the VM runs

@@ -100,9 +100,7 @@ fn console_write(vm: &VmConfig, ipa: u64, len: u64) -> Result<u64, HvError> {
     }
     let pa = crate::vm::ipa_to_pa(vm, ipa, len).ok_or(HvError::Unmapped)?;
     let mut buf = [0u8; abi::CONSOLE_WRITE_MAX as usize];
-    for (i, b) in buf[..len as usize].iter_mut().enumerate() {
-        *b = crate::guestmem::read_u8(pa + i as u64);
-    }
+    crate::guestmem::read_bytes(pa, &mut buf[..len as usize]);
     let text = core::str::from_utf8(&buf[..len as usize]).unwrap_or("<non-UTF-8 output>");
     crate::log::guest_line(vm.name, text.trim_end_matches('\n'));
     Ok(len)

@@ -137,9 +137,7 @@ fn boot_core() -> ! {
         };
         if info.flags & flag != 0 {
             let mut blob = [0u8; guest_probe::abi::profile::PROFILE_SIZE];
-            for (i, b) in blob.iter_mut().enumerate() {
-                *b = guestmem::read_u8(bootinfo::BOOTINFO_PA + offset + i as u64);
-            }
+            guestmem::read_bytes(bootinfo::BOOTINFO_PA + offset, &mut blob);
             probe::set_boot_profile(vm, &blob);
         }
         if vm.cpus.contains(&0) {
@@ -217,10 +215,8 @@ fn secondary_core(cpu: usize) -> ! {
 
 fn read_bootinfo() -> Result<BootInfo, BootInfoError> {
     let mut bytes = [0u8; bootinfo::SIZE];
-    for (i, b) in bytes.iter_mut().enumerate() {
-        // The blob lies in the hypervisor's own reserved range (link.ld).
-        *b = guestmem::read_u8(bootinfo::BOOTINFO_PA + i as u64);
-    }
+    // The blob lies in the hypervisor's own reserved range (link.ld).
+    guestmem::read_bytes(bootinfo::BOOTINFO_PA, &mut bytes);
     BootInfo::parse(&bytes)
 }
 
