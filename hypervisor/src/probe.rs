@@ -249,9 +249,7 @@ pub fn set_profile(caller: &VmConfig, vm_id: u64, ipa: u64, len: u64) -> Result<
     }
     let pa = crate::vm::ipa_to_pa(caller, ipa, len as u64).ok_or(HvError::Unmapped)?;
     let mut bytes = [0u8; abi::profile::PROFILE_SIZE];
-    for (i, b) in bytes.iter_mut().enumerate() {
-        *b = crate::guestmem::read_u8(pa + i as u64);
-    }
+    crate::guestmem::read_bytes(pa, &mut bytes);
     let profile = OsProfile::from_bytes(&bytes).map_err(|_| HvError::InvalidArgument)?;
     crate::info!("VM {}: OS profile set ({:?})", vm.name, profile.kind());
     table(vm.id)?.lock().profile = Some(profile);
@@ -276,19 +274,24 @@ pub fn set_boot_profile(vm: &VmConfig, bytes: &[u8]) {
 
 // --- translation -------------------------------------------------------------
 
-/// The running vCPU's translation regime (this core's EL1 registers).
-fn translator() -> Translator {
-    let stage2 = Stage2::new(read_sysreg!("vttbr_el2"), read_sysreg!("vtcr_el2")).ok();
-    let mmu_on = read_sysreg!("sctlr_el1") & 1 != 0;
-    let stage1 = mmu_on.then(|| {
+/// The running vCPU's stage 1 (this core's EL1 registers); `None` with its
+/// MMU off.
+fn stage1() -> Option<Stage1> {
+    let sctlr = read_sysreg!("sctlr_el1");
+    (sctlr & 1 != 0).then(|| {
         Stage1::new(
             read_sysreg!("ttbr0_el1"),
             read_sysreg!("ttbr1_el1"),
             read_sysreg!("tcr_el1"),
         )
-        .with_wxn(read_sysreg!("sctlr_el1") & (1 << 19) != 0)
-    });
-    Translator::new(stage1, stage2)
+        .with_wxn(sctlr & (1 << 19) != 0)
+    })
+}
+
+/// The running vCPU's translation regime: its stage 1 and our stage 2.
+fn translator() -> Translator {
+    let stage2 = Stage2::new(read_sysreg!("vttbr_el2"), read_sysreg!("vtcr_el2")).ok();
+    Translator::new(stage1(), stage2)
 }
 
 /// Write one instruction word at a checked PA and make it visible to
@@ -427,7 +430,7 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
     trace::count(Stat::ProbeHits);
     // The hot path: stage 1 walked in the guest's tables, stage 2 taken from
     // the partition's linear map (what our stage-2 tables encode).
-    let tr = Translator::new(translator().stage1, None);
+    let tr = Translator::new(stage1(), None);
     let mut cache = S1_CACHES[arch::cpu_id() % MAX_CPUS].lock();
     let mut view = FastView::new(&tr, vm, &mut cache);
     if trace::ENABLED.load(Ordering::Relaxed) {
