@@ -211,6 +211,18 @@ fn set_reg_sp(regs: &mut Regs, n: u8, v: u64) {
     }
 }
 
+/// The address a load/store accesses, and the base register's new value
+/// when the mode writes back.
+fn address(regs: &Regs, rn: u8, offset: i64, mode: Mode) -> (u64, Option<u64>) {
+    let base = reg_sp(regs, rn);
+    let moved = base.wrapping_add(offset as u64);
+    match mode {
+        Mode::Offset => (moved, None),
+        Mode::PreIndex => (moved, Some(moved)),
+        Mode::PostIndex => (base, Some(moved)),
+    }
+}
+
 fn truncate(v: u64, bytes: u8) -> u64 {
     if bytes >= 8 {
         v
@@ -242,12 +254,7 @@ pub fn emulate<V: VirtMem + ?Sized>(insn: u32, regs: &mut Regs, mem: &mut V) -> 
             offset,
             mode,
         } => {
-            let base = reg_sp(&next, rn);
-            let addr = if mode == Mode::PostIndex {
-                base
-            } else {
-                base.wrapping_add(offset as u64)
-            };
+            let (addr, writeback) = address(&next, rn, offset, mode);
             let va = GuestVirtAddr::new(addr);
             if load {
                 let mut b = [0u8; 8];
@@ -257,8 +264,8 @@ pub fn emulate<V: VirtMem + ?Sized>(insn: u32, regs: &mut Regs, mem: &mut V) -> 
                 let v = truncate(next.xzr(rt), size).to_le_bytes();
                 mem.write_virt(va, &v[..usize::from(size)])?;
             }
-            if mode != Mode::Offset {
-                set_reg_sp(&mut next, rn, base.wrapping_add(offset as u64));
+            if let Some(base) = writeback {
+                set_reg_sp(&mut next, rn, base);
             }
         }
         Emul::Pair {
@@ -270,12 +277,7 @@ pub fn emulate<V: VirtMem + ?Sized>(insn: u32, regs: &mut Regs, mem: &mut V) -> 
             offset,
             mode,
         } => {
-            let base = reg_sp(&next, rn);
-            let addr = if mode == Mode::PostIndex {
-                base
-            } else {
-                base.wrapping_add(offset as u64)
-            };
+            let (addr, writeback) = address(&next, rn, offset, mode);
             let n = usize::from(size);
             let mut b = [0u8; 16];
             if load {
@@ -291,8 +293,8 @@ pub fn emulate<V: VirtMem + ?Sized>(insn: u32, regs: &mut Regs, mem: &mut V) -> 
                 b[n..2 * n].copy_from_slice(&truncate(next.xzr(rt2), size).to_le_bytes()[..n]);
                 mem.write_virt(GuestVirtAddr::new(addr), &b[..2 * n])?;
             }
-            if mode != Mode::Offset {
-                set_reg_sp(&mut next, rn, base.wrapping_add(offset as u64));
+            if let Some(base) = writeback {
+                set_reg_sp(&mut next, rn, base);
             }
         }
     }
