@@ -327,9 +327,6 @@ pub fn record(ctl: &mut Control, duration: f64, out: &Path, load: Option<&str>) 
     Ok(path)
 }
 
-/// Synthetic PIDs of RTOS tasks start here (trace-convert's merge).
-const RTOS_PID_BASE: i32 = 100_000;
-
 /// What a user wants to know after a recording: tasks per OS, events,
 /// drops, CPU share per task.
 pub fn summarize(merged: &Path, module_stats: &str) -> Result<()> {
@@ -355,7 +352,7 @@ pub fn summarize(merged: &Path, module_stats: &str) -> Result<()> {
         // Linux tasks come and go: group them by name.
         let mut by_name: std::collections::BTreeMap<&str, (u64, u64, u64)> = Default::default();
         for (&pid, t) in &stats.tasks {
-            if (pid >= RTOS_PID_BASE) != rtos || pid == 0 {
+            if (pid >= trace_convert::merge::RTOS_PID_BASE) != rtos || pid == 0 {
                 continue;
             }
             let e = by_name.entry(t.comm.as_str()).or_default();
