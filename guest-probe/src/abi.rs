@@ -476,6 +476,40 @@ impl Record {
         name[..n].copy_from_slice(&src[..n]);
         name[n..].fill(0);
     }
+
+    /// The name field for 16 raw bytes read from a guest (a C string, or a
+    /// name buffer such as Linux's `comm`): the bytes before the first NUL,
+    /// at most `NAME_LEN - 1`, NUL-padded. The same as
+    /// `set_name(name, &raw[..NAME_LEN - 1])`, in a few word operations
+    /// (it runs on every probe hit).
+    pub fn name_from_raw(raw: [u8; NAME_LEN]) -> [u8; NAME_LEN] {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
+        /// Keeps the bytes of `w` below its first zero byte; true if it had one.
+        fn cut(w: &mut u64) -> bool {
+            // The lowest flagged byte is exactly the first zero byte (borrows
+            // only make false flags above a true one).
+            let zeros = w.wrapping_sub(ONES) & !*w & HIGHS;
+            if zeros == 0 {
+                return false;
+            }
+            let keep_bits = zeros.trailing_zeros() & !7;
+            *w &= (1u64 << keep_bits).wrapping_sub(1);
+            true
+        }
+        let (lo, hi) = raw.split_at(8);
+        let mut lo = u64::from_le_bytes(lo.try_into().unwrap_or_default());
+        let mut hi = u64::from_le_bytes(hi.try_into().unwrap_or_default()) & 0x00ff_ffff_ffff_ffff;
+        if cut(&mut lo) {
+            hi = 0;
+        } else {
+            cut(&mut hi);
+        }
+        let mut out = [0u8; NAME_LEN];
+        out[..8].copy_from_slice(&lo.to_le_bytes());
+        out[8..].copy_from_slice(&hi.to_le_bytes());
+        out
+    }
 }
 
 #[cfg(feature = "std")]
@@ -489,6 +523,31 @@ pub use header::c_header;
 mod tests {
     use super::*;
     use core::mem::offset_of;
+
+    #[test]
+    fn name_from_raw_is_set_name_of_the_first_fifteen_bytes() {
+        // Every position of the first NUL (and none), with NUL-adjacent
+        // bytes (0x01, 0x80, 0xff) that trip naive zero-byte tricks.
+        for nul in 0..=NAME_LEN {
+            for fill in [b'a', 0x01, 0x80, 0xff] {
+                let mut raw = [fill; NAME_LEN];
+                for (i, b) in raw.iter_mut().enumerate() {
+                    if i % 3 == 1 {
+                        *b = 0x01;
+                    }
+                }
+                if nul < NAME_LEN {
+                    raw[nul] = 0;
+                    if nul + 2 < NAME_LEN {
+                        raw[nul + 2] = 0;
+                    }
+                }
+                let mut want = [0u8; NAME_LEN];
+                Record::set_name(&mut want, &raw[..NAME_LEN - 1]);
+                assert_eq!(Record::name_from_raw(raw), want, "NUL at {nul}, fill {fill:#x}");
+            }
+        }
+    }
 
     #[test]
     fn record_layout_matches_the_contract() {

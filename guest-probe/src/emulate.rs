@@ -6,7 +6,7 @@
 //!
 //! Contract: on `Ok(true)` the instruction's effect is applied to `regs`
 //! (`pc` advanced by 4) and memory; on `Ok(false)` or an error, `regs` is
-//! unchanged (a store may have been partly written: re-executing it writes
+//! unchanged (memory is accessed before any register is written) (a store may have been partly written: re-executing it writes
 //! the same bytes again).
 
 use crate::a64::{Regs, VirtRead};
@@ -194,26 +194,80 @@ pub fn decode(insn: u32) -> Option<Emul> {
     None
 }
 
-/// Register n where 31 means SP.
-fn reg_sp(regs: &Regs, n: u8) -> u64 {
-    if n == 31 {
-        regs.sp
-    } else {
-        regs.x[usize::from(n)]
+/// The registers an emulation reads and writes. [`Regs`] is one; a
+/// hypervisor can implement it over its trap frame, so a probe hit does not
+/// copy the whole register file in and out.
+pub trait RegisterFile {
+    /// X0..X30 (`n` < 31).
+    fn x(&self, n: u8) -> u64;
+    /// Writes X0..X30 (`n` < 31).
+    fn set_x(&mut self, n: u8, v: u64);
+    /// The stack pointer in use.
+    fn sp(&self) -> u64;
+    /// Writes the stack pointer in use.
+    fn set_sp(&mut self, v: u64);
+    /// The address of the displaced instruction.
+    fn pc(&self) -> u64;
+    /// Sets the next PC.
+    fn set_pc(&mut self, v: u64);
+}
+
+impl RegisterFile for Regs {
+    fn x(&self, n: u8) -> u64 {
+        self.x[usize::from(n)]
+    }
+    fn set_x(&mut self, n: u8, v: u64) {
+        self.x[usize::from(n)] = v;
+    }
+    fn sp(&self) -> u64 {
+        self.sp
+    }
+    fn set_sp(&mut self, v: u64) {
+        self.sp = v;
+    }
+    fn pc(&self) -> u64 {
+        self.pc
+    }
+    fn set_pc(&mut self, v: u64) {
+        self.pc = v;
     }
 }
 
-fn set_reg_sp(regs: &mut Regs, n: u8, v: u64) {
+/// Register n where 31 means SP.
+fn reg_sp<R: RegisterFile + ?Sized>(regs: &R, n: u8) -> u64 {
     if n == 31 {
-        regs.sp = v;
+        regs.sp()
     } else {
-        regs.x[usize::from(n)] = v;
+        regs.x(n)
+    }
+}
+
+fn set_reg_sp<R: RegisterFile + ?Sized>(regs: &mut R, n: u8, v: u64) {
+    if n == 31 {
+        regs.set_sp(v);
+    } else {
+        regs.set_x(n, v);
+    }
+}
+
+/// Register n where 31 means the zero register.
+fn reg_zr<R: RegisterFile + ?Sized>(regs: &R, n: u8) -> u64 {
+    if n >= 31 {
+        0
+    } else {
+        regs.x(n)
+    }
+}
+
+fn set_reg_zr<R: RegisterFile + ?Sized>(regs: &mut R, n: u8, v: u64) {
+    if n < 31 {
+        regs.set_x(n, v);
     }
 }
 
 /// The address a load/store accesses, and the base register's new value
 /// when the mode writes back.
-fn address(regs: &Regs, rn: u8, offset: i64, mode: Mode) -> (u64, Option<u64>) {
+fn address<R: RegisterFile + ?Sized>(regs: &R, rn: u8, offset: i64, mode: Mode) -> (u64, Option<u64>) {
     let base = reg_sp(regs, rn);
     let moved = base.wrapping_add(offset as u64);
     match mode {
@@ -232,19 +286,35 @@ fn truncate(v: u64, bytes: u8) -> u64 {
 }
 
 /// Executes `insn` (at `regs.pc`) if it is one of the emulated forms.
-pub fn emulate<V: VirtMem + ?Sized>(insn: u32, regs: &mut Regs, mem: &mut V) -> Result<bool, AccessError> {
-    let Some(e) = decode(insn) else { return Ok(false) };
-    let mut next = *regs;
+pub fn emulate<R, V>(insn: u32, regs: &mut R, mem: &mut V) -> Result<bool, AccessError>
+where
+    R: RegisterFile + ?Sized,
+    V: VirtMem + ?Sized,
+{
+    match decode(insn) {
+        Some(e) => emulate_decoded(e, regs, mem).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// Executes an instruction [`decode`] accepted (decode once when the probe
+/// goes in, execute on every hit). Memory is accessed before any register
+/// changes, so on error `regs` is untouched.
+pub fn emulate_decoded<R, V>(e: Emul, regs: &mut R, mem: &mut V) -> Result<(), AccessError>
+where
+    R: RegisterFile + ?Sized,
+    V: VirtMem + ?Sized,
+{
     match e {
         Emul::Nop => {}
         Emul::AddSubImm { sf, sub, rd, rn, imm } => {
-            let a = reg_sp(&next, rn);
+            let a = reg_sp(regs, rn);
             let r = if sub { a.wrapping_sub(imm) } else { a.wrapping_add(imm) };
-            set_reg_sp(&mut next, rd, if sf { r } else { r & 0xffff_ffff });
+            set_reg_sp(regs, rd, if sf { r } else { r & 0xffff_ffff });
         }
         Emul::MovReg { sf, rd, rm } => {
-            let v = next.xzr(rm);
-            next.set_xzr(rd, if sf { v } else { v & 0xffff_ffff });
+            let v = reg_zr(regs, rm);
+            set_reg_zr(regs, rd, if sf { v } else { v & 0xffff_ffff });
         }
         Emul::LoadStore {
             load,
@@ -254,18 +324,19 @@ pub fn emulate<V: VirtMem + ?Sized>(insn: u32, regs: &mut Regs, mem: &mut V) -> 
             offset,
             mode,
         } => {
-            let (addr, writeback) = address(&next, rn, offset, mode);
+            let (addr, writeback) = address(regs, rn, offset, mode);
             let va = GuestVirtAddr::new(addr);
+            let n = usize::from(size);
             if load {
                 let mut b = [0u8; 8];
-                mem.read_virt(va, &mut b[..usize::from(size)])?;
-                next.set_xzr(rt, u64::from_le_bytes(b));
+                mem.read_virt(va, &mut b[..n])?;
+                set_reg_zr(regs, rt, u64::from_le_bytes(b));
             } else {
-                let v = truncate(next.xzr(rt), size).to_le_bytes();
-                mem.write_virt(va, &v[..usize::from(size)])?;
+                let v = truncate(reg_zr(regs, rt), size).to_le_bytes();
+                mem.write_virt(va, &v[..n])?;
             }
             if let Some(base) = writeback {
-                set_reg_sp(&mut next, rn, base);
+                set_reg_sp(regs, rn, base);
             }
         }
         Emul::Pair {
@@ -277,30 +348,40 @@ pub fn emulate<V: VirtMem + ?Sized>(insn: u32, regs: &mut Regs, mem: &mut V) -> 
             offset,
             mode,
         } => {
-            let (addr, writeback) = address(&next, rn, offset, mode);
-            let n = usize::from(size);
-            let mut b = [0u8; 16];
-            if load {
-                mem.read_virt(GuestVirtAddr::new(addr), &mut b[..2 * n])?;
-                let mut lo = [0u8; 8];
-                let mut hi = [0u8; 8];
-                lo[..n].copy_from_slice(&b[..n]);
-                hi[..n].copy_from_slice(&b[n..2 * n]);
-                next.set_xzr(rt, u64::from_le_bytes(lo));
-                next.set_xzr(rt2, u64::from_le_bytes(hi));
+            let (addr, writeback) = address(regs, rn, offset, mode);
+            let va = GuestVirtAddr::new(addr);
+            if size == 8 {
+                // The common case (stp x29, x30, ...): two whole words.
+                if load {
+                    let mut b = [0u8; 16];
+                    mem.read_virt(va, &mut b)?;
+                    let (lo, hi) = b.split_at(8);
+                    set_reg_zr(regs, rt, u64::from_le_bytes(lo.try_into().unwrap_or_default()));
+                    set_reg_zr(regs, rt2, u64::from_le_bytes(hi.try_into().unwrap_or_default()));
+                } else {
+                    let v = (u128::from(reg_zr(regs, rt2)) << 64 | u128::from(reg_zr(regs, rt))).to_le_bytes();
+                    mem.write_virt(va, &v)?;
+                }
             } else {
-                b[..n].copy_from_slice(&truncate(next.xzr(rt), size).to_le_bytes()[..n]);
-                b[n..2 * n].copy_from_slice(&truncate(next.xzr(rt2), size).to_le_bytes()[..n]);
-                mem.write_virt(GuestVirtAddr::new(addr), &b[..2 * n])?;
+                // W registers: two 32-bit halves of one doubleword.
+                if load {
+                    let mut b = [0u8; 8];
+                    mem.read_virt(va, &mut b)?;
+                    let v = u64::from_le_bytes(b);
+                    set_reg_zr(regs, rt, v & 0xffff_ffff);
+                    set_reg_zr(regs, rt2, v >> 32);
+                } else {
+                    let v = truncate(reg_zr(regs, rt2), 4) << 32 | truncate(reg_zr(regs, rt), 4);
+                    mem.write_virt(va, &v.to_le_bytes())?;
+                }
             }
             if let Some(base) = writeback {
-                set_reg_sp(&mut next, rn, base);
+                set_reg_sp(regs, rn, base);
             }
         }
     }
-    next.pc = regs.pc.wrapping_add(4);
-    *regs = next;
-    Ok(true)
+    regs.set_pc(regs.pc().wrapping_add(4));
+    Ok(())
 }
 
 #[cfg(all(test, feature = "std"))]
@@ -377,6 +458,47 @@ mod tests {
         run(0xd503201f, &mut r, &mut m); // nop
         run(0x11000421, &mut r, &mut m); // add w1, w1, #1
         assert_eq!(r.x[1] >> 32, 0, "32-bit results are zero-extended");
+    }
+
+    #[test]
+    fn w_register_pairs_and_loads() {
+        let (mut r, mut m) = (regs(), Flat::default());
+        r.x[1] = 0xaaaa_bbbb_1234_5678;
+        r.x[2] = 0xcccc_dddd_9abc_def0;
+        run(0x29bf0be1, &mut r, &mut m); // stp w1, w2, [sp, #-8]!
+        assert_eq!(r.sp, 0x8000 - 8);
+        let mut b = [0u8; 8];
+        m.read_virt(GuestVirtAddr::new(r.sp), &mut b).unwrap();
+        assert_eq!(u64::from_le_bytes(b), 0x9abc_def0_1234_5678);
+        run(0x294013e3, &mut r, &mut m); // ldp w3, w4, [sp]
+        assert_eq!((r.x[3], r.x[4]), (0x1234_5678, 0x9abc_def0));
+    }
+
+    /// Memory that refuses every access.
+    struct Unmapped;
+    impl VirtRead for Unmapped {
+        fn read_virt(&self, va: GuestVirtAddr, _: &mut [u8]) -> Result<(), AccessError> {
+            Err(AccessError::Memory {
+                va,
+                completed: 0,
+                error: crate::memory::MemError::Unmapped(crate::addr::PhysAddr::new(va.raw())),
+            })
+        }
+    }
+    impl VirtMem for Unmapped {
+        fn write_virt(&mut self, va: GuestVirtAddr, _: &[u8]) -> Result<(), AccessError> {
+            self.read_virt(va, &mut [])
+        }
+    }
+
+    #[test]
+    fn a_faulting_access_leaves_the_registers_alone() {
+        for insn in [0xa9bf7bfdu32, 0xa8c17bfd, 0xf81f0ffe, 0xb9400fe1] {
+            let mut r = regs();
+            let before = r;
+            assert!(emulate(insn, &mut r, &mut Unmapped).is_err(), "{insn:#010x}");
+            assert_eq!(r, before, "{insn:#010x}");
+        }
     }
 
     #[test]

@@ -41,6 +41,11 @@ impl Machine {
                 .arg(format!("loader,file={},addr={addr:#x},force-raw=on", file.display()));
         }
         cmd.args(&self.extra_args);
+        // A developer's knob for diagnostics (e.g. `-d exec -dfilter …` to
+        // profile the hypervisor), never set by hv-trace itself.
+        if let Ok(extra) = std::env::var("HV_TRACE_QEMU_ARGS") {
+            cmd.args(extra.split_whitespace());
+        }
         cmd
     }
 }
