@@ -9,7 +9,7 @@
 //! unchanged (memory is accessed before any register is written) (a store may have been partly written: re-executing it writes
 //! the same bytes again).
 
-use crate::a64::{Regs, VirtRead};
+use crate::a64::{Class, Regs, Sim, VirtRead};
 use crate::addr::GuestVirtAddr;
 use crate::memory::GuestMemory;
 use crate::walk::{Access, AccessError, Translator};
@@ -192,6 +192,44 @@ pub fn decode(insn: u32) -> Option<Emul> {
         });
     }
     None
+}
+
+/// How a probe hit executes the instruction its `HVC` displaced, decided
+/// once when the probe goes in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Execution {
+    /// `MRS Xt, DAIF`: the guest's own mask bits are written (a stepped copy
+    /// would see the step's masked interrupts).
+    ReadDaif {
+        /// Destination register (31 discards).
+        rt: u8,
+    },
+    /// `MRS Xt, CNTVCT_EL0/CNTPCT_EL0`: the hit's own counter value is
+    /// written, so guest and trace agree on the instant.
+    ReadCounter {
+        /// Destination register (31 discards).
+        rt: u8,
+    },
+    /// PC-relative: simulated.
+    Simulate(Sim),
+    /// A common prologue form: emulated.
+    Emulate(Emul),
+    /// Anything else: put the original back and single-step it.
+    Step,
+}
+
+/// Chooses how to execute `original`, whose site classified as `class`.
+pub fn plan(original: u32, class: Class) -> Execution {
+    let rt = (original & 0x1f) as u8;
+    match original & !0x1f {
+        0xd53b_4220 => return Execution::ReadDaif { rt },
+        0xd53b_e040 | 0xd53b_e020 => return Execution::ReadCounter { rt },
+        _ => {}
+    }
+    match class {
+        Class::Simulate(sim) => Execution::Simulate(sim),
+        _ => decode(original).map_or(Execution::Step, Execution::Emulate),
+    }
 }
 
 /// The registers an emulation reads and writes. [`Regs`] is one; a
@@ -499,6 +537,18 @@ mod tests {
             assert!(emulate(insn, &mut r, &mut Unmapped).is_err(), "{insn:#010x}");
             assert_eq!(r, before, "{insn:#010x}");
         }
+    }
+
+    #[test]
+    fn plans_follow_the_instruction() {
+        use crate::a64::classify_site;
+        let plan_of = |insn: u32| plan(insn, classify_site(&[insn], 0));
+        assert_eq!(plan_of(0xd53b4220), Execution::ReadDaif { rt: 0 }); // mrs x0, daif
+        assert_eq!(plan_of(0xd53be041), Execution::ReadCounter { rt: 1 }); // mrs x1, cntvct_el0
+        assert_eq!(plan_of(0xd53be022), Execution::ReadCounter { rt: 2 }); // mrs x2, cntpct_el0
+        assert!(matches!(plan_of(0x94000010), Execution::Simulate(_))); // bl .+64
+        assert!(matches!(plan_of(0xa9bf7bfd), Execution::Emulate(Emul::Pair { .. }))); // stp x29, x30, [sp, #-16]!
+        assert_eq!(plan_of(0x8b020020), Execution::Step); // add x0, x1, x2
     }
 
     #[test]

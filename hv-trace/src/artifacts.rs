@@ -79,6 +79,8 @@ pub fn build_hypervisor() -> Result<PathBuf> {
             "hypervisor/.cargo",
             "guest-probe/src",
             "guest-probe/Cargo.toml",
+            "hyp-core/src",
+            "hyp-core/Cargo.toml",
         ],
         &[&tool_version("/usr/bin/rustc")?],
     )?;

@@ -57,6 +57,37 @@ pub struct Device {
     pub access: DeviceAccess,
 }
 
+/// A set of INTIDs below 1024, one bit each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpiMap([u32; 32]);
+
+impl SpiMap {
+    /// The set of `intids` (those ≥ 1024 are not interrupts and are left out).
+    pub const fn from_list(intids: &[u32]) -> Self {
+        let mut words = [0u32; 32];
+        let mut i = 0;
+        while i < intids.len() {
+            let id = intids[i];
+            if id < 1024 {
+                words[(id / 32) as usize] |= 1 << (id % 32);
+            }
+            i += 1;
+        }
+        SpiMap(words)
+    }
+
+    pub fn contains(&self, intid: u32) -> bool {
+        self.0
+            .get((intid / 32) as usize)
+            .is_some_and(|w| w >> (intid % 32) & 1 == 1)
+    }
+
+    /// The 32 INTIDs `32 * word ..` as a bit mask.
+    pub fn word(&self, word: u32) -> u32 {
+        self.0.get(word as usize).copied().unwrap_or(0)
+    }
+}
+
 /// One virtual machine.
 #[derive(Clone, Copy, Debug)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
@@ -70,6 +101,9 @@ pub struct VmConfig {
     pub devices: &'static [Device],
     /// Shared peripheral interrupts (physical INTIDs ≥ 32) the VM owns.
     pub spis: &'static [u32],
+    /// The same set as a bitmap (trapped GIC accesses test 32 INTIDs at a time).
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub spi_map: SpiMap,
     /// Where the host loader puts the image (physical) and where it starts (IPA).
     pub image_pa: u64,
     pub entry_ipa: u64,
@@ -239,6 +273,7 @@ const fn linux_vm(cpus: &'static [u8]) -> VmConfig {
         memory: LINUX_MEMORY,
         devices: LINUX_DEVICES,
         spis: LINUX_SPIS,
+        spi_map: SpiMap::from_list(LINUX_SPIS),
         image_pa: 0x4440_0000,
         entry_ipa: 0x4440_0000,
         initrd_pa: 0x4c00_0000,
@@ -255,6 +290,7 @@ const fn rtos_vm(cpus: &'static [u8]) -> VmConfig {
         memory: RTOS_MEMORY,
         devices: RTOS_DEVICES,
         spis: &[],
+        spi_map: SpiMap::from_list(&[]),
         image_pa: 0x4110_0000,
         entry_ipa: 0x4010_0000,
         initrd_pa: 0,
@@ -290,6 +326,21 @@ pub fn for_cores(cores: u8) -> Option<&'static Partition> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spi_maps_hold_exactly_the_listed_spis() {
+        for vm in TWO_CORE.vms.iter().chain(FOUR_CORE.vms.iter()) {
+            for intid in 0..1100 {
+                assert_eq!(
+                    vm.spi_map.contains(intid),
+                    vm.spis.contains(&intid),
+                    "{} {intid}",
+                    vm.name
+                );
+            }
+        }
+        assert_eq!(SpiMap::from_list(&[33, 34, 63]).word(1), 0x8000_0006);
+    }
 
     #[test]
     fn built_in_layouts_are_valid() {

@@ -57,44 +57,66 @@ impl Decision {
 
 /// One bit per INTID registers (IGROUPR, ISENABLER, …): which INTIDs of the
 /// 32 covered by the register at `offset` (from the array's base) are `owned`.
-fn bit_per_intid(rel: u64, owned: impl Fn(u32) -> bool, bits_per: u32) -> u64 {
+fn bit_per_intid(rel: u64, owned: impl Fn(u32, u32) -> u32, bits_per: u32) -> u64 {
     let per_reg = 32 / bits_per;
     let first = (rel / 4) as u32 * per_reg;
+    let bits = owned(first, per_reg);
+    if bits_per == 1 {
+        return u64::from(bits);
+    }
     let mut mask = 0u64;
     for i in 0..per_reg {
-        if owned(first + i) {
+        if bits >> i & 1 == 1 {
             mask |= ((1u64 << bits_per) - 1) << (i * bits_per);
         }
     }
     mask
 }
 
+/// Which of the `count` INTIDs from `first` (a multiple of `count`, which
+/// divides 32) `vm` owns, as bits: its SPIs, plus `extra`.
+fn owned_spis(vm: &VmConfig, first: u32, count: u32, extra: Option<u32>) -> u32 {
+    let mut bits = if first >= 32 {
+        vm.spi_map.word(first / 32) >> (first % 32)
+    } else {
+        0
+    };
+    if count < 32 {
+        bits &= (1 << count) - 1;
+    }
+    if let Some(x) = extra.filter(|&x| x >= 32 && x >= first && x - first < count) {
+        bits |= 1 << (x - first);
+    }
+    bits
+}
+
 /// Does `vm` own shared interrupt `intid` (≥ 32)? `extra` is a virtual-only
 /// INTID the VM may configure (the hvtrace doorbell).
 pub fn owns_spi(vm: &VmConfig, intid: u32, extra: Option<u32>) -> bool {
-    intid >= 32 && (vm.spis.contains(&intid) || extra == Some(intid))
+    intid >= 32 && (vm.spi_map.contains(intid) || extra == Some(intid))
 }
 
 /// A distributor access at `offset` of `size` bytes by `vm`.
 pub fn distributor(vm: &VmConfig, offset: u64, size: u8, extra: Option<u32>) -> Decision {
     let owned = |intid: u32| owns_spi(vm, intid, extra);
+    let owned_bits = |first: u32, count: u32| owned_spis(vm, first, count, extra);
     let word = |d: Decision| if size == 4 { d } else { Decision::Ignore };
     match offset {
         // CTLR: visible, but the hypervisor keeps the groups enabled.
         0x0000 => word(Decision::read_only(0xffff_ffff)),
         0x0004 => word(Decision::read_only(0xffff_ffff & !GICD_TYPER_HIDE)),
         0x0008 | 0x000C => word(Decision::read_only(0xffff_ffff)),
-        0x0080..=0x00FC | 0x0D00..=0x0D7C => word(Decision::rw(bit_per_intid(offset & 0x7f, owned, 1), true)),
-        0x0100..=0x03FC => word(Decision::rw(bit_per_intid(offset & 0x7f, owned, 1), false)),
+        0x0080..=0x00FC | 0x0D00..=0x0D7C => word(Decision::rw(bit_per_intid(offset & 0x7f, owned_bits, 1), true)),
+        0x0100..=0x03FC => word(Decision::rw(bit_per_intid(offset & 0x7f, owned_bits, 1), false)),
         0x0400..=0x07F8 => {
             let first = (offset - 0x400) as u32;
             match size {
                 1 if owned(first) => Decision::rw(0xff, true),
-                4 => Decision::rw(bit_per_intid(first as u64, owned, 8), true),
+                4 => Decision::rw(bit_per_intid(first as u64, owned_bits, 8), true),
                 _ => Decision::Ignore,
             }
         }
-        0x0C00..=0x0CFC => word(Decision::rw(bit_per_intid(offset - 0xC00, owned, 2), true)),
+        0x0C00..=0x0CFC => word(Decision::rw(bit_per_intid(offset - 0xC00, owned_bits, 2), true)),
         0x6100..=0x7FD8 if size == 8 && owned(((offset - 0x6000) / 8) as u32) => Decision::rw(u64::MAX, true),
         0xFFD0..=0xFFFC => word(Decision::read_only(0xffff_ffff)),
         _ => Decision::Ignore,
@@ -142,7 +164,14 @@ pub fn redistributor(vm: &VmConfig, offset: u64, size: u8) -> Decision {
 }
 
 fn guest_private_mask(bits_per: u32) -> u64 {
-    bit_per_intid(0, |i| !HYP_SGIS.contains(&i), bits_per)
+    let guest = |first: u32, count: u32| {
+        let mut bits = u32::MAX >> (32 - count);
+        for sgi in HYP_SGIS.filter(|&sgi| sgi >= first && sgi - first < count) {
+            bits &= !(1 << (sgi - first));
+        }
+        bits
+    };
+    bit_per_intid(0, guest, bits_per)
 }
 
 #[cfg(test)]
@@ -155,6 +184,45 @@ mod tests {
     }
     fn rtos() -> &'static VmConfig {
         TWO_CORE.vm(1).unwrap()
+    }
+
+    /// The masks, INTID by INTID, as the GICv3 spec lays the registers out.
+    fn reference_mask(vm: &VmConfig, offset: u64, extra: Option<u32>) -> Option<u64> {
+        let (base, bits_per) = match offset {
+            0x0080..=0x00FC => (0x0080, 1),
+            0x0100..=0x03FC => (0x0100 + (offset - 0x100) / 0x80 * 0x80, 1),
+            0x0400..=0x07F8 => (0x0400, 8),
+            0x0C00..=0x0CFC => (0x0C00, 2),
+            _ => return None,
+        };
+        let per_reg = 32 / bits_per;
+        let first = ((offset - base) / 4) as u32 * per_reg;
+        let mut mask = 0u64;
+        for i in 0..per_reg {
+            if owns_spi(vm, first + i, extra) {
+                mask |= ((1u64 << bits_per) - 1) << (i * bits_per);
+            }
+        }
+        Some(mask)
+    }
+
+    #[test]
+    fn word_masks_match_intid_by_intid_ownership() {
+        use crate::config::{FOUR_CORE, TWO_CORE};
+        for vm in TWO_CORE.vms.iter().chain(FOUR_CORE.vms.iter()) {
+            for extra in [None, Some(112), Some(40)] {
+                for offset in (0x0080..0x0D00).step_by(4) {
+                    let Some(want) = reference_mask(vm, offset, extra) else {
+                        continue;
+                    };
+                    let got = match distributor(vm, offset, 4, extra) {
+                        Decision::Physical { write_mask, .. } => write_mask,
+                        Decision::Ignore => 0,
+                    };
+                    assert_eq!(got, want, "{} offset {offset:#x} extra {extra:?}", vm.name);
+                }
+            }
+        }
     }
 
     #[test]

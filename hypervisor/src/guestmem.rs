@@ -15,6 +15,52 @@ pub fn read_bytes(pa: u64, buf: &mut [u8]) {
     }
 }
 
+/// The `size`-byte (1..=8) little-endian value at a checked `pa` of a
+/// VM's RAM: one load when naturally aligned (the hypervisor is built for
+/// strict alignment, so unaligned values are assembled from bytes).
+pub fn load_le(pa: u64, size: u8) -> u64 {
+    // SAFETY: callers pass only ranges inside a VM's RAM (checked against
+    // the partition), identity-mapped normal memory at EL2; each load is
+    // naturally aligned. Guest memory may change concurrently, hence volatile.
+    unsafe {
+        match size {
+            8 if pa % 8 == 0 => core::ptr::read_volatile(pa as *const u64),
+            4 if pa % 4 == 0 => u64::from(core::ptr::read_volatile(pa as *const u32)),
+            2 if pa % 2 == 0 => u64::from(core::ptr::read_volatile(pa as *const u16)),
+            _ => (0..u64::from(size.min(8))).fold(0, |v, i| {
+                v | u64::from(core::ptr::read_volatile((pa + i) as *const u8)) << (8 * i)
+            }),
+        }
+    }
+}
+
+/// Copies guest RAM at a checked `pa` into `buf`.
+pub fn copy_from_ram(pa: u64, buf: &mut [u8]) {
+    // SAFETY: callers pass only ranges inside a VM's RAM (checked against
+    // the partition), identity-mapped normal memory at EL2; `buf` is ours.
+    // (A concurrent guest write may tear the copy, as it would for the
+    // guest's own unsynchronised readers.)
+    unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, buf.as_mut_ptr(), buf.len()) }
+}
+
+/// Copies `data` into guest RAM at a checked `pa` (emulated stores): the
+/// common 8- and 16-byte stores to an aligned stack as doubleword stores.
+pub fn copy_to_ram(pa: u64, data: &[u8]) {
+    let word = |i: usize| u64::from_le_bytes(data[i..i + 8].try_into().unwrap_or_default());
+    // SAFETY: as for `copy_from_ram`: a checked range of a VM's RAM; the
+    // doubleword stores are naturally aligned.
+    unsafe {
+        match data.len() {
+            16 if pa % 8 == 0 => {
+                core::ptr::write_volatile(pa as *mut u64, word(0));
+                core::ptr::write_volatile((pa + 8) as *mut u64, word(8));
+            }
+            8 if pa % 8 == 0 => core::ptr::write_volatile(pa as *mut u64, word(0)),
+            n => core::ptr::copy_nonoverlapping(data.as_ptr(), pa as *mut u8, n),
+        }
+    }
+}
+
 /// A guest RAM range as bytes, for the boot core to fill before the VM runs
 /// (its device tree).
 ///

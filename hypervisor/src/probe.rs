@@ -19,8 +19,9 @@ use guest_probe::a64::{self, Class, Regs};
 use guest_probe::abi::profile::{NameKind, OsKind};
 use guest_probe::abi::{self, HvError, OsProfile, ProbeKind, Record, RecordKind, Stat, NAME_LEN};
 use guest_probe::addr::{GuestVirtAddr, PhysAddr};
+use guest_probe::emulate::{self, Execution};
 use guest_probe::memory::GuestMemory;
-use guest_probe::walk::{Access, Stage1, Stage2, Translator};
+use guest_probe::walk::{Access, AccessError, Stage1, Stage2, Translator};
 use hyp_core::config::{self, VmConfig};
 
 /// Probes per VM.
@@ -36,26 +37,35 @@ struct Probe {
     pa: u64,
     original: u32,
     kind: ProbeKind,
-    class: Class,
+    /// How a hit executes the displaced instruction (decided at insertion).
+    exec: Execution,
     hits: u64,
-    cost: HitCost,
 }
 
 /// What hits of one probe cost in the hypervisor, in counter ticks from the
 /// trap handler's first counter read to the return to the guest: min, max
 /// and a log2 histogram (for the median and p99).
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct HitCost {
+    count: u64,
     min: u64,
     max: u64,
     buckets: [u32; 32],
 }
 
 impl HitCost {
+    const NEW: HitCost = HitCost {
+        count: 0,
+        min: 0,
+        max: 0,
+        buckets: [0; 32],
+    };
+
     fn add(&mut self, ticks: u64) {
-        if self.buckets.iter().all(|&b| b == 0) || ticks < self.min {
+        if self.count == 0 || ticks < self.min {
             self.min = ticks;
         }
+        self.count += 1;
         self.max = self.max.max(ticks);
         let b = (64 - ticks.leading_zeros()).min(31) as usize;
         self.buckets[b] = self.buckets[b].saturating_add(1);
@@ -78,12 +88,15 @@ impl HitCost {
 
 struct VmProbes {
     slots: [Option<Probe>; MAX_PROBES],
+    /// Each slot's hit cost (apart from the probes, which hits copy).
+    costs: [HitCost; MAX_PROBES],
     profile: Option<OsProfile>,
 }
 
 static TABLES: [SpinLock<VmProbes>; MAX_VMS] = [const {
     SpinLock::new(VmProbes {
         slots: [None; MAX_PROBES],
+        costs: [HitCost::NEW; MAX_PROBES],
         profile: None,
     })
 }; MAX_VMS];
@@ -253,6 +266,7 @@ pub fn set_profile(caller: &VmConfig, vm_id: u64, ipa: u64, len: u64) -> Result<
     let profile = OsProfile::from_bytes(&bytes).map_err(|_| HvError::InvalidArgument)?;
     crate::info!("VM {}: OS profile set ({:?})", vm.name, profile.kind());
     table(vm.id)?.lock().profile = Some(profile);
+    PROFILE_GENERATION[usize::from(vm.id)].fetch_add(1, Ordering::Release);
     Ok(0)
 }
 
@@ -263,6 +277,7 @@ pub fn set_boot_profile(vm: &VmConfig, bytes: &[u8]) {
             crate::info!("VM {}: OS profile from the boot info ({:?})", vm.name, p.kind());
             if let Ok(t) = table(vm.id) {
                 t.lock().profile = Some(p);
+                PROFILE_GENERATION[usize::from(vm.id)].fetch_add(1, Ordering::Release);
             }
         }
         Err(e) => crate::warn!(
@@ -274,24 +289,10 @@ pub fn set_boot_profile(vm: &VmConfig, bytes: &[u8]) {
 
 // --- translation -------------------------------------------------------------
 
-/// The running vCPU's stage 1 (this core's EL1 registers); `None` with its
-/// MMU off.
-fn stage1() -> Option<Stage1> {
-    let sctlr = read_sysreg!("sctlr_el1");
-    (sctlr & 1 != 0).then(|| {
-        Stage1::new(
-            read_sysreg!("ttbr0_el1"),
-            read_sysreg!("ttbr1_el1"),
-            read_sysreg!("tcr_el1"),
-        )
-        .with_wxn(sctlr & (1 << 19) != 0)
-    })
-}
-
 /// The running vCPU's translation regime: its stage 1 and our stage 2.
 fn translator() -> Translator {
     let stage2 = Stage2::new(read_sysreg!("vttbr_el2"), read_sysreg!("vtcr_el2")).ok();
-    Translator::new(stage1(), stage2)
+    Translator::new(El1Regs::read().stage1(), stage2)
 }
 
 /// Write one instruction word at a checked PA and make it visible to
@@ -354,21 +355,22 @@ fn add_here(vm: &'static VmConfig, va: u64, kind: ProbeKind) -> Result<u64, HvEr
     let id = slot as u16 + 1;
     let hvc = abi::probe_hvc(id).ok_or(HvError::NoSpace)?;
     patch(&mut mem, t.pa.raw(), hvc)?;
+    let exec = emulate::plan(original, class);
     t_lock.slots[slot] = Some(Probe {
         id,
         va,
         pa: t.pa.raw(),
         original,
         kind,
-        class,
+        exec,
         hits: 0,
-        cost: HitCost::default(),
     });
+    t_lock.costs[slot] = HitCost::NEW;
     crate::info!(
         "VM {}: probe {id} at {va:#x} (PA {:#x}, {:?})",
         vm.name,
         t.pa.raw(),
-        class
+        exec
     );
     Ok(u64::from(id))
 }
@@ -382,6 +384,7 @@ fn remove_here(vm: &'static VmConfig, id: u64) -> Result<u64, HvError> {
         .position(|s| s.is_some_and(|p| u64::from(p.id) == id))
         .ok_or(HvError::NotFound)?;
     let p = t.slots[slot].take().ok_or(HvError::NotFound)?;
+    let cost = t.costs[slot];
     // Whatever state a hit left it in (HVC, or the original mid-step), the
     // site ends with its original word.
     patch(&mut mem, p.pa, p.original)?;
@@ -391,10 +394,10 @@ fn remove_here(vm: &'static VmConfig, id: u64) -> Result<u64, HvError> {
         p.id,
         p.va,
         p.hits,
-        p.cost.min,
-        p.cost.quantile(0.5),
-        p.cost.quantile(0.99),
-        p.cost.max
+        cost.min,
+        cost.quantile(0.5),
+        cost.quantile(0.99),
+        cost.max
     );
     Ok(p.hits)
 }
@@ -405,18 +408,20 @@ fn remove_here(vm: &'static VmConfig, id: u64) -> Result<u64, HvError> {
 pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
     let now = arch::counter();
     let site = frame.elr.wrapping_sub(4);
-    let (probe, profile) = {
+    // Probe ids are slot index + 1.
+    let slot = usize::from(id).wrapping_sub(1);
+    // A copy: the table is unlocked while the hit runs.
+    let probe = {
         let mut t = match table(vm.id) {
             Ok(t) => t.lock(),
             Err(_) => return,
         };
-        let profile = t.profile;
-        // Probe ids are slot index + 1.
-        let slot = t
+        let Some(p) = t
             .slots
-            .get_mut(usize::from(id).wrapping_sub(1))
-            .and_then(|s| s.as_mut());
-        let Some(p) = slot.filter(|p| p.id == id && p.va == site) else {
+            .get_mut(slot)
+            .and_then(|s| s.as_mut())
+            .filter(|p| p.id == id && p.va == site)
+        else {
             drop(t);
             crate::trap::stop_vm(
                 vm,
@@ -425,14 +430,26 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
             );
         };
         p.hits += 1;
-        (*p, profile)
+        // Field by field: a whole-struct copy becomes a (slow, byte-wise
+        // strict-alignment) memcpy call.
+        Probe {
+            id: p.id,
+            va: p.va,
+            pa: p.pa,
+            original: p.original,
+            kind: p.kind,
+            exec: p.exec,
+            hits: p.hits,
+        }
     };
     trace::count(Stat::ProbeHits);
-    // The hot path: stage 1 walked in the guest's tables, stage 2 taken from
-    // the partition's linear map (what our stage-2 tables encode).
-    let tr = Translator::new(stage1(), None);
-    let mut cache = S1_CACHES[arch::cpu_id() % MAX_CPUS].lock();
-    let mut view = FastView::new(&tr, vm, &mut cache);
+    let mut cache = HIT_CACHES[arch::cpu_id() % MAX_CPUS].lock();
+    let HitCache { s1, profiles } = &mut *cache;
+    let profile = profiles.get(vm.id);
+    let static_tables = profile.is_some_and(|p| p.kind() == Some(OsKind::UcosII));
+    // Guest memory through the guest's stage 1 (cached per core) and the
+    // partition's linear stage 2.
+    let mut view = FastView::new(vm, s1, static_tables);
     if trace::ENABLED.load(Ordering::Relaxed) {
         let mut r = Record {
             timestamp: now,
@@ -447,7 +464,7 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
             ..Record::default()
         };
         if let Some(profile) = profile {
-            describe_tasks(&profile, &view, probe.kind, &mut r);
+            describe_tasks(profile, &view, probe.kind, &mut r);
         }
         trace::emit(&r);
     }
@@ -455,18 +472,39 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
     drop(view);
     drop(cache);
     let cost = arch::counter().wrapping_sub(now);
-    if let Ok(t) = table(vm.id) {
-        if let Some(Some(p)) = t.lock().slots.get_mut(usize::from(id).wrapping_sub(1)) {
-            p.cost.add(cost);
+    if let Ok(mut t) = table(vm.id).map(|t| t.lock()) {
+        if t.slots.get(slot).is_some_and(|s| s.is_some_and(|p| p.id == id)) {
+            t.costs[slot].add(cost);
         }
     }
 }
 
-/// MRS Xt, CNTVCT_EL0 / CNTPCT_EL0: the counter itself.
-fn is_counter_read(insn: u32) -> Option<u8> {
-    match insn & !0x1f {
-        0xd53b_e040 | 0xd53b_e020 => Some((insn & 0x1f) as u8),
-        _ => None,
+/// The trap frame as the register file of an emulated instruction (no copy
+/// of the general registers; the stack pointer is read once and written
+/// back only if it changed).
+struct FrameRegs<'a> {
+    frame: &'a mut TrapFrame,
+    sp: u64,
+}
+
+impl emulate::RegisterFile for FrameRegs<'_> {
+    fn x(&self, n: u8) -> u64 {
+        self.frame.x[usize::from(n)]
+    }
+    fn set_x(&mut self, n: u8, v: u64) {
+        self.frame.x[usize::from(n)] = v;
+    }
+    fn sp(&self) -> u64 {
+        self.sp
+    }
+    fn set_sp(&mut self, v: u64) {
+        self.sp = v;
+    }
+    fn pc(&self) -> u64 {
+        self.frame.elr
+    }
+    fn set_pc(&mut self, v: u64) {
+        self.frame.elr = v;
     }
 }
 
@@ -479,26 +517,21 @@ fn execute_displaced(
     site: u64,
 ) {
     let id = probe.id;
-    // MRS Xt, DAIF: a stepped copy would see the step's masked interrupts.
-    if probe.original & !0x1f == 0xd53b_4220 {
-        let rt = (probe.original & 0x1f) as usize;
-        if rt != 31 {
-            frame.x[rt] = frame.spsr & 0x3c0;
+    match probe.exec {
+        Execution::ReadDaif { rt } => {
+            if rt != 31 {
+                frame.x[usize::from(rt)] = frame.spsr & 0x3c0;
+            }
+            frame.elr = site + 4;
         }
-        frame.elr = site + 4;
-        return;
-    }
-    if let Some(rt) = is_counter_read(probe.original) {
-        // The counter value the record carries: the guest and the trace agree
-        // on the instant (CNTVOFF is 0, so virtual = physical).
-        if rt != 31 {
-            frame.x[usize::from(rt)] = now;
+        Execution::ReadCounter { rt } => {
+            // CNTVOFF is 0, so virtual = physical.
+            if rt != 31 {
+                frame.x[usize::from(rt)] = now;
+            }
+            frame.elr = site + 4;
         }
-        frame.elr = site + 4;
-        return;
-    }
-    match probe.class {
-        Class::Simulate(sim) => {
+        Execution::Simulate(sim) => {
             let mut regs = Regs {
                 x: frame.x,
                 sp: guest_sp(frame),
@@ -516,29 +549,26 @@ fn execute_displaced(
             frame.elr = regs.pc;
             frame.spsr = (frame.spsr & !0xf000_0000) | u64::from(regs.nzcv & 0xf000_0000);
         }
-        _ if guest_probe::emulate::decode(probe.original).is_some() => {
-            let mut regs = Regs {
-                x: frame.x,
-                sp: guest_sp(frame),
-                pc: site,
-                nzcv: 0,
-            };
-            match guest_probe::emulate::emulate(probe.original, &mut regs, view) {
-                Ok(true) => {
-                    frame.x = regs.x;
-                    frame.elr = regs.pc;
-                    set_guest_sp(frame, regs.sp);
+        Execution::Emulate(e) => {
+            let sp = guest_sp(frame);
+            frame.elr = site;
+            let mut regs = FrameRegs { frame, sp };
+            match emulate::emulate_decoded(e, &mut regs, view) {
+                Ok(()) => {
+                    if regs.sp != sp {
+                        set_guest_sp(regs.frame, regs.sp);
+                    }
                 }
-                // A fault (or an unexpected form): let the hardware run it.
-                other => {
+                // A fault: let the hardware run it (and fault as it would).
+                Err(err) => {
                     if probe.hits == 1 {
-                        crate::warn!("probe {id}: emulation gave {other:?}; single-stepping instead");
+                        crate::warn!("probe {id}: emulation failed ({err}); single-stepping instead");
                     }
                     start_step(vm, frame, probe)
                 }
             }
         }
-        _ => start_step(vm, frame, probe),
+        Execution::Step => start_step(vm, frame, probe),
     }
 }
 
@@ -570,13 +600,23 @@ impl HitReader<'_, '_> {
         a64::VirtRead::read_virt(self.view, GuestVirtAddr::new(va), buf).is_ok()
     }
 
-    fn u64_at(&mut self, va: u64) -> u64 {
-        let mut b = [0u8; 8];
-        if self.read(va, &mut b) {
-            u64::from_le_bytes(b)
-        } else {
-            0
+    /// The `size`-byte (1..=8) little-endian value at `va`, if mapped: one
+    /// translation and one load when it lies within a page.
+    fn value(&mut self, va: u64, size: u8) -> Option<u64> {
+        let n = usize::from(size);
+        if n == 0 || n > 8 {
+            return None;
         }
+        if (va & 0xfff) as usize + n <= 0x1000 {
+            let pa = self.view.pa(va, n, Access::Read).ok()?;
+            return Some(crate::guestmem::load_le(pa, size));
+        }
+        let mut b = [0u8; 8];
+        self.read(va, &mut b[..n]).then(|| u64::from_le_bytes(b))
+    }
+
+    fn u64_at(&mut self, va: u64) -> u64 {
+        self.value(va, 8).unwrap_or(0)
     }
 }
 
@@ -608,15 +648,11 @@ fn describe_tasks(profile: &OsProfile, view: &FastView, kind: ProbeKind, r: &mut
 }
 
 fn read_field(rd: &mut HitReader, base: u64, f: abi::profile::Field) -> u64 {
-    if !f.present() || f.size > 8 {
+    if !f.present() {
         return 0;
     }
-    let mut b = [0u8; 8];
-    if rd.read(base.wrapping_add(u64::from(f.offset)), &mut b[..f.size as usize]) {
-        u64::from_le_bytes(b)
-    } else {
-        0
-    }
+    rd.value(base.wrapping_add(u64::from(f.offset)), f.size as u8)
+        .unwrap_or(0)
 }
 
 fn ucos_task(p: &OsProfile, rd: &mut HitReader, tcb: u64, prio: &mut u8, state: &mut u16, name: &mut [u8; NAME_LEN]) {
@@ -640,12 +676,20 @@ fn ucos_task(p: &OsProfile, rd: &mut HitReader, tcb: u64, prio: &mut u8, state: 
     }
 }
 
-/// A NUL-terminated name at `va`, at most NAME_LEN - 1 bytes, stopping at
-/// the first unreadable byte.
+/// A NUL-terminated name at `va`, at most NAME_LEN - 1 bytes: two 8-byte
+/// reads, or byte by byte up to the first unreadable byte when those 16
+/// bytes cross into an unmapped page.
 fn read_name(rd: &mut HitReader, va: u64, out: &mut [u8; NAME_LEN]) {
-    let mut buf = [0u8; NAME_LEN];
-    if !rd.read(va, &mut buf[..NAME_LEN - 1]) {
-        for (i, b) in buf[..NAME_LEN - 1].iter_mut().enumerate() {
+    let mut raw = [0u8; NAME_LEN];
+    let within_page = (va & 0xfff) as usize + NAME_LEN <= 0x1000;
+    if let Some(pa) = within_page
+        .then(|| rd.view.pa(va, NAME_LEN, Access::Read).ok())
+        .flatten()
+    {
+        raw[..8].copy_from_slice(&crate::guestmem::load_le(pa, 8).to_le_bytes());
+        raw[8..].copy_from_slice(&crate::guestmem::load_le(pa + 8, 8).to_le_bytes());
+    } else {
+        for (i, b) in raw[..NAME_LEN - 1].iter_mut().enumerate() {
             let mut one = [0u8];
             if !rd.read(va.wrapping_add(i as u64), &mut one) {
                 break;
@@ -653,7 +697,7 @@ fn read_name(rd: &mut HitReader, va: u64, out: &mut [u8; NAME_LEN]) {
             *b = one[0];
         }
     }
-    Record::set_name(out, &buf[..NAME_LEN - 1]);
+    *out = Record::name_from_raw(raw);
 }
 
 // --- single-stepping the displaced instruction ----------------------------------------
@@ -725,126 +769,233 @@ pub fn finish_step(frame: &mut TrapFrame) -> bool {
     true
 }
 
-// --- a per-core cache of kernel-half stage-1 translations ----------------------------
+// --- a per-core cache of stage-1 translations ---------------------------------------
 
-/// Each core's cache (only that core locks it; the lock keeps it apart from
-/// the per-core state the hit path also touches).
-static S1_CACHES: [SpinLock<S1Cache>; MAX_CPUS] = [const { SpinLock::new(S1Cache::new()) }; MAX_CPUS];
-
-/// One stage-1 leaf: the VA block it maps, where its descriptor lives (IPA)
-/// and what it said.
-#[derive(Clone, Copy)]
-pub struct S1Entry {
-    ttbr1: u64,
-    tcr: u64,
-    va_base: u64,
-    size: u64,
-    entry: u64,
-    desc: u64,
-    out_base: u64,
-    writable: bool,
+/// What a core keeps between hits: its stage-1 cache and its copies of the
+/// OS profiles (only that core locks it; the lock keeps it apart from the
+/// per-core state the hit path also touches).
+struct HitCache {
+    s1: S1Cache,
+    profiles: ProfileCopies,
 }
 
-/// Recent stage-1 translations of TTBR1 (kernel-half) addresses, per core.
-/// An entry is used only while TTBR1_EL1 and TCR_EL1 are unchanged and its
-/// leaf descriptor still reads the same (one memory read instead of a
-/// four-level walk). Kernel-half upper-level tables are assumed to stay put
-/// (Linux and the RTOS never free them); user-half addresses are not cached.
-#[derive(Clone, Copy)]
-pub struct S1Cache {
-    entries: [Option<S1Entry>; 8],
-    next: usize,
+static HIT_CACHES: [SpinLock<HitCache>; MAX_CPUS] = [const {
+    SpinLock::new(HitCache {
+        s1: S1Cache::new(),
+        profiles: ProfileCopies {
+            seen: [u32::MAX; MAX_VMS],
+            copies: [None; MAX_VMS],
+        },
+    })
+}; MAX_CPUS];
+
+/// Bumped whenever a VM's profile changes, so cores refresh their copies.
+static PROFILE_GENERATION: [AtomicU32; MAX_VMS] = [const { AtomicU32::new(0) }; MAX_VMS];
+
+/// A core's copies of the OS profiles, each with the generation it copied
+/// (a hit reads its profile in place instead of copying it from the table).
+struct ProfileCopies {
+    seen: [u32; MAX_VMS],
+    copies: [Option<OsProfile>; MAX_VMS],
 }
 
-impl S1Cache {
-    pub const fn new() -> Self {
-        S1Cache {
-            entries: [None; 8],
-            next: 0,
+impl ProfileCopies {
+    fn get(&mut self, vm: u8) -> Option<&OsProfile> {
+        let i = usize::from(vm);
+        let generation = PROFILE_GENERATION.get(i)?.load(Ordering::Acquire);
+        if self.seen[i] != generation {
+            self.copies[i] = table(vm).ok()?.lock().profile;
+            self.seen[i] = generation;
         }
+        self.copies[i].as_ref()
     }
 }
 
-/// Guest virtual memory for the hit path: stage 1 through the cache or the
-/// walker, stage 2 from the partition's linear map.
-struct FastView<'a> {
-    tr: &'a Translator,
-    mem: VmIpaMem,
+/// One stage-1 leaf: the VA block it maps, where its descriptor lives and
+/// what it said, and where the block's memory is (all as PAs, checked
+/// against the VM's RAM when the entry was made).
+#[derive(Clone, Copy)]
+struct S1Entry {
+    ttbr: u64,
+    tcr: u64,
+    va_base: u64,
+    size: u64,
+    desc_pa: u64,
+    desc: u64,
+    out_pa: u64,
+    writable: bool,
+}
+
+/// Recent stage-1 translations, per core. An entry is used only while the
+/// TTBR of its half and TCR_EL1 are unchanged and its leaf descriptor still
+/// reads the same (one memory read instead of a four-level walk). Upper-level
+/// tables are assumed to stay put: true of Linux's kernel half and of an
+/// RTOS's static tables, so user halves are cached only for an RTOS.
+struct S1Cache {
+    /// Empty entries have size 0 (no address is inside them).
+    entries: [S1Entry; 8],
+    next: usize,
+    /// The entry that answered last (tried first: hits touch few pages).
+    last: usize,
+}
+
+impl S1Cache {
+    const EMPTY: S1Entry = S1Entry {
+        ttbr: 0,
+        tcr: 0,
+        va_base: 0,
+        size: 0,
+        desc_pa: 0,
+        desc: 0,
+        out_pa: 0,
+        writable: false,
+    };
+
+    const fn new() -> Self {
+        S1Cache {
+            entries: [Self::EMPTY; 8],
+            next: 0,
+            last: 0,
+        }
+    }
+
+    /// The entry translating `va` under `ttbr`/`tcr` (writable if `write`).
+    fn find(&mut self, va: u64, ttbr: u64, tcr: u64, write: bool) -> Option<S1Entry> {
+        let fits = |e: &S1Entry| {
+            va.wrapping_sub(e.va_base) < e.size && e.ttbr == ttbr && e.tcr == tcr && (!write || e.writable)
+        };
+        let last = self.entries[self.last % self.entries.len()];
+        if fits(&last) {
+            return Some(last);
+        }
+        let i = self.entries.iter().position(fits)?;
+        self.last = i;
+        Some(self.entries[i])
+    }
+}
+
+/// The EL1 translation registers of the running vCPU, read once per hit.
+#[derive(Clone, Copy)]
+struct El1Regs {
+    mmu_on: bool,
+    wxn: bool,
+    ttbr0: u64,
     ttbr1: u64,
     tcr: u64,
+}
+
+impl El1Regs {
+    fn read() -> Self {
+        let sctlr = read_sysreg!("sctlr_el1");
+        El1Regs {
+            mmu_on: sctlr & 1 != 0,
+            wxn: sctlr & (1 << 19) != 0,
+            ttbr0: read_sysreg!("ttbr0_el1"),
+            ttbr1: read_sysreg!("ttbr1_el1"),
+            tcr: read_sysreg!("tcr_el1"),
+        }
+    }
+
+    fn stage1(&self) -> Option<Stage1> {
+        self.mmu_on
+            .then(|| Stage1::new(self.ttbr0, self.ttbr1, self.tcr).with_wxn(self.wxn))
+    }
+}
+
+/// Guest virtual memory for the hit path: stage 1 through the cache, or the
+/// walker (decoded only on a miss); stage 2 from the partition's linear map.
+struct FastView<'a> {
+    regs: El1Regs,
+    mem: VmIpaMem,
+    /// Whether lower-half (TTBR0) translations may be cached.
+    static_tables: bool,
+    walker: core::cell::OnceCell<Translator>,
     cache: core::cell::RefCell<&'a mut S1Cache>,
 }
 
 impl<'a> FastView<'a> {
-    fn new(tr: &'a Translator, vm: &'static VmConfig, cache: &'a mut S1Cache) -> Self {
+    fn new(vm: &'static VmConfig, cache: &'a mut S1Cache, static_tables: bool) -> Self {
         FastView {
-            tr,
+            regs: El1Regs::read(),
             mem: VmIpaMem { vm },
-            ttbr1: read_sysreg!("ttbr1_el1"),
-            tcr: read_sysreg!("tcr_el1"),
+            static_tables,
+            walker: core::cell::OnceCell::new(),
             cache: core::cell::RefCell::new(cache),
         }
     }
 
-    /// The IPA of `va` for `access`.
-    fn ipa(&self, va: u64, access: Access) -> Result<u64, guest_probe::walk::AccessError> {
-        let kernel_half = va >> 55 & 1 == 1 && self.tr.stage1.is_some();
+    fn walker(&self) -> &Translator {
+        self.walker.get_or_init(|| Translator::new(self.regs.stage1(), None))
+    }
+
+    /// The PA of `va..va + len` for `access` (`len` ≥ 1, within one page).
+    fn pa(&self, va: u64, len: usize, access: Access) -> Result<u64, AccessError> {
+        let upper = va >> 55 & 1 == 1;
+        let cacheable = self.regs.mmu_on && (upper || self.static_tables);
+        let ttbr = if upper { self.regs.ttbr1 } else { self.regs.ttbr0 };
         let write = access == Access::Write;
-        if kernel_half {
-            let hit = self.cache.borrow().entries.iter().flatten().copied().find(|e| {
-                e.ttbr1 == self.ttbr1
-                    && e.tcr == self.tcr
-                    && va.wrapping_sub(e.va_base) < e.size
-                    && (!write || e.writable)
-            });
+        if cacheable {
+            let hit = self.cache.borrow_mut().find(va, ttbr, self.regs.tcr, write);
             if let Some(e) = hit {
-                let mut d = [0u8; 8];
-                if self.mem.read(PhysAddr::new(e.entry), &mut d).is_ok() && u64::from_le_bytes(d) == e.desc {
-                    return Ok(e.out_base + (va - e.va_base));
+                // SAFETY: `desc_pa` was checked to be 8 bytes of this VM's
+                // RAM (identity-mapped at EL2) when the entry was made; the
+                // guest may change it concurrently, hence volatile.
+                let desc = unsafe { core::ptr::read_volatile(e.desc_pa as *const u64) };
+                if desc == e.desc {
+                    return Ok(e.out_pa + (va - e.va_base));
                 }
             }
         }
+        let vm = self.mem.vm;
         let t = self
-            .tr
+            .walker()
             .translate(&self.mem, GuestVirtAddr::new(va), access)
-            .map_err(guest_probe::walk::AccessError::Fault)?;
-        if let (true, Some(leaf)) = (kernel_half, t.stage1) {
-            let mut c = self.cache.borrow_mut();
-            let slot = c.next % c.entries.len();
-            c.entries[slot] = Some(S1Entry {
-                ttbr1: self.ttbr1,
-                tcr: self.tcr,
-                va_base: va & !(leaf.size - 1),
-                size: leaf.size,
-                entry: leaf.entry,
-                desc: leaf.descriptor.0,
-                out_base: t.ipa.raw() & !(leaf.size - 1),
-                writable: t.el1.write,
-            });
-            c.next = c.next.wrapping_add(1);
+            .map_err(AccessError::Fault)?;
+        let unmapped = || AccessError::Memory {
+            va: GuestVirtAddr::new(va),
+            completed: 0,
+            error: guest_probe::memory::MemError::Unmapped(PhysAddr::new(t.ipa.raw())),
+        };
+        let pa = crate::vm::ipa_to_pa(vm, t.ipa.raw(), len as u64).ok_or_else(unmapped)?;
+        if let (true, Some(leaf)) = (cacheable, t.stage1) {
+            let out_ipa = t.ipa.raw() & !(leaf.size - 1);
+            // Cached only when the whole block and its descriptor are RAM.
+            if let (Some(out_pa), Some(desc_pa)) = (
+                crate::vm::ipa_to_pa(vm, out_ipa, leaf.size),
+                crate::vm::ipa_to_pa(vm, leaf.entry, 8),
+            ) {
+                let mut c = self.cache.borrow_mut();
+                let slot = c.next % c.entries.len();
+                c.entries[slot] = S1Entry {
+                    ttbr,
+                    tcr: self.regs.tcr,
+                    va_base: va & !(leaf.size - 1),
+                    size: leaf.size,
+                    desc_pa,
+                    desc: leaf.descriptor.0,
+                    out_pa,
+                    writable: t.el1.write,
+                };
+                c.next = c.next.wrapping_add(1);
+            }
         }
-        Ok(t.ipa.raw())
+        Ok(pa)
     }
 
+    /// Runs `f(pa, range of the buffer)` for each page-bounded piece of
+    /// `va..va + len`.
     fn access(
         &self,
         va: u64,
         len: usize,
         access: Access,
-        mut f: impl FnMut(u64, core::ops::Range<usize>) -> bool,
-    ) -> Result<(), guest_probe::walk::AccessError> {
+        mut f: impl FnMut(u64, core::ops::Range<usize>),
+    ) -> Result<(), AccessError> {
         let mut done = 0;
         while done < len {
             let at = va.wrapping_add(done as u64);
             let n = ((0x1000 - (at & 0xfff)) as usize).min(len - done);
-            let ipa = self.ipa(at, access)?;
-            if !f(ipa, done..done + n) {
-                return Err(guest_probe::walk::AccessError::Memory {
-                    va: GuestVirtAddr::new(at),
-                    completed: done,
-                    error: guest_probe::memory::MemError::Unmapped(PhysAddr::new(ipa)),
-                });
-            }
+            f(self.pa(at, n, access)?, done..done + n);
             done += n;
         }
         Ok(())
@@ -852,19 +1003,17 @@ impl<'a> FastView<'a> {
 }
 
 impl a64::VirtRead for FastView<'_> {
-    fn read_virt(&self, va: GuestVirtAddr, buf: &mut [u8]) -> Result<(), guest_probe::walk::AccessError> {
-        let len = buf.len();
-        self.access(va.raw(), len, Access::Read, |ipa, r| {
-            self.mem.read(PhysAddr::new(ipa), &mut buf[r]).is_ok()
+    fn read_virt(&self, va: GuestVirtAddr, buf: &mut [u8]) -> Result<(), AccessError> {
+        self.access(va.raw(), buf.len(), Access::Read, |pa, r| {
+            crate::guestmem::copy_from_ram(pa, &mut buf[r])
         })
     }
 }
 
-impl guest_probe::emulate::VirtMem for FastView<'_> {
-    fn write_virt(&mut self, va: GuestVirtAddr, data: &[u8]) -> Result<(), guest_probe::walk::AccessError> {
-        let mut mem = VmIpaMem { vm: self.mem.vm };
-        self.access(va.raw(), data.len(), Access::Write, |ipa, r| {
-            mem.write(PhysAddr::new(ipa), &data[r]).is_ok()
+impl emulate::VirtMem for FastView<'_> {
+    fn write_virt(&mut self, va: GuestVirtAddr, data: &[u8]) -> Result<(), AccessError> {
+        self.access(va.raw(), data.len(), Access::Write, |pa, r| {
+            crate::guestmem::copy_to_ram(pa, &data[r])
         })
     }
 }
