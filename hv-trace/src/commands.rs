@@ -11,10 +11,10 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const SYSFS: &str = "/sys/kernel/hvtrace";
+pub(crate) const SYSFS: &str = "/sys/kernel/hvtrace";
 /// Time Linux needs from QEMU start to its control shell, with margin for
 /// a loaded 2-core machine under TCG.
-const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+pub(crate) const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -172,13 +172,13 @@ pub fn boot_time(runs: u32) -> Result<()> {
 // --- probes -------------------------------------------------------------------------
 
 /// A probe target resolved against the VM's image.
-struct Target {
+pub(crate) struct Target {
     addr: u64,
     label: String,
     kind: ProbeKind,
 }
 
-fn resolve(target: &str, vm: Vm, kind: Option<ProbeKind>) -> Result<Target> {
+pub(crate) fn resolve(target: &str, vm: Vm, kind: Option<ProbeKind>) -> Result<Target> {
     let built = system::load_artifacts(&session::dir())?;
     let image = match vm {
         Vm::Rtos => built.get("rtos"),
@@ -217,7 +217,7 @@ fn resolve(target: &str, vm: Vm, kind: Option<ProbeKind>) -> Result<Target> {
 }
 
 /// Insert a probe through the module's sysfs; its id.
-fn add_probe(ctl: &mut Control, vm: Vm, t: &Target) -> Result<u64> {
+pub(crate) fn add_probe(ctl: &mut Control, vm: Vm, t: &Target) -> Result<u64> {
     let kind = if t.kind == ProbeKind::Switch { " switch" } else { "" };
     let out = ctl.exec(
         &format!("echo 'add {} {:x}{kind}' > {SYSFS}/probes", vm.id(), t.addr),

@@ -6,6 +6,7 @@ mod bench;
 mod commands;
 mod fingerprint;
 mod paths;
+mod profile;
 mod progress;
 mod qemu;
 mod session;
@@ -103,6 +104,9 @@ enum Cmd {
     /// guest, native vs. under the hypervisor vs. traced, with ftrace and
     /// kprobe peers; prints a table, writes CSV and an SVG chart.
     Bench(bench::BenchArgs),
+    /// Count, instruction by instruction, what the hypervisor executes per
+    /// probe hit (QEMU's single-stepped exec log of its code).
+    ProfileHits(profile::ProfileArgs),
     /// Open a trace (.dat, ftrace text, merged files) in the terminal timeline viewer.
     View { file: PathBuf },
     /// trace-convert: merge/export/info/stats of trace files (see `hv-trace export help`).
@@ -188,6 +192,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Cmd::Bench(args) => return bench::run(args),
+        Cmd::ProfileHits(args) => profile::run(args)?,
         Cmd::View { file } => viewer::run_app(&file)?,
         Cmd::Export { args } => {
             let mut full = vec![std::ffi::OsString::from("hv-trace export")];
