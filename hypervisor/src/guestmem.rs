@@ -142,9 +142,12 @@ impl guest_probe::memory::GuestMemory for VmIpaMem {
     fn read(&self, addr: guest_probe::addr::PhysAddr, buf: &mut [u8]) -> Result<(), guest_probe::memory::MemError> {
         let pa = crate::vm::ipa_to_pa(self.vm, addr.raw(), buf.len() as u64)
             .ok_or(guest_probe::memory::MemError::Unmapped(addr))?;
-        // SAFETY: `ipa_to_pa` returned a range inside this VM's RAM,
-        // identity-mapped normal memory at EL2; `buf` is ours.
-        unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, buf.as_mut_ptr(), buf.len()) };
+        if buf.len() == 8 {
+            // Page-table descriptors (the walker's reads): one load.
+            buf.copy_from_slice(&load_le(pa, 8).to_le_bytes());
+        } else {
+            copy_from_ram(pa, buf);
+        }
         Ok(())
     }
 

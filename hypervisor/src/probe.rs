@@ -832,12 +832,14 @@ struct S1Entry {
 /// tables are assumed to stay put: true of Linux's kernel half and of an
 /// RTOS's static tables, so user halves are cached only for an RTOS.
 struct S1Cache {
-    /// Empty entries have size 0 (no address is inside them).
-    entries: [S1Entry; 8],
-    next: usize,
-    /// The entry that answered last (tried first: hits touch few pages).
-    last: usize,
+    /// Direct-mapped by page (see `slot`); empty entries have size 0 (no
+    /// address is inside them).
+    entries: [S1Entry; S1_CACHE_ENTRIES],
 }
+
+/// Enough for the task structs and stacks of a busy Linux (fork-heavy
+/// workloads bring new pages every few hits) and an RTOS's few pages.
+const S1_CACHE_ENTRIES: usize = 64;
 
 impl S1Cache {
     const EMPTY: S1Entry = S1Entry {
@@ -853,24 +855,20 @@ impl S1Cache {
 
     const fn new() -> Self {
         S1Cache {
-            entries: [Self::EMPTY; 8],
-            next: 0,
-            last: 0,
+            entries: [Self::EMPTY; S1_CACHE_ENTRIES],
         }
     }
 
+    /// The slot of the 4 KiB page holding `va` (a block's entry sits in the
+    /// slot of the page it was made for; other pages of it miss once).
+    fn slot(va: u64) -> usize {
+        ((va >> 12) ^ (va >> 21)) as usize % S1_CACHE_ENTRIES
+    }
+
     /// The entry translating `va` under `ttbr`/`tcr` (writable if `write`).
-    fn find(&mut self, va: u64, ttbr: u64, tcr: u64, write: bool) -> Option<S1Entry> {
-        let fits = |e: &S1Entry| {
-            va.wrapping_sub(e.va_base) < e.size && e.ttbr == ttbr && e.tcr == tcr && (!write || e.writable)
-        };
-        let last = self.entries[self.last % self.entries.len()];
-        if fits(&last) {
-            return Some(last);
-        }
-        let i = self.entries.iter().position(fits)?;
-        self.last = i;
-        Some(self.entries[i])
+    fn find(&self, va: u64, ttbr: u64, tcr: u64, write: bool) -> Option<S1Entry> {
+        let e = self.entries[Self::slot(va)];
+        (va.wrapping_sub(e.va_base) < e.size && e.ttbr == ttbr && e.tcr == tcr && (!write || e.writable)).then_some(e)
     }
 }
 
@@ -935,7 +933,7 @@ impl<'a> FastView<'a> {
         let ttbr = if upper { self.regs.ttbr1 } else { self.regs.ttbr0 };
         let write = access == Access::Write;
         if cacheable {
-            let hit = self.cache.borrow_mut().find(va, ttbr, self.regs.tcr, write);
+            let hit = self.cache.borrow().find(va, ttbr, self.regs.tcr, write);
             if let Some(e) = hit {
                 // SAFETY: `desc_pa` was checked to be 8 bytes of this VM's
                 // RAM (identity-mapped at EL2) when the entry was made; the
@@ -964,9 +962,7 @@ impl<'a> FastView<'a> {
                 crate::vm::ipa_to_pa(vm, out_ipa, leaf.size),
                 crate::vm::ipa_to_pa(vm, leaf.entry, 8),
             ) {
-                let mut c = self.cache.borrow_mut();
-                let slot = c.next % c.entries.len();
-                c.entries[slot] = S1Entry {
+                self.cache.borrow_mut().entries[S1Cache::slot(va)] = S1Entry {
                     ttbr,
                     tcr: self.regs.tcr,
                     va_base: va & !(leaf.size - 1),
@@ -976,7 +972,6 @@ impl<'a> FastView<'a> {
                     out_pa,
                     writable: t.el1.write,
                 };
-                c.next = c.next.wrapping_add(1);
             }
         }
         Ok(pa)
