@@ -743,21 +743,58 @@ pub struct Regs {
     pub nzcv: u32,
 }
 
-impl Regs {
+/// The registers an emulation or simulation reads and writes. [`Regs`] is
+/// one; a hypervisor can implement it over its trap frame, so a probe hit
+/// does not copy the whole register file in and out.
+pub trait RegisterFile {
+    /// X0..X30 (`n` < 31).
+    fn x(&self, n: u8) -> u64;
+    /// Writes X0..X30 (`n` < 31).
+    fn set_x(&mut self, n: u8, v: u64);
+    /// The stack pointer in use.
+    fn sp(&self) -> u64;
+    /// Writes the stack pointer in use.
+    fn set_sp(&mut self, v: u64);
+    /// The address of the displaced instruction.
+    fn pc(&self) -> u64;
+    /// Sets the next PC.
+    fn set_pc(&mut self, v: u64);
+
     /// Reads Xn, with 31 as the zero register.
-    pub const fn xzr(&self, n: u8) -> u64 {
+    fn xzr(&self, n: u8) -> u64 {
         if n >= 31 {
             0
         } else {
-            self.x[n as usize]
+            self.x(n)
         }
     }
 
     /// Writes Xn, discarding writes to the zero register.
-    pub fn set_xzr(&mut self, n: u8, v: u64) {
-        if let Some(r) = self.x.get_mut(n as usize) {
-            *r = v;
+    fn set_xzr(&mut self, n: u8, v: u64) {
+        if n < 31 {
+            self.set_x(n, v);
         }
+    }
+}
+
+impl RegisterFile for Regs {
+    fn x(&self, n: u8) -> u64 {
+        self.x[usize::from(n)]
+    }
+    fn set_x(&mut self, n: u8, v: u64) {
+        self.x[usize::from(n)] = v;
+    }
+    fn sp(&self) -> u64 {
+        self.sp
+    }
+    fn set_sp(&mut self, v: u64) {
+        self.sp = v;
+    }
+    fn pc(&self) -> u64 {
+        self.pc
+    }
+    fn set_pc(&mut self, v: u64) {
+        self.pc = v;
     }
 }
 

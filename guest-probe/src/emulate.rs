@@ -9,7 +9,8 @@
 //! unchanged (memory is accessed before any register is written) (a store may have been partly written: re-executing it writes
 //! the same bytes again).
 
-use crate::a64::{Class, Regs, Sim, VirtRead};
+pub use crate::a64::RegisterFile;
+use crate::a64::{Class, Sim, VirtRead};
 use crate::addr::GuestVirtAddr;
 use crate::memory::GuestMemory;
 use crate::walk::{Access, AccessError, Translator};
@@ -232,45 +233,6 @@ pub fn plan(original: u32, class: Class) -> Execution {
     }
 }
 
-/// The registers an emulation reads and writes. [`Regs`] is one; a
-/// hypervisor can implement it over its trap frame, so a probe hit does not
-/// copy the whole register file in and out.
-pub trait RegisterFile {
-    /// X0..X30 (`n` < 31).
-    fn x(&self, n: u8) -> u64;
-    /// Writes X0..X30 (`n` < 31).
-    fn set_x(&mut self, n: u8, v: u64);
-    /// The stack pointer in use.
-    fn sp(&self) -> u64;
-    /// Writes the stack pointer in use.
-    fn set_sp(&mut self, v: u64);
-    /// The address of the displaced instruction.
-    fn pc(&self) -> u64;
-    /// Sets the next PC.
-    fn set_pc(&mut self, v: u64);
-}
-
-impl RegisterFile for Regs {
-    fn x(&self, n: u8) -> u64 {
-        self.x[usize::from(n)]
-    }
-    fn set_x(&mut self, n: u8, v: u64) {
-        self.x[usize::from(n)] = v;
-    }
-    fn sp(&self) -> u64 {
-        self.sp
-    }
-    fn set_sp(&mut self, v: u64) {
-        self.sp = v;
-    }
-    fn pc(&self) -> u64 {
-        self.pc
-    }
-    fn set_pc(&mut self, v: u64) {
-        self.pc = v;
-    }
-}
-
 /// Register n where 31 means SP.
 fn reg_sp<R: RegisterFile + ?Sized>(regs: &R, n: u8) -> u64 {
     if n == 31 {
@@ -284,21 +246,6 @@ fn set_reg_sp<R: RegisterFile + ?Sized>(regs: &mut R, n: u8, v: u64) {
     if n == 31 {
         regs.set_sp(v);
     } else {
-        regs.set_x(n, v);
-    }
-}
-
-/// Register n where 31 means the zero register.
-fn reg_zr<R: RegisterFile + ?Sized>(regs: &R, n: u8) -> u64 {
-    if n >= 31 {
-        0
-    } else {
-        regs.x(n)
-    }
-}
-
-fn set_reg_zr<R: RegisterFile + ?Sized>(regs: &mut R, n: u8, v: u64) {
-    if n < 31 {
         regs.set_x(n, v);
     }
 }
@@ -351,8 +298,8 @@ where
             set_reg_sp(regs, rd, if sf { r } else { r & 0xffff_ffff });
         }
         Emul::MovReg { sf, rd, rm } => {
-            let v = reg_zr(regs, rm);
-            set_reg_zr(regs, rd, if sf { v } else { v & 0xffff_ffff });
+            let v = regs.xzr(rm);
+            regs.set_xzr(rd, if sf { v } else { v & 0xffff_ffff });
         }
         Emul::LoadStore {
             load,
@@ -368,9 +315,9 @@ where
             if load {
                 let mut b = [0u8; 8];
                 mem.read_virt(va, &mut b[..n])?;
-                set_reg_zr(regs, rt, u64::from_le_bytes(b));
+                regs.set_xzr(rt, u64::from_le_bytes(b));
             } else {
-                let v = truncate(reg_zr(regs, rt), size).to_le_bytes();
+                let v = truncate(regs.xzr(rt), size).to_le_bytes();
                 mem.write_virt(va, &v[..n])?;
             }
             if let Some(base) = writeback {
@@ -394,10 +341,10 @@ where
                     let mut b = [0u8; 16];
                     mem.read_virt(va, &mut b)?;
                     let (lo, hi) = b.split_at(8);
-                    set_reg_zr(regs, rt, u64::from_le_bytes(lo.try_into().unwrap_or_default()));
-                    set_reg_zr(regs, rt2, u64::from_le_bytes(hi.try_into().unwrap_or_default()));
+                    regs.set_xzr(rt, u64::from_le_bytes(lo.try_into().unwrap_or_default()));
+                    regs.set_xzr(rt2, u64::from_le_bytes(hi.try_into().unwrap_or_default()));
                 } else {
-                    let v = (u128::from(reg_zr(regs, rt2)) << 64 | u128::from(reg_zr(regs, rt))).to_le_bytes();
+                    let v = (u128::from(regs.xzr(rt2)) << 64 | u128::from(regs.xzr(rt))).to_le_bytes();
                     mem.write_virt(va, &v)?;
                 }
             } else {
@@ -406,10 +353,10 @@ where
                     let mut b = [0u8; 8];
                     mem.read_virt(va, &mut b)?;
                     let v = u64::from_le_bytes(b);
-                    set_reg_zr(regs, rt, v & 0xffff_ffff);
-                    set_reg_zr(regs, rt2, v >> 32);
+                    regs.set_xzr(rt, v & 0xffff_ffff);
+                    regs.set_xzr(rt2, v >> 32);
                 } else {
-                    let v = truncate(reg_zr(regs, rt2), 4) << 32 | truncate(reg_zr(regs, rt), 4);
+                    let v = truncate(regs.xzr(rt2), 4) << 32 | truncate(regs.xzr(rt), 4);
                     mem.write_virt(va, &v.to_le_bytes())?;
                 }
             }
@@ -425,6 +372,7 @@ where
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
+    use crate::a64::Regs;
     use std::collections::BTreeMap;
 
     /// Flat guest memory: VA = PA, byte map.
