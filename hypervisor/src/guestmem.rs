@@ -20,7 +20,8 @@ pub fn read_bytes(pa: u64, buf: &mut [u8]) {
 /// strict alignment, so unaligned values are assembled from bytes).
 pub fn load_le(pa: u64, size: u8) -> u64 {
     // SAFETY: callers pass only ranges inside a VM's RAM (checked against
-    // the partition), identity-mapped normal memory at EL2; each load is
+    // the partition) or the hypervisor's stage-2 tables, identity-mapped
+    // normal memory at EL2; each load is
     // naturally aligned. Guest memory may change concurrently, hence volatile.
     unsafe {
         match size {
@@ -34,12 +35,17 @@ pub fn load_le(pa: u64, size: u8) -> u64 {
     }
 }
 
-/// Copies guest RAM at a checked `pa` into `buf`.
+/// Copies guest RAM (or the hypervisor's own stage-2 tables) at a checked
+/// `pa` into `buf`; 8 bytes (page-table descriptors, pointers) as one load.
 pub fn copy_from_ram(pa: u64, buf: &mut [u8]) {
+    if buf.len() == 8 {
+        buf.copy_from_slice(&load_le(pa, 8).to_le_bytes());
+        return;
+    }
     // SAFETY: callers pass only ranges inside a VM's RAM (checked against
-    // the partition), identity-mapped normal memory at EL2; `buf` is ours.
-    // (A concurrent guest write may tear the copy, as it would for the
-    // guest's own unsynchronised readers.)
+    // the partition) or the hypervisor's stage-2 tables, identity-mapped
+    // normal memory at EL2; `buf` is ours. (A concurrent guest write may
+    // tear the copy, as it would for the guest's own unsynchronised readers.)
     unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, buf.as_mut_ptr(), buf.len()) }
 }
 
@@ -110,11 +116,7 @@ impl guest_probe::memory::GuestMemory for VmPhysMem {
         if !self.vm_ram(pa, buf.len()) && !crate::vm::is_stage2_table(pa, buf.len()) {
             return Err(guest_probe::memory::MemError::Unmapped(addr));
         }
-        // SAFETY: the range was just checked to be this VM's RAM or the
-        // hypervisor's stage-2 tables, both identity-mapped normal memory at
-        // EL2; `buf` is ours. (A concurrent guest write may tear the copy,
-        // as it would for the guest's own unsynchronised readers.)
-        unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, buf.as_mut_ptr(), buf.len()) };
+        copy_from_ram(pa, buf);
         Ok(())
     }
 
@@ -123,9 +125,7 @@ impl guest_probe::memory::GuestMemory for VmPhysMem {
         if !self.vm_ram(pa, data.len()) {
             return Err(guest_probe::memory::MemError::ReadOnly(addr));
         }
-        // SAFETY: the range was just checked to be this VM's RAM,
-        // identity-mapped normal memory at EL2.
-        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), pa as *mut u8, data.len()) };
+        copy_to_ram(pa, data);
         Ok(())
     }
 }
@@ -142,20 +142,14 @@ impl guest_probe::memory::GuestMemory for VmIpaMem {
     fn read(&self, addr: guest_probe::addr::PhysAddr, buf: &mut [u8]) -> Result<(), guest_probe::memory::MemError> {
         let pa = crate::vm::ipa_to_pa(self.vm, addr.raw(), buf.len() as u64)
             .ok_or(guest_probe::memory::MemError::Unmapped(addr))?;
-        if buf.len() == 8 {
-            // Page-table descriptors (the walker's reads): one load.
-            buf.copy_from_slice(&load_le(pa, 8).to_le_bytes());
-        } else {
-            copy_from_ram(pa, buf);
-        }
+        copy_from_ram(pa, buf);
         Ok(())
     }
 
     fn write(&mut self, addr: guest_probe::addr::PhysAddr, data: &[u8]) -> Result<(), guest_probe::memory::MemError> {
         let pa = crate::vm::ipa_to_pa(self.vm, addr.raw(), data.len() as u64)
             .ok_or(guest_probe::memory::MemError::ReadOnly(addr))?;
-        // SAFETY: as for `read`.
-        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), pa as *mut u8, data.len()) };
+        copy_to_ram(pa, data);
         Ok(())
     }
 }
