@@ -77,7 +77,7 @@ fn bit_per_intid(rel: u64, owned: impl Fn(u32, u32) -> u32, bits_per: u32) -> u6
 /// divides 32) `vm` owns, as bits: its SPIs, plus `extra`.
 fn owned_spis(vm: &VmConfig, first: u32, count: u32, extra: Option<u32>) -> u32 {
     let mut bits = if first >= 32 {
-        vm.spi_map.word(first / 32) >> (first % 32)
+        vm.spis.word(first / 32) >> (first % 32)
     } else {
         0
     };
@@ -93,7 +93,7 @@ fn owned_spis(vm: &VmConfig, first: u32, count: u32, extra: Option<u32>) -> u32 
 /// Does `vm` own shared interrupt `intid` (≥ 32)? `extra` is a virtual-only
 /// INTID the VM may configure (the hvtrace doorbell).
 pub fn owns_spi(vm: &VmConfig, intid: u32, extra: Option<u32>) -> bool {
-    intid >= 32 && (vm.spi_map.contains(intid) || extra == Some(intid))
+    intid >= 32 && (vm.spis.contains(intid) || extra == Some(intid))
 }
 
 /// A distributor access at `offset` of `size` bytes by `vm`.

@@ -110,7 +110,7 @@ extern "C" fn hyp_lower_irq(_frame: &mut TrapFrame) {
             crate::probe::serve_mailbox();
             continue;
         }
-        let owned = cpu.vm.is_some_and(|vm| intid < 32 || vm.spi_map.contains(intid));
+        let owned = cpu.vm.is_some_and(|vm| intid < 32 || vm.spis.contains(intid));
         if owned && intid < 16 {
             // A guest's SGI from another of its cores: SGIs cannot be
             // hardware-forwarded, so deactivate here and inject a virtual one.
