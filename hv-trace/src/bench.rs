@@ -957,11 +957,9 @@ fn boot(hyp: bool, icount: Option<u8>) -> Result<(Running, Control, Option<Sites
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let plan = BenchPlan::new(args)?;
     fs::create_dir_all(&plan.out).with_context(|| format!("creating {}", plan.out.display()))?;
-    // A private session: the bench never touches a system `hv-trace run` started.
-    let session_dir = std::env::temp_dir().join(format!("hv-trace-bench-{}", std::process::id()));
-    std::env::set_var("HV_TRACE_SESSION", &session_dir);
+    let session = session::Private::new("bench")?;
     let result = collect(&plan);
-    let _ = fs::remove_dir_all(&session_dir);
+    drop(session);
     let collected = result?;
     let tests: Vec<String> = plan.workloads.iter().map(|w| w.name.clone()).collect();
     let mut summary = Summary::new(tests, plan.modes.clone(), plan.runs, &collected.samples);

@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Offsets of the lower-EL AArch64 entries in the vector table.
@@ -56,29 +56,18 @@ pub struct ProfileArgs {
     json: bool,
 }
 
-/// The private session directory, removed (with its exec log) when dropped.
-struct SessionDir(PathBuf);
-
-impl Drop for SessionDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 pub fn run(args: ProfileArgs) -> Result<()> {
     anyhow::ensure!(
         args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= 600.0,
         "--seconds must be a number of seconds in (0, 600], not {}",
         args.seconds
     );
-    // A private session: never the system `hv-trace run` started.
-    let dir = SessionDir(std::env::temp_dir().join(format!("hv-trace-profile-{}", std::process::id())));
-    std::env::set_var("HV_TRACE_SESSION", &dir.0);
-    fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
-    let log_path = dir.0.join("exec.log");
+    // Removed, with its exec log, when the command ends.
+    let session = session::Private::new("profile")?;
+    let log_path = session.dir.join("exec.log");
 
     let plan = Plan {
-        session: Some(dir.0.clone()),
+        session: Some(session.dir.clone()),
         cores: CORES,
         ..Plan::default()
     };
@@ -119,7 +108,7 @@ pub fn run(args: ProfileArgs) -> Result<()> {
         bail!(
             "QEMU wrote no exec log ({}): is this QEMU 7.2 with -singlestep? (see {})",
             log_path.display(),
-            dir.0.join("qemu.stderr").display()
+            session.dir.join("qemu.stderr").display()
         );
     }
     let file = fs::File::open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;

@@ -23,6 +23,29 @@ pub fn dir() -> PathBuf {
     }
 }
 
+/// A private session directory for this process (`hv-trace-<tag>-<pid>` in
+/// the temporary directory), made the current one (`HV_TRACE_SESSION`), so
+/// the command never touches a system `hv-trace run` started; removed with
+/// everything in it when dropped.
+pub struct Private {
+    pub dir: PathBuf,
+}
+
+impl Private {
+    pub fn new(tag: &str) -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("hv-trace-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::env::set_var("HV_TRACE_SESSION", &dir);
+        Ok(Private { dir })
+    }
+}
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// QEMU arguments for the control channel and the monitor of a session in `dir`.
 pub fn qemu_args(dir: &Path) -> Vec<String> {
     vec![
