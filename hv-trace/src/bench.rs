@@ -7,7 +7,10 @@
 //! - `hyp`: under the hypervisor, the RTOS beside it, tracing off;
 //! - `probe`: + probes on Linux's context switch and the RTOS's, recording off
 //!   (the cost of the trap alone);
-//! - `traced`: + recording on and the hvtrace ftrace events enabled;
+//! - `records`: + recording on: the hypervisor writes records and the module
+//!   drains them, but the hvtrace ftrace events are off (what a record costs
+//!   before ftrace);
+//! - `traced`: + the hvtrace ftrace events enabled (the whole data path);
 //! - `ftrace`, `kprobe`: the peers a Linux user would reach for, under the
 //!   hypervisor with no probes of ours: the sched_switch event, and a kprobe
 //!   event on the same context-switch function.
@@ -103,16 +106,18 @@ pub enum Mode {
     Native,
     Hyp,
     Probe,
+    Records,
     Traced,
     Ftrace,
     Kprobe,
 }
 
 impl Mode {
-    const ALL: [Mode; 6] = [
+    const ALL: [Mode; 7] = [
         Mode::Native,
         Mode::Hyp,
         Mode::Probe,
+        Mode::Records,
         Mode::Traced,
         Mode::Ftrace,
         Mode::Kprobe,
@@ -123,6 +128,7 @@ impl Mode {
             Mode::Native => "native",
             Mode::Hyp => "hyp",
             Mode::Probe => "probe",
+            Mode::Records => "records",
             Mode::Traced => "traced",
             Mode::Ftrace => "ftrace",
             Mode::Kprobe => "kprobe",
@@ -144,7 +150,7 @@ impl Mode {
     /// What counts as a hit of the mode's instrumentation.
     fn hit_source(self) -> Option<&'static str> {
         match self {
-            Mode::Probe | Mode::Traced => Some("probe hits"),
+            Mode::Probe | Mode::Records | Mode::Traced => Some("probe hits"),
             Mode::Ftrace => Some("sched_switch events"),
             Mode::Kprobe => Some("kprobe hits"),
             Mode::Native | Mode::Hyp => None,
@@ -158,7 +164,7 @@ pub struct BenchArgs {
     /// dhry, whets, execl, fcopy, pipe, context1, spawn, syscall.
     #[arg(long, value_delimiter = ',')]
     tests: Option<Vec<String>>,
-    /// Comma-separated modes: native, hyp, probe, traced, ftrace, kprobe.
+    /// Comma-separated modes: native, hyp, probe, records, traced, ftrace, kprobe.
     #[arg(long, value_delimiter = ',', default_value = "native,hyp,traced,ftrace,kprobe")]
     modes: Vec<String>,
     /// Runs per test and mode (the table shows their median).
@@ -769,7 +775,7 @@ const T: Duration = Duration::from_secs(20);
 fn enable(ctl: &mut Control, mode: Mode, sites: Option<&Sites>) -> Result<()> {
     match mode {
         Mode::Native | Mode::Hyp => {}
-        Mode::Probe | Mode::Traced => {
+        Mode::Probe | Mode::Records | Mode::Traced => {
             let s = sites.context("no probe sites")?;
             let mut cmds = vec![format!("echo 'add 0 {:x}' > {HVTRACE}/probes", s.linux)];
             cmds.extend(
@@ -780,6 +786,8 @@ fn enable(ctl: &mut Control, mode: Mode, sites: Option<&Sites>) -> Result<()> {
             if mode == Mode::Traced {
                 cmds.push(format!("echo 1 > {TRACING}/events/hvtrace/enable"));
                 cmds.push(format!("echo 1 > {TRACING}/tracing_on"));
+            }
+            if mode != Mode::Probe {
                 cmds.push(format!("echo 1 > {HVTRACE}/enable"));
             }
             ctl.run(&cmds.join(" && "), T)
@@ -807,7 +815,7 @@ fn enable(ctl: &mut Control, mode: Mode, sites: Option<&Sites>) -> Result<()> {
 fn disable(ctl: &mut Control, mode: Mode) -> Result<()> {
     match mode {
         Mode::Native | Mode::Hyp => {}
-        Mode::Probe | Mode::Traced => {
+        Mode::Probe | Mode::Records | Mode::Traced => {
             let list = ctl.run(&format!("echo 0 > {HVTRACE}/enable; cat {HVTRACE}/probes"), T)?;
             let mut cmds = vec![format!("echo 0 > {TRACING}/events/hvtrace/enable")];
             for line in list.lines() {
@@ -839,7 +847,9 @@ fn disable(ctl: &mut Control, mode: Mode) -> Result<()> {
 fn hit_counter(ctl: &mut Control, mode: Mode) -> Result<Option<u64>> {
     Ok(match mode {
         Mode::Native | Mode::Hyp => None,
-        Mode::Probe | Mode::Traced => Some(probe_hits(&ctl.run(&format!("cat {HVTRACE}/probes"), T)?, 0)),
+        Mode::Probe | Mode::Records | Mode::Traced => {
+            Some(probe_hits(&ctl.run(&format!("cat {HVTRACE}/probes"), T)?, 0))
+        }
         Mode::Ftrace => {
             let s = ctl.run(&format!("cat {TRACING}/per_cpu/cpu0/stats"), T)?;
             Some(field(&s, "entries:").unwrap_or(0) + field(&s, "overrun:").unwrap_or(0))
@@ -1186,6 +1196,14 @@ mod tests {
     fn plan_validates_names_and_pairs() {
         let p = args(&["--tests", "context1,pipe", "--modes", "traced,hyp"]).unwrap();
         assert_eq!(p.modes, vec![Mode::Hyp, Mode::Traced]);
+        let p = args(&["--tests", "spawn", "--modes", "traced,records,probe"]).unwrap();
+        assert_eq!(
+            p.modes,
+            vec![Mode::Probe, Mode::Records, Mode::Traced],
+            "the data path's stages in order"
+        );
+        assert_eq!(p.workloads.len(), 1);
+        let p = args(&["--tests", "context1,pipe", "--modes", "traced,hyp"]).unwrap();
         assert_eq!(p.workloads.len(), 2);
         assert_eq!(p.workloads[0].command, "/usr/bench/context1 2");
         let e = args(&["--tests", "context2"]).unwrap_err().to_string();
