@@ -327,56 +327,113 @@ fn probes_in_the_running_rtos_trace_both_oses_faithfully() {
     );
 
     // Jobs: from switch-in to the switch-out that blocks (a preempted run
-    // resumes the same job). The first job of each task may be cut by the
-    // start of the recording: it is left out.
+    // resumes the same job), measured twice over the same switches: with the
+    // merged file's timestamps (what a user sees) and with the RTOS's own
+    // ground-truth stamps. The first job of each task may be cut by the start
+    // of the recording: it is left out.
+    let _ = std::fs::copy(sys.path().join("console.log"), out_path.join("console.log"));
     let merged_trace = trace_convert::Trace::open(&merged).unwrap();
-    let mut jobs: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    let mut open_job: BTreeMap<String, (u64, bool)> = BTreeMap::new(); // time so far, complete job?
-    let mut running: Option<(String, u64)> = None;
-    for e in merged_trace.events().map(|e| e.unwrap()) {
-        if e.cpu != 1 || e.name() != "sched_switch" {
-            continue;
+    let cpu1: Vec<(u64, String, bool)> = merged_trace
+        .events()
+        .map(|e| e.unwrap())
+        .filter(|e| e.cpu == 1 && e.name() == "sched_switch")
+        .map(|e| {
+            (
+                e.ts_ns,
+                e.str("next_comm").unwrap().to_string(),
+                e.int("prev_state").unwrap_or(0) != 0,
+            )
+        })
+        .collect();
+    assert_eq!(
+        cpu1.len(),
+        recs.len(),
+        "merged CPU1 switches vs guest.dat's rtos_switch"
+    );
+    let traced = jobs(cpu1.iter().map(|(ts, next, blocked)| (*ts, next.as_str(), *blocked)));
+    let truth = jobs(
+        cpu1.iter()
+            .zip(window)
+            .map(|((_, next, blocked), g)| (g.0 * 16, next.as_str(), *blocked)), // 62.5 MHz: 16 ns
+    );
+    // The per-switch lag is bounded above; a job's length differs from the
+    // truth by at most one lag per run it is made of.
+    let max_lag_ns = max_lag * 16;
+    for (task, jobs) in &traced {
+        let truth = &truth[task];
+        assert_eq!(jobs.len(), truth.len(), "{task}: jobs traced vs ground truth");
+        for (i, (j, g)) in jobs.iter().zip(truth).enumerate() {
+            assert!(
+                j.ns.abs_diff(g.ns) <= max_lag_ns * j.runs,
+                "{task} job {i}: traced {} ns in {} runs, ground truth {} ns",
+                j.ns,
+                j.runs,
+                g.ns
+            );
         }
-        if let Some((task, start)) = running.take() {
-            let job = open_job.entry(task.clone()).or_insert((0, false));
-            job.0 += e.ts_ns - start;
-            if e.int("prev_state").unwrap_or(0) != 0 {
-                if job.1 {
-                    jobs.entry(task).or_default().push(job.0);
-                }
-                *job = (0, true);
-            }
-        }
-        running = Some((e.str("next_comm").unwrap().to_string(), e.ts_ns));
     }
-    // Under QEMU's emulation a job is stretched whenever the host deschedules
-    // the RTOS's core: the median is the robust measure, the mean is shown.
-    let stat = |t: &str| {
-        let mut v = jobs[t].clone();
+    // The paper's picture: each task does twice the work of the one before.
+    // Under QEMU's emulation the host only ever adds time to a job (a
+    // descheduled vCPU thread, the other vCPU's load), so the shortest job of
+    // each task is its work measured with the least disturbance; medians
+    // drift with the host's load (medians 1.9/2.3/3.6 with the host's two
+    // cores busy, shortest jobs 1.94/2.00/2.03).
+    let sorted = |m: &BTreeMap<String, Vec<Job>>, t: &str| {
+        let mut v: Vec<u64> = m[t].iter().map(|j| j.ns).collect();
         assert!(v.len() >= 50, "{t}: only {} jobs", v.len());
         v.sort_unstable();
-        (v[v.len() / 2] as f64, v.iter().sum::<u64>() as f64 / v.len() as f64)
+        v
     };
-    let stats: Vec<(f64, f64)> = (1..=4).map(|i| stat(&format!("RTOS-Task{i}"))).collect();
-    let ratios: Vec<f64> = stats.windows(2).map(|w| w[1].0 / w[0].0).collect();
-    let mean_ratios: Vec<f64> = stats.windows(2).map(|w| w[1].1 / w[0].1).collect();
-    eprintln!(
-        "job lengths (us) median {:?} mean {:?}; ratios of medians {:.2?}, of means {:.2?}; max probe-to-ground-truth lag {} ticks; {} switches",
-        stats.iter().map(|m| (m.0 / 1000.0).round()).collect::<Vec<_>>(),
-        stats.iter().map(|m| (m.1 / 1000.0).round()).collect::<Vec<_>>(),
-        ratios,
-        mean_ratios,
-        max_lag,
-        recs.len()
-    );
-    for (i, r) in ratios.iter().enumerate() {
+    let mut shortest = Vec::new();
+    for i in 1..=4 {
+        let t = format!("RTOS-Task{i}");
+        let (a, b) = (sorted(&traced, &t), sorted(&truth, &t));
+        eprintln!(
+            "{t}: job p0/p10/p50/p90 traced {:?} us, ground truth {:?} us",
+            [0, 10, 50, 90].map(|p| a[a.len() * p / 100] / 1000),
+            [0, 10, 50, 90].map(|p| b[b.len() * p / 100] / 1000)
+        );
+        shortest.push(a[0] as f64);
+    }
+    eprintln!("max probe-to-ground-truth lag {max_lag} ticks; {} switches", recs.len());
+    for (i, w) in shortest.windows(2).enumerate() {
+        let r = w[1] / w[0];
         assert!(
-            (1.7..=2.3).contains(r),
-            "Task{}/Task{} = {r:.2}, expected 2.0 ± 0.3",
+            (1.7..=2.3).contains(&r),
+            "shortest jobs: Task{}/Task{} = {r:.2}, expected 2.0 ± 0.3",
             i + 2,
             i + 1
         );
     }
+}
+
+/// A task's job: its length and the number of runs it was cut into.
+struct Job {
+    ns: u64,
+    runs: u64,
+}
+
+/// Jobs per task from (time, next task, outgoing task blocked) switches.
+fn jobs<'a>(switches: impl Iterator<Item = (u64, &'a str, bool)>) -> BTreeMap<String, Vec<Job>> {
+    let mut done: BTreeMap<String, Vec<Job>> = BTreeMap::new();
+    let mut open: BTreeMap<String, (Job, bool)> = BTreeMap::new(); // so far, complete job?
+    let mut running: Option<(&str, u64)> = None;
+    for (ts, next, blocked) in switches {
+        if let Some((task, start)) = running.take() {
+            let (job, whole) = open.entry(task.to_string()).or_insert((Job { ns: 0, runs: 0 }, false));
+            job.ns += ts - start;
+            job.runs += 1;
+            if blocked {
+                let job = std::mem::replace(job, Job { ns: 0, runs: 0 });
+                if *whole {
+                    done.entry(task.to_string()).or_default().push(job);
+                }
+                *whole = true;
+            }
+        }
+        running = Some((next, ts));
+    }
+    done
 }
 
 #[test]
