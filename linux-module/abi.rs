@@ -170,6 +170,39 @@ pub(crate) struct RingHeader {
 }
 
 const _: () = assert!(size_of::<Record>() == RECORD_SIZE);
+
+impl Record {
+    /// The record whose 64 bytes are `words` (little-endian, in order): the
+    /// ring is read a word at a time, not byte by byte.
+    pub(crate) fn from_words(words: [u64; RECORD_SIZE / 8]) -> Self {
+        let mut bytes = [0u8; RECORD_SIZE];
+        for (chunk, w) in bytes.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&w.to_le_bytes());
+        }
+        let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]);
+        let name_at = |o: usize| {
+            let mut n = [0u8; NAME_LEN];
+            n.copy_from_slice(&bytes[o..o + NAME_LEN]);
+            n
+        };
+        Record {
+            timestamp: words[0],
+            pc: words[1],
+            kind: u16_at(offset_of!(Record, kind)),
+            probe_id: u16_at(offset_of!(Record, probe_id)),
+            vm: bytes[offset_of!(Record, vm)],
+            cpu: bytes[offset_of!(Record, cpu)],
+            prev_prio: bytes[offset_of!(Record, prev_prio)],
+            next_prio: bytes[offset_of!(Record, next_prio)],
+            prev_state: u16_at(offset_of!(Record, prev_state)),
+            next_state: u16_at(offset_of!(Record, next_state)),
+            seq: (words[3] >> 32) as u32,
+            prev_name: name_at(offset_of!(Record, prev_name)),
+            next_name: name_at(offset_of!(Record, next_name)),
+        }
+    }
+}
+const _: () = assert!(offset_of!(Record, seq) == 28);
 const _: () = assert!(size_of::<RingHeader>() == RING_HEADER_SIZE);
 
 /// Bytes a ring of `capacity` records occupies.
@@ -277,15 +310,49 @@ pub(crate) fn check(lookup: impl Fn(&str) -> Option<u64>) -> Result<usize, Misma
 }
 
 /// A name field as it goes into an ftrace `char[16]`: up to 15 bytes, then
-/// NUL-filled (like Linux's own `comm`), so `%s` readers never run past it.
+/// NUL-filled (like Linux's own `comm`), so `%s` readers never run past it;
+/// non-printable bytes (they would confuse text readers) become `?`.
+/// Eight bytes at a time: it runs for every record drained.
 pub(crate) fn comm(name: &[u8; NAME_LEN]) -> [u8; NAME_LEN] {
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&name[i * 8..i * 8 + 8]);
+        u64::from_le_bytes(w)
+    };
+    let (lo, hi) = (word(0), word(1));
+    // Bytes kept: those before the first NUL, and never byte 15.
+    let lo_keep = before_first_nul(lo);
+    let hi_keep = if lo_keep == !0 {
+        before_first_nul(hi) & 0x00FF_FFFF_FFFF_FFFF
+    } else {
+        0
+    };
     let mut out = [0u8; NAME_LEN];
-    for (o, &c) in out.iter_mut().zip(name.iter()).take(NAME_LEN - 1) {
-        if c == 0 {
-            break;
-        }
-        // Non-printable bytes would confuse text readers.
-        *o = if (0x20..0x7f).contains(&c) { c } else { b'?' };
-    }
+    out[..8].copy_from_slice(&(printable(lo) & lo_keep).to_le_bytes());
+    out[8..].copy_from_slice(&(printable(hi) & hi_keep).to_le_bytes());
     out
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// A mask of the bytes of `w` (little-endian order) before its first NUL.
+fn before_first_nul(w: u64) -> u64 {
+    // The lowest flagged byte is exactly the first zero byte (flags above it
+    // may be wrong, and are not looked at).
+    let zero = w.wrapping_sub(ONES) & !w & HIGHS;
+    match zero.trailing_zeros() {
+        64 => !0,
+        bit => (1u64 << (bit - 7)) - 1,
+    }
+}
+
+/// `w` with every byte outside 0x20..=0x7e replaced by `?`.
+fn printable(w: u64) -> u64 {
+    // Per byte, on the low seven bits (no carry crosses a byte):
+    // high bit of low7 + 0x60 is low7 >= 0x20, of low7 + 0x01 is low7 == 0x7f.
+    let low7 = w & !HIGHS;
+    let ok = (low7 + 0x6060_6060_6060_6060) & !(low7 + ONES) & !w & HIGHS;
+    let bad = ((!ok & HIGHS) >> 7) * 0xff;
+    (w & !bad) | (0x3f3f_3f3f_3f3f_3f3f & bad)
 }

@@ -138,6 +138,8 @@ mod shim {
             seq: u32,
         );
         fn hvtrace_shim_emit_probe(ts: u64, cpu: u32, probe_id: u32, pc: u64, prio: u8, comm: *const c_char, seq: u32);
+        fn hvtrace_shim_switch_enabled() -> bool;
+        fn hvtrace_shim_probe_enabled() -> bool;
         fn hvtrace_shim_dt_present() -> c_int;
         fn hvtrace_shim_clock_sync() -> u64;
         fn hvtrace_shim_now_ns() -> u64;
@@ -202,12 +204,25 @@ mod shim {
         unsafe { hvtrace_shim_emit_probe(ts, cpu, id, pc, prio, comm.as_ptr().cast(), seq) }
     }
 
-    /// Emits `hvtrace:clock_sync` now; returns the ftrace clock it read.
+    /// Whether `hvtrace:rtos_switch` is on (a static key).
+    pub(crate) fn switch_enabled() -> bool {
+        // SAFETY: no arguments; reads a static key.
+        unsafe { hvtrace_shim_switch_enabled() }
+    }
+
+    /// Whether `hvtrace:rtos_probe` is on (a static key).
+    pub(crate) fn probe_enabled() -> bool {
+        // SAFETY: no arguments; reads a static key.
+        unsafe { hvtrace_shim_probe_enabled() }
+    }
+
+    /// Whether the device tree describes the hv-trace hypervisor.
     pub(crate) fn dt_present() -> bool {
         // SAFETY: a device-tree lookup with no arguments to keep alive.
         unsafe { hvtrace_shim_dt_present() != 0 }
     }
 
+    /// Emits `hvtrace:clock_sync` now; returns the ftrace clock it read.
     pub(crate) fn clock_sync() -> u64 {
         // SAFETY: no arguments; callable from any context.
         unsafe { hvtrace_shim_clock_sync() }
@@ -322,33 +337,55 @@ fn track_seq(ring: usize, seq: u32) {
     }
 }
 
-fn emit(ring: usize, r: &Record) {
-    bump(&COUNT.records, 1);
+/// What one drain emitted, added to the shared counters once per drain.
+#[derive(Default)]
+struct Tally {
+    records: u64,
+    switches: u64,
+    probe_hits: u64,
+}
+
+impl Tally {
+    fn publish(&self) {
+        bump(&COUNT.records, self.records);
+        bump(&COUNT.switches, self.switches);
+        bump(&COUNT.probe_hits, self.probe_hits);
+    }
+}
+
+/// Turns one record into its ftrace event. The names are made printable only
+/// when the event is on: records are also drained with the events off.
+fn emit(ring: usize, r: &Record, tally: &mut Tally) {
+    tally.records += 1;
     track_seq(ring, r.seq);
     match r.kind {
         kind::CONTEXT_SWITCH => {
-            bump(&COUNT.switches, 1);
-            shim::emit_switch(
-                r.timestamp,
-                r.cpu.into(),
-                (r.prev_prio, r.next_prio),
-                (r.prev_state, r.next_state),
-                &abi::comm(&r.prev_name),
-                &abi::comm(&r.next_name),
-                r.seq,
-            );
+            tally.switches += 1;
+            if shim::switch_enabled() {
+                shim::emit_switch(
+                    r.timestamp,
+                    r.cpu.into(),
+                    (r.prev_prio, r.next_prio),
+                    (r.prev_state, r.next_state),
+                    &abi::comm(&r.prev_name),
+                    &abi::comm(&r.next_name),
+                    r.seq,
+                );
+            }
         }
         kind::PROBE_HIT => {
-            bump(&COUNT.probe_hits, 1);
-            shim::emit_probe(
-                r.timestamp,
-                r.cpu.into(),
-                r.probe_id.into(),
-                r.pc,
-                r.prev_prio,
-                &abi::comm(&r.prev_name),
-                r.seq,
-            );
+            tally.probe_hits += 1;
+            if shim::probe_enabled() {
+                shim::emit_probe(
+                    r.timestamp,
+                    r.cpu.into(),
+                    r.probe_id.into(),
+                    r.pc,
+                    r.prev_prio,
+                    &abi::comm(&r.prev_name),
+                    r.seq,
+                );
+            }
         }
         kind::CLOCK_SYNC => bump(&COUNT.hyp_clock_syncs, 1),
         kind::LOST => {
@@ -387,8 +424,9 @@ fn drain() {
         {
             clock_sync_now();
         }
+        let mut tally = Tally::default();
         region.walk(|ring| {
-            let d = ring.drain(|r| emit(ring.index, r));
+            let d = ring.drain(|r| emit(ring.index, r, &mut tally));
             if let Some(skipped) = d.resynced {
                 bump(&COUNT.resyncs, 1);
                 pr_warn!(
@@ -398,6 +436,7 @@ fn drain() {
                 );
             }
         });
+        tally.publish();
         DRAINING.store(false, Ordering::SeqCst);
         if !pending(&region) {
             return;

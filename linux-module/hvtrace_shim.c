@@ -112,6 +112,16 @@ void hvtrace_shim_emit_switch(u64 ts_counter, u32 rtos_cpu, u8 prev_prio,
 			  prev_state, next_state, prev_comm, next_comm, seq);
 }
 
+bool hvtrace_shim_switch_enabled(void)
+{
+	return trace_rtos_switch_enabled();
+}
+
+bool hvtrace_shim_probe_enabled(void)
+{
+	return trace_rtos_probe_enabled();
+}
+
 void hvtrace_shim_emit_probe(u64 ts_counter, u32 rtos_cpu, u32 probe_id,
 			     u64 pc, u8 prio, const char *comm, u32 seq)
 {

@@ -28,6 +28,8 @@ void hvtrace_shim_emit_switch(u64 ts_counter, u32 rtos_cpu, u8 prev_prio,
 			      u8 next_prio, u16 prev_state, u16 next_state,
 			      const char *prev_comm, const char *next_comm,
 			      u32 seq);
+bool hvtrace_shim_switch_enabled(void);
+bool hvtrace_shim_probe_enabled(void);
 void hvtrace_shim_emit_probe(u64 ts_counter, u32 rtos_cpu, u32 probe_id,
 			     u64 pc, u8 prio, const char *comm, u32 seq);
 int hvtrace_shim_dt_present(void);

@@ -10,12 +10,15 @@
 //! every drain instead of being cached.
 //!
 //! Ordering: `head` is loaded with Acquire before a slot is read, and `tail`
-//! is stored with Release after the slot has been copied out.
+//! is stored with Release after the slots below it have been copied out.
 
 use core::ptr::{self, addr_of_mut};
 use core::sync::atomic::{fence, AtomicU64, Ordering};
 
 use crate::abi::{self, Record, RingHeader};
+
+/// Records read between two stores of `tail` (a power of two).
+const TAIL_BATCH: u64 = 32;
 
 /// A mapped ring region.
 #[derive(Clone, Copy)]
@@ -185,6 +188,22 @@ impl Ring {
         }
     }
 
+    /// The record in the slot of sequence number `n`, read a word at a time.
+    fn read(&self, n: u64) -> Record {
+        let slot = (n & (u64::from(self.capacity) - 1)) as usize;
+        // SAFETY: slot < capacity, so the record lies inside the ring
+        // (checked against the region in walk) and is 8-byte aligned (the
+        // slots start 64-byte aligned); head was loaded with Acquire, so the
+        // producer's write of this slot is visible. Volatile: another VM
+        // writes this memory; by words, as a whole-struct volatile read is
+        // done byte by byte for the name arrays.
+        let words = unsafe {
+            let p = self.slots.add(slot).cast::<u64>();
+            core::array::from_fn(|i| ptr::read_volatile(p.add(i)))
+        };
+        Record::from_words(words)
+    }
+
     /// Hands every waiting record to `f`, in order, and frees its slot.
     pub(crate) fn drain(&self, mut f: impl FnMut(&Record)) -> Drained {
         let mut out = Drained::default();
@@ -205,18 +224,17 @@ impl Ring {
         let mut head = head;
         loop {
             while tail != head {
-                let slot = (tail & (cap - 1)) as usize;
-                // SAFETY: slot < capacity, so the record lies inside the
-                // ring (checked against the region in walk); head was
-                // loaded with Acquire, so the producer's write of this slot
-                // is visible; read by value (volatile: shared with another
-                // VM).
-                let record = unsafe { ptr::read_volatile(self.slots.add(slot)) };
+                let record = self.read(tail);
                 tail += 1;
-                self.set_tail(tail);
                 out.records += 1;
                 f(&record);
+                // Slots go back to the producer in batches: one store per
+                // batch, not per record, yet never a whole ring held.
+                if tail % TAIL_BATCH == 0 {
+                    self.set_tail(tail);
+                }
             }
+            self.set_tail(tail);
             // The producer rings the doorbell only when the ring goes from
             // empty to non-empty (or half full): it fences between its head
             // store and its tail load, we fence between our tail store and

@@ -106,6 +106,73 @@ fn comm_is_terminated_and_printable() {
     name[3] = 0x07;
     name[5] = 0;
     assert_eq!(&abi::comm(&name)[..6], b"xxx?x\0");
+    assert_eq!(&abi::comm(b"RTOS-Task1\0\0\0\0\0\0")[..], b"RTOS-Task1\0\0\0\0\0\0");
+    assert_eq!(
+        &abi::comm(b"\x7f\x80\xff\x1f \x7e\0zzzzzzzzz")[..],
+        b"??\x3f? ~\0\0\0\0\0\0\0\0\0\0"
+    );
+}
+
+/// `comm` works eight bytes at a time; this is what it must equal.
+fn comm_bytewise(name: &[u8; 16]) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (o, &c) in out.iter_mut().zip(name.iter()).take(15) {
+        if c == 0 {
+            break;
+        }
+        *o = if (0x20..0x7f).contains(&c) { c } else { b'?' };
+    }
+    out
+}
+
+#[test]
+fn comm_agrees_with_the_byte_by_byte_rule() {
+    // Every byte value at every position, the NUL at every position after
+    // it, and random names biased towards the edges of the printable range.
+    for pos in 0..16 {
+        for v in 0..=255u8 {
+            for nul in pos + 1..=16 {
+                let mut name = [b'a'; 16];
+                name[pos] = v;
+                if nul < 16 {
+                    name[nul] = 0;
+                }
+                assert_eq!(abi::comm(&name), comm_bytewise(&name), "{name:?}");
+            }
+        }
+    }
+    let edges = [0u8, 1, 0x1f, 0x20, 0x21, 0x3f, 0x7e, 0x7f, 0x80, 0x9f, 0xa0, 0xff];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..200_000 {
+        let mut name = [0u8; 16];
+        for b in &mut name {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = if x & 3 == 0 {
+                edges[(x >> 8) as usize % edges.len()]
+            } else {
+                (x >> 16) as u8
+            };
+        }
+        assert_eq!(abi::comm(&name), comm_bytewise(&name), "{name:?}");
+    }
+}
+
+#[test]
+fn records_are_rebuilt_from_their_words() {
+    let mut bytes = [0u8; 64];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = i as u8 * 3 + 1;
+    }
+    let words: [u64; 8] = core::array::from_fn(|i| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap()));
+    let r = abi::Record::from_words(words);
+    // SAFETY (test): Record is repr(C), 64 bytes, integers and byte arrays
+    // only (no padding, every bit pattern valid): its bytes are the layout.
+    let expected: abi::Record = unsafe { core::mem::transmute(bytes) };
+    assert_eq!(r, expected);
+    assert_eq!(r.seq.to_le_bytes(), bytes[28..32]);
+    assert_eq!(r.next_name, bytes[48..64]);
 }
 
 #[test]
