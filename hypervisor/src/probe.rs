@@ -21,6 +21,7 @@ use guest_probe::abi::{self, HvError, OsProfile, ProbeKind, Record, RecordKind, 
 use guest_probe::addr::{GuestVirtAddr, PhysAddr};
 use guest_probe::emulate::{self, Execution};
 use guest_probe::memory::GuestMemory;
+use guest_probe::regs::Ttbr;
 use guest_probe::walk::{Access, AccessError, Stage1, Stage2, Translator};
 use hyp_core::config::{self, VmConfig};
 
@@ -816,7 +817,9 @@ impl ProfileCopies {
 /// against the VM's RAM when the entry was made).
 #[derive(Clone, Copy)]
 struct S1Entry {
-    ttbr: u64,
+    /// The TTBR's table base: the walk does not depend on the ASID (Linux
+    /// keeps it in TTBR1, so it changes on every switch between processes).
+    table: u64,
     tcr: u64,
     va_base: u64,
     size: u64,
@@ -827,7 +830,7 @@ struct S1Entry {
 }
 
 /// Recent stage-1 translations, per core. An entry is used only while the
-/// TTBR of its half and TCR_EL1 are unchanged and its leaf descriptor still
+/// table base of its half and TCR_EL1 are unchanged and its leaf descriptor still
 /// reads the same (one memory read instead of a four-level walk). Upper-level
 /// tables are assumed to stay put: true of Linux's kernel half and of an
 /// RTOS's static tables, so user halves are cached only for an RTOS.
@@ -843,7 +846,7 @@ const S1_CACHE_ENTRIES: usize = 64;
 
 impl S1Cache {
     const EMPTY: S1Entry = S1Entry {
-        ttbr: 0,
+        table: 0,
         tcr: 0,
         va_base: 0,
         size: 0,
@@ -865,10 +868,11 @@ impl S1Cache {
         ((va >> 12) ^ (va >> 21)) as usize % S1_CACHE_ENTRIES
     }
 
-    /// The entry translating `va` under `ttbr`/`tcr` (writable if `write`).
-    fn find(&self, va: u64, ttbr: u64, tcr: u64, write: bool) -> Option<S1Entry> {
+    /// The entry translating `va` from table base `table` under `tcr`
+    /// (writable if `write`).
+    fn find(&self, va: u64, table: u64, tcr: u64, write: bool) -> Option<S1Entry> {
         let e = self.entries[Self::slot(va)];
-        (va.wrapping_sub(e.va_base) < e.size && e.ttbr == ttbr && e.tcr == tcr && (!write || e.writable)).then_some(e)
+        (va.wrapping_sub(e.va_base) < e.size && e.table == table && e.tcr == tcr && (!write || e.writable)).then_some(e)
     }
 }
 
@@ -930,10 +934,10 @@ impl<'a> FastView<'a> {
     fn pa(&self, va: u64, len: usize, access: Access) -> Result<u64, AccessError> {
         let upper = va >> 55 & 1 == 1;
         let cacheable = self.regs.mmu_on && (upper || self.static_tables);
-        let ttbr = if upper { self.regs.ttbr1 } else { self.regs.ttbr0 };
+        let table = Ttbr(if upper { self.regs.ttbr1 } else { self.regs.ttbr0 }).baddr();
         let write = access == Access::Write;
         if cacheable {
-            let hit = self.cache.borrow().find(va, ttbr, self.regs.tcr, write);
+            let hit = self.cache.borrow().find(va, table, self.regs.tcr, write);
             if let Some(e) = hit {
                 // SAFETY: `desc_pa` was checked to be 8 bytes of this VM's
                 // RAM (identity-mapped at EL2) when the entry was made; the
@@ -963,7 +967,7 @@ impl<'a> FastView<'a> {
                 crate::vm::ipa_to_pa(vm, leaf.entry, 8),
             ) {
                 self.cache.borrow_mut().entries[S1Cache::slot(va)] = S1Entry {
-                    ttbr,
+                    table,
                     tcr: self.regs.tcr,
                     va_base: va & !(leaf.size - 1),
                     size: leaf.size,
