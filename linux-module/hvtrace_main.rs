@@ -68,6 +68,8 @@ static WARNED_UNKNOWN: AtomicBool = AtomicBool::new(false);
 /// Counters shown in `stats`.
 struct Counters {
     irqs: AtomicU64,
+    /// Doorbells whose IRQ thread had to finish the drain.
+    irq_threads: AtomicU64,
     drains: AtomicU64,
     records: AtomicU64,
     switches: AtomicU64,
@@ -83,6 +85,7 @@ struct Counters {
 
 static COUNT: Counters = Counters {
     irqs: AtomicU64::new(0),
+    irq_threads: AtomicU64::new(0),
     drains: AtomicU64::new(0),
     records: AtomicU64::new(0),
     switches: AtomicU64::new(0),
@@ -407,16 +410,24 @@ fn pending(region: &ring::Region) -> bool {
     any
 }
 
-/// Drains every ring. Several contexts may call it (the IRQ thread, the
-/// tick); one drains at a time and the others leave, and whoever drained
-/// looks again after letting go, so no record is left behind.
-fn drain() {
+/// Records the hard-IRQ half of the doorbell drains before it hands the rest
+/// to the IRQ thread: a burst of RTOS switches fits, so a doorbell costs
+/// Linux no wake-up and no context switch of its own.
+const HARDIRQ_BUDGET: u64 = 64;
+
+/// Drains every ring, at most `budget` records in all. Several contexts may
+/// call it (the doorbell IRQ, its thread, the tick); one drains at a time and
+/// the others leave, and whoever drained looks again after letting go, so no
+/// record is left behind. Returns false only when the budget ran out with
+/// records still waiting.
+fn drain(budget: u64) -> bool {
     let Some(region) = region() else {
-        return;
+        return true;
     };
+    let mut left = budget;
     loop {
         if DRAINING.swap(true, Ordering::SeqCst) {
-            return;
+            return true;
         }
         bump(&COUNT.drains, 1);
         if shim::now_ns().wrapping_sub(LAST_SYNC_NS.load(Ordering::Relaxed)) >= CLOCK_SYNC_MAX_AGE_NS
@@ -426,7 +437,8 @@ fn drain() {
         }
         let mut tally = Tally::default();
         region.walk(|ring| {
-            let d = ring.drain(|r| emit(ring.index, r, &mut tally));
+            let d = ring.drain(left, |r| emit(ring.index, r, &mut tally));
+            left -= d.records;
             if let Some(skipped) = d.resynced {
                 bump(&COUNT.resyncs, 1);
                 pr_warn!(
@@ -439,7 +451,10 @@ fn drain() {
         tally.publish();
         DRAINING.store(false, Ordering::SeqCst);
         if !pending(&region) {
-            return;
+            return true;
+        }
+        if left == 0 {
+            return false;
         }
     }
 }
@@ -495,16 +510,19 @@ pub extern "C" fn hvtrace_rs_detach() {
     REGION_LEN.store(0, Ordering::Release);
 }
 
-/// Hard-IRQ half of the doorbell: count only; the thread drains.
+/// Hard-IRQ half of the doorbell: drains up to [`HARDIRQ_BUDGET`] records;
+/// returns whether the thread must drain the rest.
 #[no_mangle]
-pub extern "C" fn hvtrace_rs_hardirq() {
+pub extern "C" fn hvtrace_rs_hardirq() -> bool {
     bump(&COUNT.irqs, 1);
+    !drain(HARDIRQ_BUDGET)
 }
 
-/// Threaded half of the doorbell.
+/// Threaded half of the doorbell: drains whatever the hard half left.
 #[no_mangle]
 pub extern "C" fn hvtrace_rs_drain() {
-    drain();
+    bump(&COUNT.irq_threads, 1);
+    drain(u64::MAX);
 }
 
 /// The periodic tick: a clock sync and a poll. Returns whether to go on.
@@ -514,7 +532,7 @@ pub extern "C" fn hvtrace_rs_tick() -> bool {
         return false;
     }
     clock_sync_now();
-    drain();
+    drain(u64::MAX);
     ENABLED.load(Ordering::Acquire)
 }
 
@@ -681,7 +699,7 @@ fn store_enable(input: &[u8]) -> Result {
         shim::tick_start(CLOCK_SYNC_PERIOD_MS);
     } else {
         shim::tick_stop();
-        drain();
+        drain(u64::MAX);
         clock_sync_now();
     }
     pr_info!(
@@ -864,6 +882,7 @@ fn show_stats(p: &mut Page<'_>) -> Result {
     let _ = writeln!(p, "hyp_clock_sync_records {}", get(&COUNT.hyp_clock_syncs));
     let _ = writeln!(p, "resyncs {}", get(&COUNT.resyncs));
     let _ = writeln!(p, "irqs {}", get(&COUNT.irqs));
+    let _ = writeln!(p, "irq_threads {}", get(&COUNT.irq_threads));
     let _ = writeln!(p, "drains {}", get(&COUNT.drains));
     let _ = writeln!(p, "clock_syncs {}", get(&COUNT.clock_syncs));
     let _ = writeln!(p, "enabled {}", u8::from(ENABLED.load(Ordering::Acquire)));

@@ -285,8 +285,7 @@ static struct hvtrace_dev hvtrace_dev;
 
 static irqreturn_t hvtrace_hardirq(int irq, void *data)
 {
-	hvtrace_rs_hardirq();
-	return IRQ_WAKE_THREAD;
+	return hvtrace_rs_hardirq() ? IRQ_WAKE_THREAD : IRQ_HANDLED;
 }
 
 static irqreturn_t hvtrace_thread(int irq, void *data)

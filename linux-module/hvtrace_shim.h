@@ -11,7 +11,7 @@
 /* Implemented in Rust, called by the shim. */
 int hvtrace_rs_attach(void *base, size_t len, phys_addr_t phys);
 void hvtrace_rs_detach(void);
-void hvtrace_rs_hardirq(void);
+bool hvtrace_rs_hardirq(void);
 void hvtrace_rs_drain(void);
 bool hvtrace_rs_tick(void);
 ssize_t hvtrace_rs_show(int attr, char *buf, size_t size);

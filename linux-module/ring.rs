@@ -204,8 +204,9 @@ impl Ring {
         Record::from_words(words)
     }
 
-    /// Hands every waiting record to `f`, in order, and frees its slot.
-    pub(crate) fn drain(&self, mut f: impl FnMut(&Record)) -> Drained {
+    /// Hands waiting records to `f`, in order, at most `limit` of them, and
+    /// frees their slots.
+    pub(crate) fn drain(&self, limit: u64, mut f: impl FnMut(&Record)) -> Drained {
         let mut out = Drained::default();
         let head = self.head();
         let mut tail = self.tail();
@@ -224,6 +225,10 @@ impl Ring {
         let mut head = head;
         loop {
             while tail != head {
+                if out.records == limit {
+                    self.set_tail(tail);
+                    return out;
+                }
                 let record = self.read(tail);
                 tail += 1;
                 out.records += 1;
