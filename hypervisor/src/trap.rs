@@ -154,6 +154,11 @@ pub fn queue_virq(vintid: u32, pintid: Option<u32>) {
 fn flush_pending() {
     let core = crate::arch::cpu_id();
     let cpu = this_cpu();
+    // Every trap returns through here: the usual nothing-to-do costs two
+    // loads, not an atomic swap.
+    if cpu.pending_len == 0 && !DOORBELL[core].load(Ordering::Relaxed) {
+        return;
+    }
     if DOORBELL[core].swap(false, Ordering::AcqRel) && cpu.vm.is_some() {
         queue_virq(crate::HVTRACE_INTID, None);
     }
