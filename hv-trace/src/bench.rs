@@ -135,7 +135,7 @@ impl Mode {
         }
     }
 
-    fn parse(s: &str) -> Result<Mode> {
+    pub(crate) fn parse(s: &str) -> Result<Mode> {
         Mode::ALL.into_iter().find(|m| m.name() == s).with_context(|| {
             let names: Vec<_> = Mode::ALL.iter().map(|m| m.name()).collect();
             format!("unknown mode {s:?}; the modes are {}", names.join(", "))
@@ -143,7 +143,7 @@ impl Mode {
     }
 
     /// Whether the mode runs under the hypervisor.
-    fn hypervisor(self) -> bool {
+    pub(crate) fn hypervisor(self) -> bool {
         self != Mode::Native
     }
 
@@ -313,7 +313,7 @@ pub fn parse_value(output: &str, pattern: &Regex) -> Result<f64> {
 }
 
 /// The elapsed time a built-in workload reports (`in T s`).
-fn parse_elapsed(output: &str) -> Option<f64> {
+pub(crate) fn parse_elapsed(output: &str) -> Option<f64> {
     let re = Regex::new(r"loops in ([0-9.]+) s").expect("a valid pattern");
     re.captures(output)?.get(1)?.as_str().parse().ok()
 }
@@ -722,9 +722,21 @@ pub fn samples_csv(samples: &[Sample]) -> String {
 // --- driving the guest ---------------------------------------------------------------
 
 /// Probe addresses resolved in the booted images.
-struct Sites {
+pub(crate) struct Sites {
     linux: u64,
     rtos: Vec<u64>,
+}
+
+impl Sites {
+    /// Linux's and the RTOS's context-switch functions in the images `system::machine` built.
+    pub(crate) fn resolve(built: &artifacts::Artifacts) -> Result<Self> {
+        let image = |name: &str| built.get(name).with_context(|| format!("no {name} image was built"));
+        let rtos = image("rtos")?;
+        Ok(Sites {
+            linux: site(image("vmlinux")?, LINUX_SWITCH)?,
+            rtos: RTOS_SWITCHES.iter().map(|s| site(rtos, s)).collect::<Result<_>>()?,
+        })
+    }
 }
 
 fn site(image: &Path, name: &str) -> Result<u64> {
@@ -772,7 +784,7 @@ fn field(text: &str, key: &str) -> Option<u64> {
 
 const T: Duration = Duration::from_secs(20);
 
-fn enable(ctl: &mut Control, mode: Mode, sites: Option<&Sites>) -> Result<()> {
+pub(crate) fn enable(ctl: &mut Control, mode: Mode, sites: Option<&Sites>) -> Result<()> {
     match mode {
         Mode::Native | Mode::Hyp => {}
         Mode::Probe | Mode::Records | Mode::Traced => {
@@ -812,7 +824,7 @@ fn enable(ctl: &mut Control, mode: Mode, sites: Option<&Sites>) -> Result<()> {
     Ok(())
 }
 
-fn disable(ctl: &mut Control, mode: Mode) -> Result<()> {
+pub(crate) fn disable(ctl: &mut Control, mode: Mode) -> Result<()> {
     match mode {
         Mode::Native | Mode::Hyp => {}
         Mode::Probe | Mode::Records | Mode::Traced => {
@@ -903,15 +915,7 @@ fn boot(hyp: bool, icount: Option<u8>) -> Result<(Running, Control, Option<Sites
             ..Plan::default()
         };
         let (machine, built) = system::machine(&plan)?;
-        let rtos = RTOS_SWITCHES
-            .iter()
-            .map(|s| site(&built["rtos"], s))
-            .collect::<Result<Vec<_>>>()?;
-        let sites = Sites {
-            linux: site(&built["vmlinux"], LINUX_SWITCH)?,
-            rtos,
-        };
-        (machine, Some(sites))
+        (machine, Some(Sites::resolve(&built)?))
     } else {
         // Native Linux has no hvtrace module: its hypercalls would reach
         // Linux's own EL2 stub instead of our hypervisor.

@@ -7,6 +7,7 @@ mod commands;
 mod fingerprint;
 mod paths;
 mod profile;
+mod profile_kernel;
 mod progress;
 mod qemu;
 mod session;
@@ -107,6 +108,10 @@ enum Cmd {
     /// Count, instruction by instruction, what the hypervisor executes per
     /// probe hit (QEMU's single-stepped exec log of its code).
     ProfileHits(profile::ProfileArgs),
+    /// Count where a bench workload's instructions go (hypervisor, Linux
+    /// kernel symbols, user, RTOS) per loop, in each bench mode, from QEMU's
+    /// single-stepped exec log under -icount.
+    ProfileKernel(profile_kernel::ProfileKernelArgs),
     /// Open a trace (.dat, ftrace text, merged files) in the terminal timeline viewer.
     View { file: PathBuf },
     /// trace-convert: merge/export/info/stats of trace files (see `hv-trace export help`).
@@ -193,6 +198,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Bench(args) => return bench::run(args),
         Cmd::ProfileHits(args) => profile::run(args)?,
+        Cmd::ProfileKernel(args) => profile_kernel::run(args)?,
         Cmd::View { file } => viewer::run_app(&file)?,
         Cmd::Export { args } => {
             let mut full = vec![std::ffi::OsString::from("hv-trace export")];

@@ -17,10 +17,11 @@
 //! and the only other caller of `emit` is the test hypercall. The ESR is not
 //! in the log, so the symbols are the classifier.
 
+use crate::artifacts::Artifacts;
 use crate::commands::{self, BOOT_TIMEOUT, SYSFS};
 use crate::session::{self, Running};
 use crate::system::{self, Plan};
-use crate::{ProbeKind, Vm};
+use crate::{qemu, ProbeKind, Vm};
 use anyhow::{bail, Context, Result};
 use guest_probe::symbols::SymbolTable;
 use object::{Object, ObjectSection};
@@ -66,16 +67,9 @@ pub fn run(args: ProfileArgs) -> Result<()> {
     let session = session::Private::new("profile")?;
     let log_path = session.dir.join("exec.log");
 
-    let plan = Plan {
-        session: Some(session.dir.clone()),
-        cores: CORES,
-        ..Plan::default()
-    };
-    let (mut machine, built) = system::machine(&plan)?;
-    let elf_path = built.get("hypervisor").context("no hypervisor image was built")?;
-    let elf = fs::read(elf_path).with_context(|| format!("reading {}", elf_path.display()))?;
-    let (text, symbols) = HypSymbols::from_elf(&elf).with_context(|| format!("reading {}", elf_path.display()))?;
-    machine.extra_args.extend([
+    let mut system = Profiled::new(&session.dir)?;
+    let text = system.text;
+    system.machine.extra_args.extend([
         "-singlestep".to_string(),
         "-dfilter".to_string(),
         // `..` takes the last address, inclusive.
@@ -84,13 +78,8 @@ pub fn run(args: ProfileArgs) -> Result<()> {
         log_path.display().to_string(),
     ]);
 
-    let step = crate::progress::Step::start("booting hypervisor + Linux + RTOS (single-stepping QEMU)");
-    let mut running = Running::start(&machine, Box::new(std::io::sink()))?;
-    system::save_artifacts(&running.dir, &built)?;
-    // Every instruction is its own translation block: boots take longer.
-    running.wait_for("init done", 2 * BOOT_TIMEOUT)?;
-    let mut ctl = session::wait_control(&running.dir, Duration::from_secs(120))?;
-    step.finish("up");
+    let (running, mut ctl) = system.boot("single-stepping QEMU")?;
+    let symbols = &system.symbols;
     for (site, vm) in SITES {
         let t = commands::resolve(site, vm, Some(ProbeKind::Switch))?;
         let id = commands::add_probe(&mut ctl, vm, &t)?;
@@ -112,7 +101,7 @@ pub fn run(args: ProfileArgs) -> Result<()> {
         );
     }
     let file = fs::File::open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
-    let parsed = parse(BufReader::with_capacity(1 << 20, file), &symbols)
+    let parsed = parse(BufReader::with_capacity(1 << 20, file), symbols)
         .with_context(|| format!("reading {}", log_path.display()))?;
     let partition = hyp_core::config::for_cores(CORES).context("no 2-core partition")?;
     let vm_of = |cpu: u32| {
@@ -123,13 +112,55 @@ pub fn run(args: ProfileArgs) -> Result<()> {
             .map_or_else(|| format!("cpu{cpu}"), |v| v.name.to_string())
     };
     let vms: Vec<String> = partition.vms.iter().map(|v| v.name.to_string()).collect();
-    let report = Report::new(&parsed, &symbols, &vms, vm_of, logged, size);
+    let report = Report::new(&parsed, symbols, &vms, vm_of, logged, size);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.text());
     }
     Ok(())
+}
+
+/// The profiled system: its QEMU machine (the caller adds its logging
+/// arguments), the images it runs, and the hypervisor's `.text` and symbols.
+pub(crate) struct Profiled {
+    pub machine: qemu::Machine,
+    pub built: Artifacts,
+    pub text: Range,
+    pub symbols: HypSymbols,
+}
+
+impl Profiled {
+    /// Build the 2-core system for the session in `dir`.
+    pub(crate) fn new(dir: &Path) -> Result<Self> {
+        let plan = Plan {
+            session: Some(dir.to_path_buf()),
+            cores: CORES,
+            ..Plan::default()
+        };
+        let (machine, built) = system::machine(&plan)?;
+        let elf_path = built.get("hypervisor").context("no hypervisor image was built")?;
+        let elf = fs::read(elf_path).with_context(|| format!("reading {}", elf_path.display()))?;
+        let (text, symbols) = HypSymbols::from_elf(&elf).with_context(|| format!("reading {}", elf_path.display()))?;
+        Ok(Profiled {
+            machine,
+            built,
+            text,
+            symbols,
+        })
+    }
+
+    /// Boot it and wait for the guest's control shell; `how` says how QEMU runs.
+    pub(crate) fn boot(&self, how: &str) -> Result<(Running, session::Control)> {
+        let step = crate::progress::Step::start(format!("booting hypervisor + Linux + RTOS ({how})"));
+        let mut running = Running::start(&self.machine, Box::new(std::io::sink()))?;
+        system::save_artifacts(&running.dir, &self.built)?;
+        // Every instruction is its own translation block: boots take longer.
+        running.wait_for("init done", 2 * BOOT_TIMEOUT)?;
+        let ctl = session::wait_control(&running.dir, Duration::from_secs(120))?;
+        step.finish("up");
+        Ok((running, ctl))
+    }
 }
 
 /// How long logging ran and whether the size limit cut it short.
@@ -165,10 +196,10 @@ fn log_for(dir: &Path, log: &Path, wall: Duration) -> Result<Logged> {
 }
 
 /// QEMU's HMP monitor; its replies (echo with terminal escapes) are discarded.
-struct Monitor(UnixStream);
+pub(crate) struct Monitor(UnixStream);
 
 impl Monitor {
-    fn connect(sock: &Path) -> Result<Self> {
+    pub(crate) fn connect(sock: &Path) -> Result<Self> {
         let stream =
             UnixStream::connect(sock).with_context(|| format!("connecting to QEMU's monitor {}", sock.display()))?;
         stream.set_read_timeout(Some(Duration::from_millis(100)))?;
@@ -196,7 +227,7 @@ impl Monitor {
         bail!("QEMU's monitor showed no prompt within 30 s")
     }
 
-    fn cmd(&mut self, command: &str) -> Result<()> {
+    pub(crate) fn cmd(&mut self, command: &str) -> Result<()> {
         self.0
             .write_all(format!("{command}\n").as_bytes())
             .with_context(|| format!("sending `{command}` to QEMU's monitor"))?;
@@ -234,7 +265,7 @@ pub(crate) struct HypSymbols {
 
 impl HypSymbols {
     /// `.text` and the code symbols of the hypervisor ELF.
-    fn from_elf(bytes: &[u8]) -> Result<(Range, Self)> {
+    pub(crate) fn from_elf(bytes: &[u8]) -> Result<(Range, Self)> {
         let file = object::File::parse(bytes).context("not an ELF image")?;
         let text = file.section_by_name(".text").context("the image has no .text")?;
         let range = Range {
@@ -285,8 +316,13 @@ impl HypSymbols {
         }
     }
 
+    /// The names, by index; the last one is for PCs below the first symbol.
+    pub(crate) fn names(&self) -> &[String] {
+        &self.names
+    }
+
     /// The index of the symbol with the greatest address <= `pc`.
-    fn index(&self, pc: u64) -> usize {
+    pub(crate) fn index(&self, pc: u64) -> usize {
         match self.addrs.partition_point(|&a| a <= pc) {
             0 => self.addrs.len(),
             n => n - 1,
@@ -394,44 +430,23 @@ fn line_kind(line: &[u8]) -> Option<Line> {
     }
 }
 
-/// One core's state while reading the log.
-#[derive(Default)]
-struct Core {
-    /// The trap being read.
-    open: Option<Trap>,
-    /// The last block logged, not counted yet: it may be retracted.
-    /// (host address, PC, line number)
-    pending: Option<(u64, u64, u64)>,
+/// What replaying a log saw besides the instructions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Lines {
+    /// Instruction lines QEMU took back (see `Parsed::retracted`).
+    pub retracted: u64,
+    /// Lines that are neither instructions nor retractions.
+    pub other: u64,
 }
 
-impl Core {
-    /// Count the pending instruction; a finished trap, if it starts a new one.
-    fn commit(&mut self, cpu: u32, symbols: &HypSymbols, parsed: &mut Parsed) {
-        let Some((_, pc, _)) = self.pending.take() else { return };
-        parsed.instructions += 1;
-        let entry = if pc == symbols.sync_entry {
-            Some(Entry::Sync)
-        } else if pc == symbols.irq_entry {
-            Some(Entry::Irq)
-        } else {
-            None
-        };
-        if let Some(entry) = entry {
-            if let Some(done) = self.open.replace(Trap::new(cpu, entry)) {
-                parsed.traps.push(done);
-            }
-        }
-        match &mut self.open {
-            Some(trap) => trap.add(symbols.index(pc)),
-            None => parsed.partial += 1,
-        }
-    }
-}
-
-/// Cut an exec log into traps per core.
-pub(crate) fn parse(mut log: impl BufRead, symbols: &HypSymbols) -> std::io::Result<Parsed> {
-    let mut parsed = Parsed::default();
-    let mut cores: BTreeMap<u32, Core> = BTreeMap::new();
+/// Replay an exec log: `executed(cpu, pc)` for every block that ran, in log
+/// order per core. QEMU logs a block before running it and takes it back
+/// with `Stopped execution of TB chain before …` when a pending interrupt
+/// stops it first, so each core's last block is held until its next one.
+pub(crate) fn replay(mut log: impl BufRead, mut executed: impl FnMut(u32, u64)) -> std::io::Result<Lines> {
+    let mut lines = Lines::default();
+    // Per core, the last block logged and not counted yet: (host address, PC, line number).
+    let mut pending: BTreeMap<u32, Option<(u64, u64, u64)>> = BTreeMap::new();
     let mut line = Vec::with_capacity(256);
     let mut number = 0u64;
     loop {
@@ -442,32 +457,65 @@ pub(crate) fn parse(mut log: impl BufRead, symbols: &HypSymbols) -> std::io::Res
         number += 1;
         match line_kind(&line) {
             Some(Line::Block { cpu, host, pc }) => {
-                let core = cores.entry(cpu).or_default();
-                core.commit(cpu, symbols, &mut parsed);
-                core.pending = Some((host, pc, number));
+                let slot = pending.entry(cpu).or_default();
+                if let Some((_, pc, _)) = slot.replace((host, pc, number)) {
+                    executed(cpu, pc);
+                }
             }
             Some(Line::Stopped { host, pc }) => {
                 // The most recent matching block of any core (the line does
                 // not say which core stopped).
-                let stopped = cores
+                let stopped = pending
                     .values_mut()
-                    .filter(|c| c.pending.is_some_and(|(h, p, _)| (h, p) == (host, pc)))
-                    .max_by_key(|c| c.pending.map(|(_, _, n)| n));
+                    .filter(|p| p.is_some_and(|(h, p, _)| (h, p) == (host, pc)))
+                    .max_by_key(|p| p.map(|(_, _, n)| n));
                 match stopped {
-                    Some(core) => {
-                        core.pending = None;
-                        parsed.retracted += 1;
+                    Some(p) => {
+                        *p = None;
+                        lines.retracted += 1;
                     }
-                    None => parsed.other_lines += 1,
+                    None => lines.other += 1,
                 }
             }
-            None => parsed.other_lines += 1,
+            None => lines.other += 1,
         }
     }
-    for (&cpu, core) in &mut cores {
-        core.commit(cpu, symbols, &mut parsed);
-        parsed.partial += core.open.take().map_or(0, |t| t.instructions);
+    for (&cpu, p) in &mut pending {
+        if let Some((_, pc, _)) = p.take() {
+            executed(cpu, pc);
+        }
     }
+    Ok(lines)
+}
+
+/// Cut an exec log into traps per core.
+pub(crate) fn parse(log: impl BufRead, symbols: &HypSymbols) -> std::io::Result<Parsed> {
+    let mut parsed = Parsed::default();
+    // Per core, the trap being read.
+    let mut open: BTreeMap<u32, Option<Trap>> = BTreeMap::new();
+    let lines = replay(log, |cpu, pc| {
+        parsed.instructions += 1;
+        let entry = if pc == symbols.sync_entry {
+            Some(Entry::Sync)
+        } else if pc == symbols.irq_entry {
+            Some(Entry::Irq)
+        } else {
+            None
+        };
+        let trap = open.entry(cpu).or_default();
+        if let Some(entry) = entry {
+            if let Some(done) = trap.replace(Trap::new(cpu, entry)) {
+                parsed.traps.push(done);
+            }
+        }
+        match trap {
+            Some(trap) => trap.add(symbols.index(pc)),
+            None => parsed.partial += 1,
+        }
+    })?;
+    parsed.retracted = lines.retracted;
+    parsed.other_lines = lines.other;
+    parsed.partial += open.into_values().flatten().map(|t| t.instructions).sum::<u64>();
     Ok(parsed)
 }
 
