@@ -483,6 +483,22 @@ impl Record {
     /// `set_name(name, &raw[..NAME_LEN - 1])`, in a few word operations
     /// (it runs on every probe hit).
     pub fn name_from_raw(raw: [u8; NAME_LEN]) -> [u8; NAME_LEN] {
+        let (lo, hi) = raw.split_at(8);
+        let lo = u64::from_le_bytes(lo.try_into().unwrap_or_default());
+        let hi = u64::from_le_bytes(hi.try_into().unwrap_or_default());
+        let (lo, hi) = Self::name_words(lo, hi);
+        let mut out = [0u8; NAME_LEN];
+        out[..8].copy_from_slice(&lo.to_le_bytes());
+        out[8..].copy_from_slice(&hi.to_le_bytes());
+        out
+    }
+
+    /// [`Record::name_from_raw`] on the raw bytes as two little-endian
+    /// words, giving the name field's two words: for callers that load
+    /// guest memory a word at a time (a strict-alignment target turns byte
+    /// arrays of unknown alignment into byte loads and stores).
+    #[inline]
+    pub fn name_words(mut lo: u64, hi: u64) -> (u64, u64) {
         const ONES: u64 = 0x0101_0101_0101_0101;
         const HIGHS: u64 = 0x8080_8080_8080_8080;
         /// Keeps the bytes of `w` below its first zero byte; true if it had one.
@@ -497,18 +513,13 @@ impl Record {
             *w &= (1u64 << keep_bits).wrapping_sub(1);
             true
         }
-        let (lo, hi) = raw.split_at(8);
-        let mut lo = u64::from_le_bytes(lo.try_into().unwrap_or_default());
-        let mut hi = u64::from_le_bytes(hi.try_into().unwrap_or_default()) & 0x00ff_ffff_ffff_ffff;
+        let mut hi = hi & 0x00ff_ffff_ffff_ffff;
         if cut(&mut lo) {
             hi = 0;
         } else {
             cut(&mut hi);
         }
-        let mut out = [0u8; NAME_LEN];
-        out[..8].copy_from_slice(&lo.to_le_bytes());
-        out[8..].copy_from_slice(&hi.to_le_bytes());
-        out
+        (lo, hi)
     }
 }
 

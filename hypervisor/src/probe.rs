@@ -680,7 +680,28 @@ fn ucos_task(p: &OsProfile, rd: &mut HitReader, tcb: u64, prio: &mut u8, state: 
 /// A NUL-terminated name at `va`, at most NAME_LEN - 1 bytes: two 8-byte
 /// reads, or byte by byte up to the first unreadable byte when those 16
 /// bytes cross into an unmapped page.
+#[inline(always)]
 fn read_name(rd: &mut HitReader, va: u64, out: &mut [u8; NAME_LEN]) {
+    let within_page = (va & 0xfff) as usize + NAME_LEN <= 0x1000;
+    let pa = if within_page {
+        rd.view.cached_pa(va, Access::Read)
+    } else {
+        None
+    };
+    match pa {
+        Some(pa) => {
+            let (lo, hi) = Record::name_words(crate::guestmem::load_le(pa, 8), crate::guestmem::load_le(pa + 8, 8));
+            out[..8].copy_from_slice(&lo.to_le_bytes());
+            out[8..].copy_from_slice(&hi.to_le_bytes());
+        }
+        None => *out = Record::name_from_raw(read_name_slow(rd, va)),
+    }
+}
+
+/// `read_name` without a cached translation: through the walker, and byte
+/// by byte when the name may cross into an unmapped page.
+#[inline(never)]
+fn read_name_slow(rd: &mut HitReader, va: u64) -> [u8; NAME_LEN] {
     let mut raw = [0u8; NAME_LEN];
     let within_page = (va & 0xfff) as usize + NAME_LEN <= 0x1000;
     if let Some(pa) = within_page
@@ -698,7 +719,7 @@ fn read_name(rd: &mut HitReader, va: u64, out: &mut [u8; NAME_LEN]) {
             *b = one[0];
         }
     }
-    *out = Record::name_from_raw(raw);
+    raw
 }
 
 // --- single-stepping the displaced instruction ----------------------------------------
@@ -931,23 +952,48 @@ impl<'a> FastView<'a> {
     }
 
     /// The PA of `va..va + len` for `access` (`len` ≥ 1, within one page).
+    /// The cache lookup is inlined into the caller; a walk is a call.
+    #[inline(always)]
     fn pa(&self, va: u64, len: usize, access: Access) -> Result<u64, AccessError> {
+        match self.cached_pa(va, access) {
+            Some(pa) => Ok(pa),
+            None => self.walk_pa(va, len, access),
+        }
+    }
+
+    /// Whether translations of `va`'s half may be cached, and from which
+    /// table base.
+    #[inline(always)]
+    fn cache_key(&self, va: u64) -> (bool, u64) {
         let upper = va >> 55 & 1 == 1;
         let cacheable = self.regs.mmu_on && (upper || self.static_tables);
-        let table = Ttbr(if upper { self.regs.ttbr1 } else { self.regs.ttbr0 }).baddr();
-        let write = access == Access::Write;
-        if cacheable {
-            let hit = self.cache.borrow().find(va, table, self.regs.tcr, write);
-            if let Some(e) = hit {
-                // SAFETY: `desc_pa` was checked to be 8 bytes of this VM's
-                // RAM (identity-mapped at EL2) when the entry was made; the
-                // guest may change it concurrently, hence volatile.
-                let desc = unsafe { core::ptr::read_volatile(e.desc_pa as *const u64) };
-                if desc == e.desc {
-                    return Ok(e.out_pa + (va - e.va_base));
-                }
-            }
+        (
+            cacheable,
+            Ttbr(if upper { self.regs.ttbr1 } else { self.regs.ttbr0 }).baddr(),
+        )
+    }
+
+    #[inline(always)]
+    fn cached_pa(&self, va: u64, access: Access) -> Option<u64> {
+        let (cacheable, table) = self.cache_key(va);
+        if !cacheable {
+            return None;
         }
+        let e = self
+            .cache
+            .borrow()
+            .find(va, table, self.regs.tcr, access == Access::Write)?;
+        // SAFETY: `desc_pa` was checked to be 8 bytes of this VM's RAM
+        // (identity-mapped at EL2) when the entry was made; the guest may
+        // change it concurrently, hence volatile.
+        let desc = unsafe { core::ptr::read_volatile(e.desc_pa as *const u64) };
+        (desc == e.desc).then(|| e.out_pa + (va - e.va_base))
+    }
+
+    /// `pa` on a cache miss: the walker, then a new cache entry.
+    #[inline(never)]
+    fn walk_pa(&self, va: u64, len: usize, access: Access) -> Result<u64, AccessError> {
+        let (cacheable, table) = self.cache_key(va);
         let vm = self.mem.vm;
         let t = self
             .walker()
