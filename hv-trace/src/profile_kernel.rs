@@ -16,7 +16,7 @@
 use crate::bench::{self, Mode, Sites};
 use crate::profile::{self, HypSymbols, Monitor, Profiled, Range};
 use crate::progress::Step;
-use crate::session::{self, Control};
+use crate::session::{self, Control, Running};
 use anyhow::{ensure, Context, Result};
 use regex::Regex;
 use serde::Serialize;
@@ -40,6 +40,9 @@ const LOOPS_RE: &str = r"([0-9]+) loops in ";
 /// Cores of the machine (Linux on CPU0, the RTOS on CPU1).
 const CORES: u8 = 2;
 const T: Duration = Duration::from_secs(60);
+/// In the guest: the FIFO the logged run waits on, and its output.
+const GATE: &str = "/tmp/hv-trace-profile.go";
+const OUT: &str = "/tmp/hv-trace-profile.out";
 
 #[derive(clap::Args, Debug)]
 pub struct ProfileKernelArgs {
@@ -132,7 +135,7 @@ fn profile(job: &Job, dir: &Path) -> Result<Report> {
         dir.join("exec.log").display().to_string(),
     ]);
 
-    let (running, mut ctl) = system.boot("icount, single-stepping QEMU")?;
+    let (mut running, mut ctl) = system.boot("icount, single-stepping QEMU")?;
     let program = format!("/usr/bench/{}", job.test);
     ensure!(
         ctl.exec(&format!("test -x {program}"), T)?.status == 0,
@@ -153,7 +156,7 @@ fn profile(job: &Job, dir: &Path) -> Result<Report> {
     let mut monitor = Monitor::connect(&running.dir.join("monitor.sock"))?;
     let mut measured = Vec::new();
     for &mode in &job.modes {
-        let m = measure(job, mode, &mut ctl, &mut monitor, &sites, &symbols, &running.dir)
+        let m = measure(job, mode, &mut ctl, &mut monitor, &mut running, &sites, &symbols)
             .with_context(|| format!("profiling the {} mode", mode.name()))?;
         measured.push(m);
     }
@@ -163,14 +166,21 @@ fn profile(job: &Job, dir: &Path) -> Result<Report> {
 }
 
 /// One mode: set up, warm up, log one run, take down, count the log.
+///
+/// The logged run is not driven through the control channel: while it waits
+/// for a command, `Control` wakes the guest's console every 200 ms of wall
+/// time, and a logged run takes a minute of wall time, so the log would hold
+/// hundreds of console interrupts and wake-ups, more on a slower host. The
+/// workload waits in the background on a FIFO instead; one command releases
+/// it once logging is on, and it says it is done on the serial console.
 fn measure(
     job: &Job,
     mode: Mode,
     ctl: &mut Control,
     monitor: &mut Monitor,
+    running: &mut Running,
     sites: &Sites,
     symbols: &Symbols,
-    dir: &Path,
 ) -> Result<Measured> {
     let name = mode.name();
     let step = Step::start(format!("{name}: warm-up and {} s of {} logged", job.seconds, job.test));
@@ -178,25 +188,37 @@ fn measure(
     let program = format!("/usr/bench/{}", job.test);
     ctl.run(&format!("{program} {WARMUP_SECONDS}"), T + Duration::from_secs(120))
         .context("the warm-up run")?;
-    let log = dir.join(format!("{name}.log"));
+    let marker = format!("@@hv-trace profile-kernel: {name} done@@");
+    // The control shell runs `{ CMD ; }`: a command may not end in `&`. The
+    // marker goes out twice: the RTOS's lines can interleave with one.
+    ctl.run(
+        &format!(
+            "rm -f {GATE} {OUT} && mkfifo {GATE} && {{ ( read go < {GATE}; {program} {} > {OUT} 2>&1; echo \"status $?\" >> {OUT}; echo '{marker}' > /dev/ttyAMA0; echo '{marker}' > /dev/ttyAMA0 ) < /dev/null > /dev/null 2>&1 & }}",
+            job.seconds
+        ),
+        T,
+    )
+    .context("starting the workload in the background")?;
+    let log = running.dir.join(format!("{name}.log"));
     monitor.cmd(&format!("logfile {}", log.display()))?;
     monitor.cmd("log exec,nochain")?;
     // Logging every instruction slows QEMU down a lot (guest time does not care).
-    let out = ctl.exec(
-        &format!("{program} {}", job.seconds),
-        Duration::from_secs_f64(600.0 + job.seconds * 3000.0),
-    );
+    let ran = ctl
+        .run(&format!("echo go > {GATE}"), T)
+        .context("releasing the workload")
+        .and_then(|_| running.wait_for(&marker, Duration::from_secs_f64(600.0 + job.seconds * 3000.0)));
     // Closes (and so flushes) the log file, whatever the run did.
     monitor.cmd("log none")?;
-    let out = out?;
+    ran?;
+    let output = ctl.run(&format!("cat {OUT}; rm -f {GATE} {OUT}"), T)?;
+    let status = workload_status(&output);
     ensure!(
-        out.status == 0,
-        "{program} failed in the guest (status {}): {}",
-        out.status,
-        out.text.trim()
+        status == Some(0),
+        "{program} failed in the guest (status {status:?}): {}",
+        output.trim()
     );
-    let loops = parse_loops(&out.text)?;
-    let elapsed = bench::parse_elapsed(&out.text);
+    let loops = parse_loops(&output)?;
+    let elapsed = bench::parse_elapsed(&output);
     bench::disable(ctl, mode)?;
     let log_bytes = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     ensure!(
@@ -225,6 +247,14 @@ fn measure(
         log_bytes,
         counts,
     })
+}
+
+/// The exit status the background run appended to its output (`status N`).
+fn workload_status(output: &str) -> Option<i32> {
+    output
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("status ")?.parse().ok())
 }
 
 /// The loop count of a built-in workload's output.
@@ -285,10 +315,11 @@ fn kallsyms(text: &str) -> Vec<(u64, String)> {
             if !matches!(kind, "t" | "T" | "w" | "W") {
                 return None;
             }
-            let name = f.next()?;
+            // Rust code (the hvtrace module) is listed mangled.
+            let name = format!("{:#}", rustc_demangle::demangle(f.next()?));
             Some(match f.next() {
                 Some(module) => (addr, format!("{name} {module}")),
-                None => (addr, name.to_string()),
+                None => (addr, name),
             })
         })
         .collect()
@@ -585,7 +616,7 @@ ffff800080020000 t __switch_to
 ffff800080030000 D some_data
 ffff800080040000 W weak_fn
 garbage line
-ffff80007a000000 t drain\t[hvtrace]
+ffff80007a000000 t _RNvCs5soJHaUpt7w_12hvtrace_main5drain\t[hvtrace]
 ffff80007a000100 T hvtrace_irq\t[hvtrace]
 ";
 
@@ -619,7 +650,10 @@ ffff80007a000100 T hvtrace_irq\t[hvtrace]
         assert_eq!(name(&s, 0xffff_8000_8001_0004), ("_text", Space::Kernel));
         assert_eq!(name(&s, 0xffff_8000_8003_0000), ("__switch_to", Space::Kernel));
         assert_eq!(name(&s, 0xffff_8000_8004_0000), ("weak_fn", Space::Kernel));
-        assert_eq!(name(&s, 0xffff_8000_7a00_0080), ("drain [hvtrace]", Space::Kernel));
+        assert_eq!(
+            name(&s, 0xffff_8000_7a00_0080),
+            ("hvtrace_main::drain [hvtrace]", Space::Kernel)
+        );
         assert_eq!(
             name(&s, 0xffff_8000_7a00_0104),
             ("hvtrace_irq [hvtrace]", Space::Kernel)
@@ -710,6 +744,10 @@ ffff80007a000100 T hvtrace_irq\t[hvtrace]
             1111
         );
         assert!(parse_loops("Segmentation fault\n").is_err());
+        let out = "context1: 1111 loops in 0.101 s: 11000.0 loops/s\nstatus 0\n";
+        assert_eq!(workload_status(out), Some(0));
+        assert_eq!(workload_status("Killed\nstatus 137\n"), Some(137));
+        assert_eq!(workload_status("no status\n"), None);
         assert!(parse_loops("context1: 0 loops in 0.100 s: 0.0 loops/s\n").is_err());
     }
 
@@ -772,7 +810,7 @@ ffff80007a000100 T hvtrace_irq\t[hvtrace]
         assert_eq!(
             top,
             [
-                ("drain [hvtrace]", Space::Kernel, 10.0),
+                ("hvtrace_main::drain [hvtrace]", Space::Kernel, 10.0),
                 ("hypervisor::trace::emit", Space::Hyp, 10.0),
                 ("(user)", Space::User, 0.0),
             ]
@@ -788,7 +826,7 @@ ffff80007a000100 T hvtrace_irq\t[hvtrace]
             "{text}"
         );
         assert!(
-            text.contains("kernel        0.0       2.0      10.0     +10.0  drain [hvtrace]"),
+            text.contains("kernel        0.0       2.0      10.0     +10.0  hvtrace_main::drain [hvtrace]"),
             "{text}"
         );
         let json = serde_json::to_value(&r).unwrap();
