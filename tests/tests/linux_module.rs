@@ -167,7 +167,7 @@ fn records_are_rebuilt_from_their_words() {
     }
     let words: [u64; 8] = core::array::from_fn(|i| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap()));
     let r = abi::Record::from_words(words);
-    // SAFETY (test): Record is repr(C), 64 bytes, integers and byte arrays
+    // SAFETY: Record is repr(C), 64 bytes, integers and byte arrays
     // only (no padding, every bit pattern valid): its bytes are the layout.
     let expected: abi::Record = unsafe { core::mem::transmute(bytes) };
     assert_eq!(r, expected);
