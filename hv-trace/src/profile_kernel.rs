@@ -40,9 +40,6 @@ const LOOPS_RE: &str = r"([0-9]+) loops in ";
 /// Cores of the machine (Linux on CPU0, the RTOS on CPU1).
 const CORES: u8 = 2;
 const T: Duration = Duration::from_secs(60);
-/// In the guest: the FIFO the logged run waits on, and its output.
-const GATE: &str = "/tmp/hv-trace-profile.go";
-const OUT: &str = "/tmp/hv-trace-profile.out";
 
 #[derive(clap::Args, Debug)]
 pub struct ProfileKernelArgs {
@@ -167,12 +164,10 @@ fn profile(job: &Job, dir: &Path) -> Result<Report> {
 
 /// One mode: set up, warm up, log one run, take down, count the log.
 ///
-/// The logged run is not driven through the control channel: while it waits
-/// for a command, `Control` wakes the guest's console every 200 ms of wall
-/// time, and a logged run takes a minute of wall time, so the log would hold
-/// hundreds of console interrupts and wake-ups, more on a slower host. The
-/// workload waits in the background on a FIFO instead; one command releases
-/// it once logging is on, and it says it is done on the serial console.
+/// The logged run is a quiet one (`Control::arm_quiet`): a logged run takes a
+/// minute of wall time, and the control channel's wake-ups of the guest's
+/// console while it waits would put hundreds of console interrupts into the
+/// log (they cost context1 a third of its loops in a first version).
 fn measure(
     job: &Job,
     mode: Mode,
@@ -188,35 +183,25 @@ fn measure(
     let program = format!("/usr/bench/{}", job.test);
     ctl.run(&format!("{program} {WARMUP_SECONDS}"), T + Duration::from_secs(120))
         .context("the warm-up run")?;
-    let marker = format!("@@hv-trace profile-kernel: {name} done@@");
-    // The control shell runs `{ CMD ; }`: a command may not end in `&`. The
-    // marker goes out twice: the RTOS's lines can interleave with one.
-    ctl.run(
-        &format!(
-            "rm -f {GATE} {OUT} && mkfifo {GATE} && {{ ( read go < {GATE}; {program} {} > {OUT} 2>&1; echo \"status $?\" >> {OUT}; echo '{marker}' > /dev/ttyAMA0; echo '{marker}' > /dev/ttyAMA0 ) < /dev/null > /dev/null 2>&1 & }}",
-            job.seconds
-        ),
-        T,
-    )
-    .context("starting the workload in the background")?;
+    let armed = ctl
+        .arm_quiet(&format!("{program} {}", job.seconds))
+        .context("arming the workload")?;
     let log = running.dir.join(format!("{name}.log"));
     monitor.cmd(&format!("logfile {}", log.display()))?;
     monitor.cmd("log exec,nochain")?;
     // Logging every instruction slows QEMU down a lot (guest time does not care).
-    let ran = ctl
-        .run(&format!("echo go > {GATE}"), T)
-        .context("releasing the workload")
-        .and_then(|_| running.wait_for(&marker, Duration::from_secs_f64(600.0 + job.seconds * 3000.0)));
+    let ran = armed.release(ctl, running, Duration::from_secs_f64(600.0 + job.seconds * 3000.0));
     // Closes (and so flushes) the log file, whatever the run did.
     monitor.cmd("log none")?;
     ran?;
-    let output = ctl.run(&format!("cat {OUT}; rm -f {GATE} {OUT}"), T)?;
-    let status = workload_status(&output);
+    let out = armed.output(ctl)?;
     ensure!(
-        status == Some(0),
-        "{program} failed in the guest (status {status:?}): {}",
-        output.trim()
+        out.status == 0,
+        "{program} failed in the guest (status {}): {}",
+        out.status,
+        out.text.trim()
     );
+    let output = out.text;
     let loops = parse_loops(&output)?;
     let elapsed = bench::parse_elapsed(&output);
     bench::disable(ctl, mode)?;
@@ -247,14 +232,6 @@ fn measure(
         log_bytes,
         counts,
     })
-}
-
-/// The exit status the background run appended to its output (`status N`).
-fn workload_status(output: &str) -> Option<i32> {
-    output
-        .lines()
-        .rev()
-        .find_map(|l| l.trim().strip_prefix("status ")?.parse().ok())
 }
 
 /// The loop count of a built-in workload's output.
@@ -744,10 +721,6 @@ ffff80007a000100 T hvtrace_irq\t[hvtrace]
             1111
         );
         assert!(parse_loops("Segmentation fault\n").is_err());
-        let out = "context1: 1111 loops in 0.101 s: 11000.0 loops/s\nstatus 0\n";
-        assert_eq!(workload_status(out), Some(0));
-        assert_eq!(workload_status("Killed\nstatus 137\n"), Some(137));
-        assert_eq!(workload_status("no status\n"), None);
         assert!(parse_loops("context1: 0 loops in 0.100 s: 0.0 loops/s\n").is_err());
     }
 

@@ -225,6 +225,49 @@ pub struct Output {
     pub text: String,
 }
 
+/// Where an armed quiet run waits, writes its output, and marks its status.
+const QUIET_GATE: &str = "/tmp/hv-trace-quiet.go";
+const QUIET_OUT: &str = "/tmp/hv-trace-quiet.out";
+const QUIET_STATUS: &str = "@@hvt-status ";
+
+/// A command armed by [`Control::arm_quiet`].
+pub struct QuietRun {
+    marker: String,
+}
+
+impl QuietRun {
+    /// Starts the command and waits, without touching the control channel,
+    /// until it says on the serial console that it is done.
+    pub fn release(&self, ctl: &mut Control, running: &mut Running, timeout: Duration) -> Result<()> {
+        ctl.run(&format!("echo go > {QUIET_GATE}"), Duration::from_secs(60))
+            .context("starting the armed command")?;
+        running.wait_for(&self.marker, timeout)
+    }
+
+    /// The finished command's output and exit status.
+    pub fn output(self, ctl: &mut Control) -> Result<Output> {
+        let text = ctl.run(
+            &format!("cat {QUIET_OUT}; rm -f {QUIET_GATE} {QUIET_OUT}"),
+            Duration::from_secs(60),
+        )?;
+        Ok(split_status(&text))
+    }
+}
+
+/// A quiet run's output and the status line it ends with (-1 if missing).
+fn split_status(text: &str) -> Output {
+    match text.rfind(QUIET_STATUS) {
+        Some(at) => Output {
+            status: text[at + QUIET_STATUS.len()..].trim().parse().unwrap_or(-1),
+            text: text[..at].to_string(),
+        },
+        None => Output {
+            status: -1,
+            text: text.to_string(),
+        },
+    }
+}
+
 impl Control {
     pub fn connect(dir: &Path) -> Result<Self> {
         let sock = dir.join("ctl.sock");
@@ -293,6 +336,38 @@ impl Control {
         }
     }
 
+    /// Arms `cmd` to run in the guest with this channel idle, for runs
+    /// that are measured: while `exec` waits it wakes the guest's console
+    /// every 200 ms of wall time (its output only flows after host input),
+    /// which puts interrupts and wake-ups into the run, more of them the
+    /// slower the host. The armed command waits in the background on a FIFO;
+    /// [`QuietRun::release`] starts it and watches the serial console for
+    /// its end.
+    pub fn arm_quiet(&mut self, cmd: &str) -> Result<QuietRun> {
+        anyhow::ensure!(!cmd.contains('\n'), "guest commands are single lines");
+        self.serial += 1;
+        let marker = format!("@@hvt-quiet-{}-{}@@", std::process::id(), self.serial);
+        // The control shell runs `{ CMD ; }`, so the background job is a
+        // group of its own; the marker goes out twice because the RTOS's
+        // lines share the UART and can cut one.
+        self.run(
+            &format!(
+                "rm -f {QUIET_GATE} {QUIET_OUT} && mkfifo {QUIET_GATE} && {{ ( read go < {QUIET_GATE}; {{ {cmd} ; }} > {QUIET_OUT} 2>&1; echo \"{QUIET_STATUS}$?\" >> {QUIET_OUT}; echo '{marker}' > /dev/ttyAMA0; echo '{marker}' > /dev/ttyAMA0 ) < /dev/null > /dev/null 2>&1 & }}"
+            ),
+            Duration::from_secs(60),
+        )
+        .context("arming a command in the guest")?;
+        Ok(QuietRun { marker })
+    }
+
+    /// Runs `cmd` like [`Control::exec`], but with the channel idle while it
+    /// runs (see [`Control::arm_quiet`]).
+    pub fn exec_quiet(&mut self, running: &mut Running, cmd: &str, timeout: Duration) -> Result<Output> {
+        let armed = self.arm_quiet(cmd)?;
+        armed.release(self, running, timeout)?;
+        armed.output(self)
+    }
+
     /// Run a command that must succeed; its output.
     pub fn run(&mut self, cmd: &str, timeout: Duration) -> Result<String> {
         let out = self.exec(cmd, timeout)?;
@@ -342,4 +417,23 @@ pub fn console_log(dir: &Path) -> String {
     fs::read(dir.join("console.log"))
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quiet_runs_status_line_is_split_off() {
+        let o = split_status("spawn: 10 loops in 1.000 s: 10.0 loops/s\n@@hvt-status 0\n");
+        assert_eq!(
+            (o.status, o.text.as_str()),
+            (0, "spawn: 10 loops in 1.000 s: 10.0 loops/s\n")
+        );
+        let o = split_status("sh: frob: not found\n@@hvt-status 127\n");
+        assert_eq!(o.status, 127);
+        // Output that was cut short has no status: a failure, never a success.
+        assert_eq!(split_status("half a line").status, -1);
+        assert_eq!(split_status("@@hvt-status \n").status, -1);
+    }
 }
