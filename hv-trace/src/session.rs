@@ -315,13 +315,20 @@ impl Control {
                 Ok(_) if line.ends_with(b"\n") => {
                     let l = String::from_utf8_lossy(&line).into_owned();
                     line.clear();
-                    match l.trim_end().strip_prefix(&marker) {
+                    // Output that does not end in a newline runs into the
+                    // end marker's line: what precedes the marker is output.
+                    let (before, marked) = match l.find(&marker) {
+                        Some(at) => (&l[..at], Some(l[at + marker.len()..].trim_end())),
+                        None => (l.as_str(), None),
+                    };
+                    match marked {
                         Some("<") => started_output = true,
                         Some(rest) if started_output => {
+                            text.push_str(before);
                             let status = rest.trim().parse().unwrap_or(-1);
                             return Ok(Output { status, text });
                         }
-                        _ if started_output => text.push_str(&l),
+                        _ if started_output => text.push_str(before),
                         _ => {}
                     }
                 }

@@ -142,6 +142,11 @@ fn random_hypercalls_from_linux_never_crash_the_hypervisor_nor_disturb_the_rtos(
     // Linux is fine too: the control channel answers.
     let out = sys.hv_trace(&["exec", "echo", "still-here"]).unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("still-here"));
+    // Output without a final newline runs into the end marker's line: it is
+    // output all the same, the status comes through, nothing waits.
+    let out = sys.hv_trace(&["exec", "printf no-newline; (exit 3)"]).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "no-newline");
+    assert_eq!(out.status.code(), Some(3));
     eprintln!("{}", said.trim());
 }
 
