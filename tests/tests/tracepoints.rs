@@ -315,12 +315,15 @@ fn probes_in_the_running_rtos_trace_both_oses_faithfully() {
             .any(|l| l.contains("[000]") && l.contains("sched_switch")),
         "Linux on CPU0"
     );
-    // Both OSes interleave in time order: CPU0 events between CPU1 events.
-    let cpus: Vec<bool> = report
+    // Both OSes interleave in time order: CPU0 events between CPU1 events
+    // (runs of either collapsed: how many Linux switches fall between two
+    // RTOS switches depends on what Linux is doing).
+    let mut cpus: Vec<bool> = report
         .lines()
         .filter(|l| l.contains("sched_switch"))
         .map(|l| l.contains("[001]"))
         .collect();
+    cpus.dedup();
     assert!(
         cpus.windows(3).any(|w| w == [true, false, true]),
         "the two OSes are not interleaved"
