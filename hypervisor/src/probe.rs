@@ -678,13 +678,15 @@ fn ucos_task(p: &OsProfile, rd: &mut HitReader, tcb: u64, prio: &mut u8, state: 
 }
 
 /// A NUL-terminated name at `va`, at most NAME_LEN - 1 bytes: two 8-byte
-/// reads, or byte by byte up to the first unreadable byte when those 16
-/// bytes cross into an unmapped page.
+/// reads (the translation from the cache, or a walk), or byte by byte up to
+/// the first unreadable byte when those 16 bytes cross into another page.
 #[inline(always)]
 fn read_name(rd: &mut HitReader, va: u64, out: &mut [u8; NAME_LEN]) {
     let within_page = (va & 0xfff) as usize + NAME_LEN <= 0x1000;
     let pa = if within_page {
-        rd.view.cached_pa(va, Access::Read)
+        rd.view
+            .cached_pa(va, Access::Read)
+            .or_else(|| rd.view.walk_pa(va, NAME_LEN, Access::Read).ok())
     } else {
         None
     };
@@ -694,30 +696,20 @@ fn read_name(rd: &mut HitReader, va: u64, out: &mut [u8; NAME_LEN]) {
             out[..8].copy_from_slice(&lo.to_le_bytes());
             out[8..].copy_from_slice(&hi.to_le_bytes());
         }
-        None => *out = Record::name_from_raw(read_name_slow(rd, va)),
+        None => *out = Record::name_from_raw(read_name_bytewise(rd, va)),
     }
 }
 
-/// `read_name` without a cached translation: through the walker, and byte
-/// by byte when the name may cross into an unmapped page.
+/// `read_name` byte by byte, up to the first unreadable byte.
 #[inline(never)]
-fn read_name_slow(rd: &mut HitReader, va: u64) -> [u8; NAME_LEN] {
+fn read_name_bytewise(rd: &mut HitReader, va: u64) -> [u8; NAME_LEN] {
     let mut raw = [0u8; NAME_LEN];
-    let within_page = (va & 0xfff) as usize + NAME_LEN <= 0x1000;
-    if let Some(pa) = within_page
-        .then(|| rd.view.pa(va, NAME_LEN, Access::Read).ok())
-        .flatten()
-    {
-        raw[..8].copy_from_slice(&crate::guestmem::load_le(pa, 8).to_le_bytes());
-        raw[8..].copy_from_slice(&crate::guestmem::load_le(pa + 8, 8).to_le_bytes());
-    } else {
-        for (i, b) in raw[..NAME_LEN - 1].iter_mut().enumerate() {
-            let mut one = [0u8];
-            if !rd.read(va.wrapping_add(i as u64), &mut one) {
-                break;
-            }
-            *b = one[0];
+    for (i, b) in raw[..NAME_LEN - 1].iter_mut().enumerate() {
+        let mut one = [0u8];
+        if !rd.read(va.wrapping_add(i as u64), &mut one) {
+            break;
         }
+        *b = one[0];
     }
     raw
 }
