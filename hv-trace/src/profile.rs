@@ -254,6 +254,22 @@ enum Marker {
 
 /// The hypervisor's code symbols by address (demangled, without hashes),
 /// and its vector entries.
+/// Symbols sorted by address as parallel address and name lists, aliases
+/// folded: the first name at an address stands for all.
+pub(crate) fn fold_aliases(mut sorted: Vec<(u64, String)>) -> (Vec<u64>, Vec<String>) {
+    sorted.dedup_by_key(|s| s.0);
+    sorted.into_iter().unzip()
+}
+
+/// The index of the nearest symbol address at or below `pc` in sorted
+/// `addrs`, or `addrs.len()` for a PC below them all.
+pub(crate) fn nearest_below(addrs: &[u64], pc: u64) -> usize {
+    match addrs.partition_point(|&a| a <= pc) {
+        0 => addrs.len(),
+        n => n - 1,
+    }
+}
+
 pub(crate) struct HypSymbols {
     addrs: Vec<u64>,
     /// One name per address, then the name of PCs below the first symbol.
@@ -291,9 +307,7 @@ impl HypSymbols {
     pub(crate) fn new(symbols: impl IntoIterator<Item = (u64, String)>, vectors: u64) -> Self {
         let mut all: Vec<(u64, String)> = symbols.into_iter().collect();
         all.sort();
-        // Aliases: the first name at an address stands for all.
-        all.dedup_by_key(|s| s.0);
-        let (addrs, mut names): (Vec<u64>, Vec<String>) = all.into_iter().unzip();
+        let (addrs, mut names) = fold_aliases(all);
         names.push("(no symbol)".into());
         let markers = names
             .iter()
@@ -323,10 +337,7 @@ impl HypSymbols {
 
     /// The index of the symbol with the greatest address <= `pc`.
     pub(crate) fn index(&self, pc: u64) -> usize {
-        match self.addrs.partition_point(|&a| a <= pc) {
-            0 => self.addrs.len(),
-            n => n - 1,
-        }
+        nearest_below(&self.addrs, pc)
     }
 
     /// A name for reports: `hypervisor::` is implied.

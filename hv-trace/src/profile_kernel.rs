@@ -318,10 +318,9 @@ pub(crate) struct Symbols {
 impl Symbols {
     pub(crate) fn new(kallsyms_text: &str, hyp: HypSymbols, hyp_text: Range) -> Self {
         let mut kernel = kallsyms(kallsyms_text);
-        // Aliases: the first name listed at an address stands for all.
+        // Stable: of aliases, the first one listed stands for all.
         kernel.sort_by_key(|s| s.0);
-        kernel.dedup_by_key(|s| s.0);
-        let (kernel_addrs, mut names): (Vec<u64>, Vec<String>) = kernel.into_iter().unzip();
+        let (kernel_addrs, mut names) = profile::fold_aliases(kernel);
         names.push("(no kernel symbol)".into());
         let mut spaces = vec![Space::Kernel; names.len()];
         let hyp_first = names.len();
@@ -356,10 +355,7 @@ impl Symbols {
     /// The symbol `pc` counts toward: the nearest lower one in its space.
     fn id(&self, pc: u64) -> usize {
         match Space::of(pc, self.hyp_text) {
-            Space::Kernel => match self.kernel_addrs.partition_point(|&a| a <= pc) {
-                0 => self.kernel_addrs.len(),
-                n => n - 1,
-            },
+            Space::Kernel => profile::nearest_below(&self.kernel_addrs, pc),
             Space::Hyp => self.hyp_first + self.hyp.index(pc),
             Space::User => self.user,
             Space::Rtos => self.rtos,
