@@ -40,7 +40,9 @@ struct Probe {
     kind: ProbeKind,
     /// How a hit executes the displaced instruction (decided at insertion).
     exec: Execution,
-    hits: u64,
+    /// Which insertion this is (ids are slot numbers and come back; a
+    /// core's statistics belong to one insertion).
+    serial: u32,
 }
 
 /// What hits of one probe cost in the hypervisor, in counter ticks from the
@@ -61,6 +63,21 @@ impl HitCost {
         max: 0,
         buckets: [0; 32],
     };
+
+    /// Both histograms in one (the per-core parts of a probe's cost).
+    fn merge(&mut self, other: &HitCost) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 || other.min < self.min {
+            self.min = other.min;
+        }
+        self.count += other.count;
+        self.max = self.max.max(other.max);
+        for (b, o) in self.buckets.iter_mut().zip(other.buckets) {
+            *b = b.saturating_add(o);
+        }
+    }
 
     fn add(&mut self, ticks: u64) {
         if self.count == 0 || ticks < self.min {
@@ -87,20 +104,26 @@ impl HitCost {
     }
 }
 
+/// A VM's probes (the definitions: hits are counted per core, see
+/// [`CoreProbes`]) and its OS profile.
 struct VmProbes {
     slots: [Option<Probe>; MAX_PROBES],
-    /// Each slot's hit cost (apart from the probes, which hits copy).
-    costs: [HitCost; MAX_PROBES],
     profile: Option<OsProfile>,
+    /// The serial of the next insertion.
+    next_serial: u32,
 }
 
 static TABLES: [SpinLock<VmProbes>; MAX_VMS] = [const {
     SpinLock::new(VmProbes {
         slots: [None; MAX_PROBES],
-        costs: [HitCost::NEW; MAX_PROBES],
         profile: None,
+        next_serial: 1,
     })
 }; MAX_VMS];
+
+/// Bumped (under the table's lock) whenever a VM's probes change, so cores
+/// refresh their copies before the next hit.
+static PROBE_GENERATION: [AtomicU32; MAX_VMS] = [const { AtomicU32::new(0) }; MAX_VMS];
 
 fn table(vm_id: u8) -> Result<&'static SpinLock<VmProbes>, HvError> {
     TABLES.get(usize::from(vm_id)).ok_or(HvError::InvalidArgument)
@@ -244,14 +267,36 @@ pub fn request_remove(vm_id: u64, id: u64) -> Result<u64, HvError> {
 /// PROBE_LIST: the `index`-th probe of `vm`: (kind << 16 | id, va, hits).
 pub fn list(vm_id: u64, index: u64) -> Result<(u64, u64, u64), HvError> {
     let vm = target_vm(vm_id)?;
-    let t = table(vm.id)?.lock();
-    let p = t
+    let index = usize::try_from(index).map_err(|_| HvError::NotFound)?;
+    // Copied out: the cores' statistics are locked after the table is let go
+    // (a hit holds its core's statistics, then may take the table).
+    let p = *table(vm.id)?
+        .lock()
         .slots
         .iter()
         .flatten()
-        .nth(usize::try_from(index).map_err(|_| HvError::NotFound)?);
-    let p = p.ok_or(HvError::NotFound)?;
-    Ok(((p.kind as u64) << 16 | u64::from(p.id), p.va, p.hits))
+        .nth(index)
+        .ok_or(HvError::NotFound)?;
+    let (hits, _) = hit_totals(vm, &p);
+    Ok(((p.kind as u64) << 16 | u64::from(p.id), p.va, hits))
+}
+
+/// A probe's hits and their cost, summed over its VM's cores.
+fn hit_totals(vm: &VmConfig, p: &Probe) -> (u64, HitCost) {
+    let slot = usize::from(p.id) - 1;
+    let mut hits = 0;
+    let mut cost = HitCost::NEW;
+    for &core in vm.cpus {
+        let Some(cache) = HIT_CACHES.get(usize::from(core)) else {
+            continue;
+        };
+        let cache = cache.lock();
+        if let Some(s) = cache.probes.stats_of(vm.id, slot, p.serial) {
+            hits += s.hits;
+            cost.merge(&s.cost);
+        }
+    }
+    (hits, cost)
 }
 
 /// PROFILE_SET: copy an OS profile blob from the caller's memory.
@@ -357,6 +402,8 @@ fn add_here(vm: &'static VmConfig, va: u64, kind: ProbeKind) -> Result<u64, HvEr
     let hvc = abi::probe_hvc(id).ok_or(HvError::NoSpace)?;
     patch(&mut mem, t.pa.raw(), hvc)?;
     let exec = emulate::plan(original, class);
+    let serial = t_lock.next_serial;
+    t_lock.next_serial = serial.wrapping_add(1).max(1);
     t_lock.slots[slot] = Some(Probe {
         id,
         va,
@@ -364,9 +411,10 @@ fn add_here(vm: &'static VmConfig, va: u64, kind: ProbeKind) -> Result<u64, HvEr
         original,
         kind,
         exec,
-        hits: 0,
+        serial,
     });
-    t_lock.costs[slot] = HitCost::NEW;
+    PROBE_GENERATION[usize::from(vm.id)].fetch_add(1, Ordering::Release);
+    drop(t_lock);
     crate::info!(
         "VM {}: probe {id} at {va:#x} (PA {:#x}, {:?})",
         vm.name,
@@ -378,29 +426,35 @@ fn add_here(vm: &'static VmConfig, va: u64, kind: ProbeKind) -> Result<u64, HvEr
 
 fn remove_here(vm: &'static VmConfig, id: u64) -> Result<u64, HvError> {
     let mut mem = VmPhysMem { vm };
-    let mut t = table(vm.id)?.lock();
-    let slot = t
-        .slots
-        .iter()
-        .position(|s| s.is_some_and(|p| u64::from(p.id) == id))
-        .ok_or(HvError::NotFound)?;
-    let p = t.slots[slot].take().ok_or(HvError::NotFound)?;
-    let cost = t.costs[slot];
-    // Whatever state a hit left it in (HVC, or the original mid-step), the
-    // site ends with its original word.
-    patch(&mut mem, p.pa, p.original)?;
+    let p = {
+        let mut t = table(vm.id)?.lock();
+        let slot = t
+            .slots
+            .iter()
+            .position(|s| s.is_some_and(|p| u64::from(p.id) == id))
+            .ok_or(HvError::NotFound)?;
+        let p = t.slots[slot].ok_or(HvError::NotFound)?;
+        // Whatever state a hit left it in (HVC, or the original mid-step),
+        // the site ends with its original word (if that fails, the probe
+        // stays listed).
+        patch(&mut mem, p.pa, p.original)?;
+        t.slots[slot] = None;
+        PROBE_GENERATION[usize::from(vm.id)].fetch_add(1, Ordering::Release);
+        p
+    };
+    let (hits, cost) = hit_totals(vm, &p);
     crate::info!(
         "VM {}: probe {} at {:#x} removed after {} hits; handler cost in counter ticks min {} median <{} p99 <{} max {}",
         vm.name,
         p.id,
         p.va,
-        p.hits,
+        hits,
         cost.min,
         cost.quantile(0.5),
         cost.quantile(0.99),
         cost.max
     );
-    Ok(p.hits)
+    Ok(hits)
 }
 
 // --- the hit path -----------------------------------------------------------------
@@ -411,41 +465,18 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
     let site = frame.elr.wrapping_sub(4);
     // Probe ids are slot index + 1.
     let slot = usize::from(id).wrapping_sub(1);
-    // A copy: the table is unlocked while the hit runs.
-    let probe = {
-        let mut t = match table(vm.id) {
-            Ok(t) => t.lock(),
-            Err(_) => return,
-        };
-        let Some(p) = t
-            .slots
-            .get_mut(slot)
-            .and_then(|s| s.as_mut())
-            .filter(|p| p.id == id && p.va == site)
-        else {
-            drop(t);
-            crate::trap::stop_vm(
-                vm,
-                frame,
-                format_args!("HVC #{:#x} with no probe of ours there", id | 0x8000),
-            );
-        };
-        p.hits += 1;
-        // Field by field: a whole-struct copy becomes a (slow, byte-wise
-        // strict-alignment) memcpy call.
-        Probe {
-            id: p.id,
-            va: p.va,
-            pa: p.pa,
-            original: p.original,
-            kind: p.kind,
-            exec: p.exec,
-            hits: p.hits,
-        }
-    };
-    trace::count(Stat::ProbeHits);
+    // This core's cache: only this core takes it here, so the lock is
+    // uncontended; the probe's definition is this core's copy (no lock of
+    // the shared table unless it changed).
     let mut cache = HIT_CACHES[arch::cpu_id() % MAX_CPUS].lock();
-    let HitCache { s1, profiles } = &mut *cache;
+    let HitCache { s1, profiles, probes } = &mut *cache;
+    let Some((probe, stats)) = probes.hit(vm.id, slot, id, site) else {
+        drop(cache);
+        return not_a_probe(vm, frame, id, site);
+    };
+    stats.hits += 1;
+    let first_hit = stats.hits == 1;
+    trace::count(Stat::ProbeHits);
     let profile = profiles.get(vm.id);
     let static_tables = profile.is_some_and(|p| p.kind() == Some(OsKind::UcosII));
     // Guest memory through the guest's stage 1 (cached per core) and the
@@ -469,15 +500,32 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
         }
         trace::emit(&r);
     }
-    execute_displaced(vm, frame, &probe, &mut view, now, site);
+    execute_displaced(vm, frame, probe, first_hit, &mut view, now, site);
     drop(view);
-    drop(cache);
-    let cost = arch::counter().wrapping_sub(now);
-    if let Ok(mut t) = table(vm.id).map(|t| t.lock()) {
-        if t.slots.get(slot).is_some_and(|s| s.is_some_and(|p| p.id == id)) {
-            t.costs[slot].add(cost);
-        }
+    stats.cost.add(arch::counter().wrapping_sub(now));
+}
+
+/// An `HVC #0x8000|id` with no probe `id` at `site` in this core's (fresh)
+/// copy of the table. A probe removed by another core while this one
+/// trapped leaves the original word behind: run that. Anything else is
+/// the guest's own doing.
+#[cold]
+fn not_a_probe(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16, site: u64) {
+    let tr = translator();
+    let mem = VmPhysMem { vm };
+    let mut word = [0u8; 4];
+    let ours = abi::probe_hvc(id);
+    let still_hvc = tr
+        .read_virt(&mem, GuestVirtAddr::new(site), &mut word, Access::Execute)
+        .map_or(true, |()| Some(u32::from_le_bytes(word)) == ours);
+    if still_hvc {
+        crate::trap::stop_vm(
+            vm,
+            frame,
+            format_args!("HVC #{:#x} with no probe of ours there", id | 0x8000),
+        );
     }
+    frame.elr = site;
 }
 
 /// The trap frame as the register file of an emulated instruction (no copy
@@ -513,6 +561,7 @@ fn execute_displaced(
     vm: &'static VmConfig,
     frame: &mut TrapFrame,
     probe: &Probe,
+    first_hit: bool,
     view: &mut FastView,
     now: u64,
     site: u64,
@@ -562,7 +611,7 @@ fn execute_displaced(
                 }
                 // A fault: let the hardware run it (and fault as it would).
                 Err(err) => {
-                    if probe.hits == 1 {
+                    if first_hit {
                         crate::warn!("probe {id}: emulation failed ({err}); single-stepping instead");
                     }
                     start_step(vm, frame, probe)
@@ -785,12 +834,14 @@ pub fn finish_step(frame: &mut TrapFrame) -> bool {
 
 // --- a per-core cache of stage-1 translations ---------------------------------------
 
-/// What a core keeps between hits: its stage-1 cache and its copies of the
-/// OS profiles (only that core locks it; the lock keeps it apart from the
-/// per-core state the hit path also touches).
+/// What a core keeps between hits: its stage-1 cache, its copies of the
+/// OS profiles and of its VM's probes, and its hits' statistics. The hit
+/// path takes only its own core's; `list` and `remove` take each core's
+/// briefly to sum the statistics (never while holding a table).
 struct HitCache {
     s1: S1Cache,
     profiles: ProfileCopies,
+    probes: CoreProbes,
 }
 
 static HIT_CACHES: [SpinLock<HitCache>; MAX_CPUS] = [const {
@@ -800,8 +851,93 @@ static HIT_CACHES: [SpinLock<HitCache>; MAX_CPUS] = [const {
             seen: [u32::MAX; MAX_VMS],
             copies: [None; MAX_VMS],
         },
+        probes: CoreProbes::new(),
     })
 }; MAX_CPUS];
+
+/// A core's copy of its VM's probe table (refreshed when the table's
+/// generation moves) and what each probe's hits on this core cost.
+struct CoreProbes {
+    vm: u8,
+    /// The generation copied (`u32::MAX`: none yet).
+    seen: u32,
+    slots: [Option<Probe>; MAX_PROBES],
+    stats: [SlotStats; MAX_PROBES],
+}
+
+/// One slot's hits on one core, for the insertion `serial` (0: none).
+#[derive(Clone, Copy)]
+struct SlotStats {
+    serial: u32,
+    hits: u64,
+    cost: HitCost,
+}
+
+impl CoreProbes {
+    const fn new() -> Self {
+        CoreProbes {
+            vm: 0,
+            seen: u32::MAX,
+            slots: [None; MAX_PROBES],
+            stats: [SlotStats {
+                serial: 0,
+                hits: 0,
+                cost: HitCost::NEW,
+            }; MAX_PROBES],
+        }
+    }
+
+    /// Copy `vm`'s table (under its lock, with the generation it is at).
+    #[cold]
+    fn refresh(&mut self, vm: u8) {
+        let Ok(t) = table(vm) else { return };
+        let t = t.lock();
+        self.slots = t.slots;
+        self.vm = vm;
+        self.seen = PROBE_GENERATION[usize::from(vm)].load(Ordering::Acquire);
+    }
+
+    /// The probe `id` at `site` and its statistics on this core. A probe
+    /// missing from a current copy may be one being inserted right now (its
+    /// HVC goes in before the table changes, under the table's lock): the
+    /// copy is taken again under that lock before giving up.
+    #[inline(always)]
+    fn hit(&mut self, vm: u8, slot: usize, id: u16, site: u64) -> Option<(&Probe, &mut SlotStats)> {
+        let generation = PROBE_GENERATION.get(usize::from(vm))?.load(Ordering::Acquire);
+        if self.vm != vm || self.seen != generation {
+            self.refresh(vm);
+        }
+        let found = |s: &Self| {
+            s.slots
+                .get(slot)
+                .and_then(|p| p.as_ref())
+                .is_some_and(|p| p.id == id && p.va == site)
+        };
+        if !found(self) {
+            self.refresh(vm);
+            if !found(self) {
+                return None;
+            }
+        }
+        let probe = self.slots[slot].as_ref()?;
+        let stats = &mut self.stats[slot];
+        if stats.serial != probe.serial {
+            *stats = SlotStats {
+                serial: probe.serial,
+                hits: 0,
+                cost: HitCost::NEW,
+            };
+        }
+        Some((probe, stats))
+    }
+
+    /// This core's statistics of insertion `serial` of `vm`'s `slot`.
+    fn stats_of(&self, vm: u8, slot: usize, serial: u32) -> Option<&SlotStats> {
+        self.stats
+            .get(slot)
+            .filter(|s| self.vm == vm && s.serial == serial && serial != 0)
+    }
+}
 
 /// Bumped whenever a VM's profile changes, so cores refresh their copies.
 static PROFILE_GENERATION: [AtomicU32; MAX_VMS] = [const { AtomicU32::new(0) }; MAX_VMS];

@@ -2,7 +2,7 @@
 //! core in the region shared with Linux, the doorbell that tells Linux to
 //! drain them, and the counters behind the STATS hypercall.
 
-use crate::percpu::{this_cpu, DOORBELL};
+use crate::percpu::{this_cpu, PerCpu, DOORBELL, MAX_CPUS};
 use core::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use guest_probe::abi::ring::{ring_bytes, Ring};
 use guest_probe::abi::{Record, RecordKind, Stat};
@@ -12,7 +12,9 @@ use hyp_core::config::Partition;
 pub const DEFAULT_CAPACITY: u32 = 4096;
 
 pub static ENABLED: AtomicBool = AtomicBool::new(false);
-static STATS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+/// Per core, so counting is a load and a store (each core writes only its
+/// own row; readers sum the rows).
+static STATS: [[AtomicU64; 5]; MAX_CPUS] = [const { [const { AtomicU64::new(0) }; 5] }; MAX_CPUS];
 static RING_CAPACITY: AtomicU64 = AtomicU64::new(0);
 static RING_BASE: AtomicU64 = AtomicU64::new(0);
 static RINGS: AtomicUsize = AtomicUsize::new(0);
@@ -20,11 +22,12 @@ static RINGS: AtomicUsize = AtomicUsize::new(0);
 static LINUX_CPU: AtomicUsize = AtomicUsize::new(0);
 
 pub fn count(stat: Stat) {
-    STATS[stat as usize].fetch_add(1, Ordering::Relaxed);
+    let c = &STATS[crate::arch::cpu_id() % MAX_CPUS][stat as usize];
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
 pub fn stat(stat: Stat) -> u64 {
-    STATS[stat as usize].load(Ordering::Relaxed)
+    STATS.iter().map(|row| row[stat as usize].load(Ordering::Relaxed)).sum()
 }
 
 /// Format one ring per core in the shared region (boot core, before any
@@ -61,8 +64,7 @@ pub fn ring_info(index: u64) -> Option<(u64, u64, u64)> {
     Some((size, RING_BASE.load(Ordering::Relaxed) + index * size, index))
 }
 
-fn with_producer<R>(f: impl FnOnce(&mut guest_probe::abi::Producer<'static>) -> R) -> Option<R> {
-    let cpu = this_cpu();
+fn producer(cpu: &mut PerCpu) -> Option<&mut guest_probe::abi::Producer<'static>> {
     if cpu.ring.is_none() {
         let (size, base, _) = ring_info(crate::arch::cpu_id() as u64)?;
         // SAFETY: this core's ring, formatted by `init_rings`; this core is
@@ -70,20 +72,20 @@ fn with_producer<R>(f: impl FnOnce(&mut guest_probe::abi::Producer<'static>) -> 
         let ring = unsafe { Ring::attach(base as *mut u8, size as usize) }.ok()?;
         cpu.ring = Some(ring.producer());
     }
-    cpu.ring.as_mut().map(f)
+    cpu.ring.as_mut()
 }
 
 /// Append a record to this core's ring and ring Linux's doorbell when the
 /// ring was empty or is half full (coalesced: one interrupt per burst).
 pub fn emit(record: &Record) -> bool {
-    let pushed = with_producer(|p| {
-        let r = p.push(record);
-        // Pairs with the consumer's fence between its tail store and its
-        // final head load: one of the two sides sees the other.
-        fence(Ordering::SeqCst);
-        (r, p.pending())
-    });
-    let Some((result, pending)) = pushed else { return false };
+    let cpu = this_cpu();
+    let in_linux = cpu.vm.is_some_and(|vm| vm.kind == hyp_core::config::GuestKind::Linux);
+    let Some(p) = producer(cpu) else { return false };
+    let result = p.push(record);
+    // Pairs with the consumer's fence between its tail store and its final
+    // head load: one of the two sides sees the other.
+    fence(Ordering::SeqCst);
+    let pending = p.pending();
     match result {
         Ok(_) => count(Stat::Records),
         Err(_) => count(Stat::Drops),
@@ -94,9 +96,6 @@ pub fn emit(record: &Record) -> bool {
     // ever. The module polls that ring on its periodic tick; the doorbell
     // still rings at half capacity. A full ring already rang at half: drops
     // add no interrupts.
-    let in_linux = this_cpu()
-        .vm
-        .is_some_and(|vm| vm.kind == hyp_core::config::GuestKind::Linux);
     if result.is_ok() && ((pending == 1 && !in_linux) || pending == capacity / 2) {
         ring_doorbell();
     }

@@ -151,15 +151,20 @@ pub fn queue_virq(vintid: u32, pintid: Option<u32>) {
 }
 
 /// Move queued virtual interrupts (and a rung doorbell) into free list registers.
+#[inline(always)]
 fn flush_pending() {
     let core = crate::arch::cpu_id();
-    let cpu = this_cpu();
     // Every trap returns through here: the usual nothing-to-do costs two
-    // loads, not an atomic swap.
-    if cpu.pending_len == 0 && !DOORBELL[core].load(Ordering::Relaxed) {
+    // loads, inline, not a call and an atomic swap.
+    if this_cpu().pending_len == 0 && !DOORBELL[core].load(Ordering::Relaxed) {
         return;
     }
-    if DOORBELL[core].swap(false, Ordering::AcqRel) && cpu.vm.is_some() {
+    flush_pending_slow(core);
+}
+
+#[inline(never)]
+fn flush_pending_slow(core: usize) {
+    if DOORBELL[core].swap(false, Ordering::AcqRel) && this_cpu().vm.is_some() {
         queue_virq(crate::HVTRACE_INTID, None);
     }
     let cpu = this_cpu();

@@ -63,7 +63,12 @@ pub fn cpu_id() -> usize {
 }
 
 pub fn mpidr() -> u64 {
-    read_sysreg!("mpidr_el1")
+    let v: u64;
+    // SAFETY: reads a register that never changes on a core, hence `pure`:
+    // the compiler may reuse one read for several calls (the hot trap
+    // paths ask for the core number more than once).
+    unsafe { core::arch::asm!("mrs {}, mpidr_el1", out(reg) v, options(pure, nomem, nostack)) };
+    v
 }
 
 /// The exception level we run at (2 in a correct boot).
