@@ -327,32 +327,54 @@ fn clock_sync_now() {
     bump(&COUNT.clock_syncs, 1);
 }
 
-fn track_seq(ring: usize, seq: u32) {
-    let Some(slot) = NEXT_SEQ.get(ring) else {
-        return;
-    };
-    let prev = slot.swap(1 << 32 | u64::from(seq.wrapping_add(1)), Ordering::Relaxed);
-    if prev != 0 {
-        let gap = seq.wrapping_sub(prev as u32);
-        if gap != 0 && gap < 1 << 31 {
-            bump(&COUNT.seq_gaps, u64::from(gap));
-        }
-    }
-}
-
-/// What one drain emitted, added to the shared counters once per drain.
+/// What one drain emitted, added to the shared counters once per drain,
+/// and what it decided once per ring instead of per record.
 #[derive(Default)]
 struct Tally {
     records: u64,
     switches: u64,
     probe_hits: u64,
+    seq_gaps: u64,
+    /// Whether each event is on, read once per ring (a static key each).
+    switch_on: bool,
+    probe_on: bool,
+    /// The ring's next expected sequence number (1 << 32 | seq once known),
+    /// loaded before and stored after its records: one drainer at a time.
+    next_seq: u64,
 }
 
 impl Tally {
+    /// Before ring `ring`'s records.
+    fn start_ring(&mut self, ring: usize) {
+        self.switch_on = shim::switch_enabled();
+        self.probe_on = shim::probe_enabled();
+        self.next_seq = NEXT_SEQ.get(ring).map_or(0, |s| s.load(Ordering::Relaxed));
+    }
+
+    /// After them.
+    fn end_ring(&self, ring: usize) {
+        if let Some(slot) = NEXT_SEQ.get(ring) {
+            slot.store(self.next_seq, Ordering::Relaxed);
+        }
+    }
+
+    fn track_seq(&mut self, seq: u32) {
+        if self.next_seq != 0 {
+            let gap = seq.wrapping_sub(self.next_seq as u32);
+            if gap != 0 && gap < 1 << 31 {
+                self.seq_gaps += u64::from(gap);
+            }
+        }
+        self.next_seq = 1 << 32 | u64::from(seq.wrapping_add(1));
+    }
+
     fn publish(&self) {
         bump(&COUNT.records, self.records);
         bump(&COUNT.switches, self.switches);
         bump(&COUNT.probe_hits, self.probe_hits);
+        if self.seq_gaps != 0 {
+            bump(&COUNT.seq_gaps, self.seq_gaps);
+        }
     }
 }
 
@@ -360,11 +382,11 @@ impl Tally {
 /// when the event is on: records are also drained with the events off.
 fn emit(ring: usize, r: &Record, tally: &mut Tally) {
     tally.records += 1;
-    track_seq(ring, r.seq);
+    tally.track_seq(r.seq);
     match r.kind {
         kind::CONTEXT_SWITCH => {
             tally.switches += 1;
-            if shim::switch_enabled() {
+            if tally.switch_on {
                 shim::emit_switch(
                     r.timestamp,
                     r.cpu.into(),
@@ -378,7 +400,7 @@ fn emit(ring: usize, r: &Record, tally: &mut Tally) {
         }
         kind::PROBE_HIT => {
             tally.probe_hits += 1;
-            if shim::probe_enabled() {
+            if tally.probe_on {
                 shim::emit_probe(
                     r.timestamp,
                     r.cpu.into(),
@@ -437,7 +459,9 @@ fn drain(budget: u64) -> bool {
         }
         let mut tally = Tally::default();
         region.walk(|ring| {
+            tally.start_ring(ring.index);
             let d = ring.drain(left, |r| emit(ring.index, r, &mut tally));
+            tally.end_ring(ring.index);
             left -= d.records;
             if let Some(skipped) = d.resynced {
                 bump(&COUNT.resyncs, 1);
