@@ -1,6 +1,7 @@
 //! The Linux VM's device tree, derived from QEMU's: its own cores and
 //! memory, the devices it owns, the trace ring as reserved memory and the
-//! `hvtrace` node with its doorbell interrupt.
+//! `hvtrace` node with its doorbell interrupt, and in `/chosen` QEMU's
+//! `rng-seed`.
 
 use crate::bootinfo::BootInfo;
 use crate::config::{Partition, VmConfig};
@@ -51,6 +52,20 @@ fn keep(path: &[&[u8]], name: &[u8], vm: &VmConfig) -> bool {
     }
 }
 
+/// The one property of QEMU's `/chosen` that Linux gets too.
+///
+/// QEMU's `rng-seed` is 32 random bytes. Linux credits them to its entropy
+/// pool at boot (`random.trust_bootloader`, on by default), so its crng is
+/// ready from the start, as when it boots on QEMU alone. Without them it
+/// starts with no entropy: until interrupts have credited 128 bits every
+/// `get_random_*` call (six per exec: stack, mmap and brk randomisation,
+/// `AT_RANDOM`) hashes the whole input pool, which cost execl 15 % of its
+/// loops, and the state flips one way within a boot when enough
+/// interrupts have come (the execl bench was bimodal). `kaslr-seed` stays
+/// out: a randomised kernel base would move the addresses the bench and
+/// the tools probe.
+const RNG_SEED: &[u8] = b"rng-seed";
+
 fn reg(w: &mut FdtWriter, ranges: &[(u64, u64)]) {
     let mut cells = [0u32; 16];
     for (i, &(base, size)) in ranges.iter().enumerate().take(4) {
@@ -72,6 +87,7 @@ pub fn derive(
     let mut path: [&[u8]; 8] = [b""; 8];
     let mut depth = 0usize;
     let mut skip_from: Option<usize> = None;
+    let mut rng_seed: Option<&[u8]> = None;
     for token in qemu.tokens() {
         match token? {
             Token::Begin(name) => {
@@ -90,6 +106,8 @@ pub fn derive(
             Token::Prop { name, value } => {
                 if skip_from.is_none() {
                     w.prop(name, value);
+                } else if depth == 2 && base_name(path[1]) == b"chosen" && name == RNG_SEED {
+                    rng_seed = Some(value);
                 }
             }
             Token::End => {
@@ -98,7 +116,7 @@ pub fn derive(
                     skip_from = None;
                 } else if skip_from.is_none() {
                     if depth == 0 {
-                        add_nodes(&mut w, vm, partition, info, initrd_ipa);
+                        add_nodes(&mut w, vm, partition, info, initrd_ipa, rng_seed);
                     }
                     w.end_node();
                 }
@@ -108,7 +126,14 @@ pub fn derive(
     w.finish(u32::from(vm.cpus[0]))
 }
 
-fn add_nodes(w: &mut FdtWriter, vm: &VmConfig, partition: &Partition, info: &BootInfo, initrd_ipa: u64) {
+fn add_nodes(
+    w: &mut FdtWriter,
+    vm: &VmConfig,
+    partition: &Partition,
+    info: &BootInfo,
+    initrd_ipa: u64,
+    rng_seed: Option<&[u8]>,
+) {
     let ring = partition.trace_ring;
     let mut ram = [(0u64, 0u64); 4];
     let mut n = 0;
@@ -151,6 +176,9 @@ fn add_nodes(w: &mut FdtWriter, vm: &VmConfig, partition: &Partition, info: &Boo
         let end = initrd_ipa + info.initrd_size;
         w.prop_cells(b"linux,initrd-start", &[(initrd_ipa >> 32) as u32, initrd_ipa as u32]);
         w.prop_cells(b"linux,initrd-end", &[(end >> 32) as u32, end as u32]);
+    }
+    if let Some(seed) = rng_seed {
+        w.prop(RNG_SEED, seed);
     }
     w.end_node();
 }
@@ -227,6 +255,14 @@ mod tests {
         assert!(dts.contains("bootargs = \"console=ttyAMA0 rdinit=/init\";"));
         assert!(dts.contains("linux,initrd-start = <0x00 0x4c000000>;"), "{dts}");
         assert!(dts.contains("linux,initrd-end = <0x00 0x4c001234>;"));
+        // QEMU's seed (the fixture's), so Linux's crng is ready at boot.
+        assert!(
+            dts.contains(
+                "rng-seed = <0xac75e1c4 0xa20c5125 0xae0d84da 0x9509cfa4 0x8a2a0257 0xe0f50e49 0xd636a729 0xbab866f6>;"
+            ),
+            "{dts}"
+        );
+        assert!(!dts.contains("kaslr-seed"), "{dts}");
         for kept in [
             "pl011@9000000",
             "pl031@9010000",
