@@ -319,7 +319,7 @@ pub fn parse_value(output: &str, pattern: &Regex) -> Result<f64> {
 /// what `/proc/sys/kernel/random/entropy_avail` said then), else None.
 ///
 /// Until Linux's input pool has 128 bits every `get_random_*` call (six per
-/// exec) hashes the whole pool, until 256 it still skips the per-CPU batches;
+/// exec) extracts a new key from it, until 256 it still skips the per-CPU batches;
 /// the bits come from interrupts, so a boot crosses both marks somewhere in
 /// the runs and execl jumps from ~290 to ~343 to ~352 loops/s (`--icount 3`).
 /// Both systems are seeded at boot (QEMU's `/chosen/rng-seed`, which the

@@ -59,7 +59,7 @@ fn keep(path: &[&[u8]], name: &[u8], vm: &VmConfig) -> bool {
 /// ready from the start, as when it boots on QEMU alone. Without them it
 /// starts with no entropy: until interrupts have credited 128 bits every
 /// `get_random_*` call (six per exec: stack, mmap and brk randomisation,
-/// `AT_RANDOM`) hashes the whole input pool, which cost execl 15 % of its
+/// `AT_RANDOM`) extracts a new key from the input pool (BLAKE2s), which cost execl 15 % of its
 /// loops, and the state flips one way within a boot when enough
 /// interrupts have come (the execl bench was bimodal). `kaslr-seed` stays
 /// out: a randomised kernel base would move the addresses the bench and
