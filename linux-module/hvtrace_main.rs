@@ -840,21 +840,29 @@ fn store_hypercall_fuzz(input: &[u8]) -> Result {
     for _ in 0..n {
         let pick = next();
         // Mostly real function ids, sometimes anything.
-        let function = if pick % 8 == 0 { next() } else { [0x00, 0x01, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x1F, 0x02, 0x20][(pick >> 8) as usize % 12] };
+        let function = if pick % 8 == 0 {
+            next()
+        } else {
+            [0x00, 0x01, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x1F, 0x02, 0x20][(pick >> 8) as usize % 12]
+        };
         let mut arg = || {
             let r = next();
             match r % 6 {
-                0 => r >> 60,                                  // small numbers (VM ids, indices, flags)
-                1 => 0x4000_0000 + ((r >> 8) % 0x4000_0000),    // guest physical memory
+                0 => r >> 60,                                            // small numbers (VM ids, indices, flags)
+                1 => 0x4000_0000 + ((r >> 8) % 0x4000_0000),             // guest physical memory
                 2 => 0xffff_0000_4010_0000 + ((r >> 8) % 0x1_0000) & !3, // the RTOS's code
-                3 => 0xffff_8000_0000_0000 | (r >> 16),         // kernel addresses
-                4 => (r >> 40) as u64,                          // counts
-                _ => r,                                         // anything
+                3 => 0xffff_8000_0000_0000 | (r >> 16),                  // kernel addresses
+                4 => (r >> 40) as u64,                                   // counts
+                _ => r,                                                  // anything
             }
         };
         let args = [arg(), arg(), arg(), arg(), arg()];
         // TEST_EMIT of a huge count would just take long: keep it small.
-        let args = if function == 0x1F { [args[0] % 64, args[1], args[2], args[3], args[4]] } else { args };
+        let args = if function == 0x1F {
+            [args[0] % 64, args[1], args[2], args[3], args[4]]
+        } else {
+            args
+        };
         match hvc::call5(function, args) {
             Ok(_) => ok += 1,
             Err(e) => refused[(e.0.unsigned_abs() as usize).min(9)] += 1,
@@ -945,7 +953,9 @@ impl kernel::Module for HvTrace {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         check_layout()?;
         if !shim::dt_present() {
-            pr_err!("no \"hv-trace,hvtrace\" node in the device tree: Linux is not running under the hv-trace hypervisor\n");
+            pr_err!(
+                "no \"hv-trace,hvtrace\" node in the device tree: Linux is not running under the hv-trace hypervisor\n"
+            );
             return Err(ENODEV);
         }
         let v = hvc::call(f::VERSION, 0, 0, 0).map_err(|e| {

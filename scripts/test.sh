@@ -11,6 +11,8 @@ status=0
 step() { echo "[test] $*" >&2; "$@" 2>&1 | tee -a "$log"; local rc=${PIPESTATUS[0]}; [ "$rc" = 0 ] || status=1; return 0; }
 step cargo fmt --all --check
 step cargo fmt --manifest-path hypervisor/Cargo.toml --check
+# The kernel module is built by kbuild, outside any cargo workspace.
+step rustfmt --edition 2021 --check linux-module/*.rs
 step cargo clippy --quiet --workspace --all-targets -- -D warnings
 step cargo test --workspace --exclude hv-trace-e2e --no-fail-fast
 step cargo test -p hv-trace-e2e --no-fail-fast -- --test-threads=1
