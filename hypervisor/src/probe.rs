@@ -105,7 +105,7 @@ impl HitCost {
 }
 
 /// A VM's probes (the definitions: hits are counted per core, see
-/// [`CoreProbes`]) and its OS profile.
+/// [`TableCopy`]) and its OS profile.
 struct VmProbes {
     slots: [Option<Probe>; MAX_PROBES],
     profile: Option<OsProfile>,
@@ -121,9 +121,15 @@ static TABLES: [SpinLock<VmProbes>; MAX_VMS] = [const {
     })
 }; MAX_VMS];
 
-/// Bumped (under the table's lock) whenever a VM's probes change, so cores
-/// refresh their copies before the next hit.
-static PROBE_GENERATION: [AtomicU32; MAX_VMS] = [const { AtomicU32::new(0) }; MAX_VMS];
+/// Bumped (under the table's lock, see [`table_changed`]) whenever a VM's
+/// probes or OS profile change, so cores refresh their copies before the
+/// next hit.
+static TABLE_GENERATION: [AtomicU32; MAX_VMS] = [const { AtomicU32::new(0) }; MAX_VMS];
+
+/// Call with `vm`'s table locked, after changing it.
+fn table_changed(vm: u8) {
+    TABLE_GENERATION[usize::from(vm)].fetch_add(1, Ordering::Release);
+}
 
 fn table(vm_id: u8) -> Result<&'static SpinLock<VmProbes>, HvError> {
     TABLES.get(usize::from(vm_id)).ok_or(HvError::InvalidArgument)
@@ -291,7 +297,7 @@ fn hit_totals(vm: &VmConfig, p: &Probe) -> (u64, HitCost) {
             continue;
         };
         let cache = cache.lock();
-        if let Some(s) = cache.probes.stats_of(vm.id, slot, p.serial) {
+        if let Some(s) = cache.table.stats_of(vm.id, slot, p.serial) {
             hits += s.hits;
             cost.merge(&s.cost);
         }
@@ -312,7 +318,7 @@ pub fn set_profile(caller: &VmConfig, vm_id: u64, ipa: u64, len: u64) -> Result<
     let profile = OsProfile::from_bytes(&bytes).map_err(|_| HvError::InvalidArgument)?;
     crate::info!("VM {}: OS profile set ({:?})", vm.name, profile.kind());
     table(vm.id)?.lock().profile = Some(profile);
-    PROFILE_GENERATION[usize::from(vm.id)].fetch_add(1, Ordering::Release);
+    table_changed(vm.id);
     Ok(0)
 }
 
@@ -323,7 +329,7 @@ pub fn set_boot_profile(vm: &VmConfig, bytes: &[u8]) {
             crate::info!("VM {}: OS profile from the boot info ({:?})", vm.name, p.kind());
             if let Ok(t) = table(vm.id) {
                 t.lock().profile = Some(p);
-                PROFILE_GENERATION[usize::from(vm.id)].fetch_add(1, Ordering::Release);
+                table_changed(vm.id);
             }
         }
         Err(e) => crate::warn!(
@@ -413,7 +419,7 @@ fn add_here(vm: &'static VmConfig, va: u64, kind: ProbeKind) -> Result<u64, HvEr
         exec,
         serial,
     });
-    PROBE_GENERATION[usize::from(vm.id)].fetch_add(1, Ordering::Release);
+    table_changed(vm.id);
     drop(t_lock);
     crate::info!(
         "VM {}: probe {id} at {va:#x} (PA {:#x}, {:?})",
@@ -439,7 +445,7 @@ fn remove_here(vm: &'static VmConfig, id: u64) -> Result<u64, HvError> {
         // stays listed).
         patch(&mut mem, p.pa, p.original)?;
         t.slots[slot] = None;
-        PROBE_GENERATION[usize::from(vm.id)].fetch_add(1, Ordering::Release);
+        table_changed(vm.id);
         p
     };
     let (hits, cost) = hit_totals(vm, &p);
@@ -469,15 +475,14 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
     // uncontended; the probe's definition is this core's copy (no lock of
     // the shared table unless it changed).
     let mut cache = HIT_CACHES[arch::cpu_id() % MAX_CPUS].lock();
-    let HitCache { s1, profiles, probes } = &mut *cache;
-    let Some((probe, stats)) = probes.hit(vm.id, slot, id, site) else {
+    let HitCache { s1, table } = &mut *cache;
+    let Some((probe, stats, profile)) = table.hit(vm.id, slot, id, site) else {
         drop(cache);
         return not_a_probe(vm, frame, id, site);
     };
     stats.hits += 1;
     let first_hit = stats.hits == 1;
     trace::count(Stat::ProbeHits);
-    let profile = profiles.get(vm.id);
     let static_tables = profile.is_some_and(|p| p.kind() == Some(OsKind::UcosII));
     // Guest memory through the guest's stage 1 (cached per core) and the
     // partition's linear stage 2.
@@ -834,34 +839,31 @@ pub fn finish_step(frame: &mut TrapFrame) -> bool {
 
 // --- a per-core cache of stage-1 translations ---------------------------------------
 
-/// What a core keeps between hits: its stage-1 cache, its copies of the
-/// OS profiles and of its VM's probes, and its hits' statistics. The hit
-/// path takes only its own core's; `list` and `remove` take each core's
-/// briefly to sum the statistics (never while holding a table).
+/// What a core keeps between hits: its stage-1 cache, its copy of its
+/// VM's table, and its hits' statistics. The hit path takes only its own
+/// core's; `list` and `remove` take each core's briefly to sum the
+/// statistics (never while holding a table).
 struct HitCache {
     s1: S1Cache,
-    profiles: ProfileCopies,
-    probes: CoreProbes,
+    table: TableCopy,
 }
 
 static HIT_CACHES: [SpinLock<HitCache>; MAX_CPUS] = [const {
     SpinLock::new(HitCache {
         s1: S1Cache::new(),
-        profiles: ProfileCopies {
-            seen: [u32::MAX; MAX_VMS],
-            copies: [None; MAX_VMS],
-        },
-        probes: CoreProbes::new(),
+        table: TableCopy::new(),
     })
 }; MAX_CPUS];
 
-/// A core's copy of its VM's probe table (refreshed when the table's
-/// generation moves) and what each probe's hits on this core cost.
-struct CoreProbes {
+/// A core's copy of its VM's table, probes and OS profile (refreshed when
+/// the table's generation moves; a hit reads them in place), and what each
+/// probe's hits on this core cost.
+struct TableCopy {
     vm: u8,
     /// The generation copied (`u32::MAX`: none yet).
     seen: u32,
     slots: [Option<Probe>; MAX_PROBES],
+    profile: Option<OsProfile>,
     stats: [SlotStats; MAX_PROBES],
 }
 
@@ -873,17 +875,24 @@ struct SlotStats {
     cost: HitCost,
 }
 
-impl CoreProbes {
+impl SlotStats {
+    const fn new(serial: u32) -> Self {
+        SlotStats {
+            serial,
+            hits: 0,
+            cost: HitCost::NEW,
+        }
+    }
+}
+
+impl TableCopy {
     const fn new() -> Self {
-        CoreProbes {
+        TableCopy {
             vm: 0,
             seen: u32::MAX,
             slots: [None; MAX_PROBES],
-            stats: [SlotStats {
-                serial: 0,
-                hits: 0,
-                cost: HitCost::NEW,
-            }; MAX_PROBES],
+            profile: None,
+            stats: [SlotStats::new(0); MAX_PROBES],
         }
     }
 
@@ -893,17 +902,19 @@ impl CoreProbes {
         let Ok(t) = table(vm) else { return };
         let t = t.lock();
         self.slots = t.slots;
+        self.profile = t.profile;
         self.vm = vm;
-        self.seen = PROBE_GENERATION[usize::from(vm)].load(Ordering::Acquire);
+        self.seen = TABLE_GENERATION[usize::from(vm)].load(Ordering::Acquire);
     }
 
-    /// The probe `id` at `site` and its statistics on this core. A probe
-    /// missing from a current copy may be one being inserted right now (its
-    /// HVC goes in before the table changes, under the table's lock): the
-    /// copy is taken again under that lock before giving up.
+    /// The probe `id` at `site`, its statistics on this core and the VM's
+    /// OS profile. A probe missing from a current copy may be one being
+    /// inserted right now (its HVC goes in before the table changes, under
+    /// the table's lock): the copy is taken again under that lock before
+    /// giving up.
     #[inline(always)]
-    fn hit(&mut self, vm: u8, slot: usize, id: u16, site: u64) -> Option<(&Probe, &mut SlotStats)> {
-        let generation = PROBE_GENERATION.get(usize::from(vm))?.load(Ordering::Acquire);
+    fn hit(&mut self, vm: u8, slot: usize, id: u16, site: u64) -> Option<(&Probe, &mut SlotStats, Option<&OsProfile>)> {
+        let generation = TABLE_GENERATION.get(usize::from(vm))?.load(Ordering::Acquire);
         if self.vm != vm || self.seen != generation {
             self.refresh(vm);
         }
@@ -922,42 +933,14 @@ impl CoreProbes {
         let probe = self.slots[slot].as_ref()?;
         let stats = &mut self.stats[slot];
         if stats.serial != probe.serial {
-            *stats = SlotStats {
-                serial: probe.serial,
-                hits: 0,
-                cost: HitCost::NEW,
-            };
+            *stats = SlotStats::new(probe.serial);
         }
-        Some((probe, stats))
+        Some((probe, stats, self.profile.as_ref()))
     }
 
-    /// This core's statistics of insertion `serial` of `vm`'s `slot`.
+    /// This core's statistics of insertion `serial` (never 0) of `vm`'s `slot`.
     fn stats_of(&self, vm: u8, slot: usize, serial: u32) -> Option<&SlotStats> {
-        self.stats
-            .get(slot)
-            .filter(|s| self.vm == vm && s.serial == serial && serial != 0)
-    }
-}
-
-/// Bumped whenever a VM's profile changes, so cores refresh their copies.
-static PROFILE_GENERATION: [AtomicU32; MAX_VMS] = [const { AtomicU32::new(0) }; MAX_VMS];
-
-/// A core's copies of the OS profiles, each with the generation it copied
-/// (a hit reads its profile in place instead of copying it from the table).
-struct ProfileCopies {
-    seen: [u32; MAX_VMS],
-    copies: [Option<OsProfile>; MAX_VMS],
-}
-
-impl ProfileCopies {
-    fn get(&mut self, vm: u8) -> Option<&OsProfile> {
-        let i = usize::from(vm);
-        let generation = PROFILE_GENERATION.get(i)?.load(Ordering::Acquire);
-        if self.seen[i] != generation {
-            self.copies[i] = table(vm).ok()?.lock().profile;
-            self.seen[i] = generation;
-        }
-        self.copies[i].as_ref()
+        self.stats.get(slot).filter(|s| self.vm == vm && s.serial == serial)
     }
 }
 

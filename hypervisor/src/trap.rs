@@ -167,6 +167,7 @@ fn flush_pending_slow(core: usize) {
     if DOORBELL[core].swap(false, Ordering::AcqRel) && this_cpu().vm.is_some() {
         queue_virq(crate::HVTRACE_INTID, None);
     }
+    // Taken after `queue_virq`, which uses this core's state itself.
     let cpu = this_cpu();
     let mut kept = 0;
     for i in 0..cpu.pending_len {
