@@ -454,7 +454,17 @@ pub(crate) struct Lines {
 /// order per core. QEMU logs a block before running it and takes it back
 /// with `Stopped execution of TB chain before …` when a pending interrupt
 /// stops it first, so each core's last block is held until its next one.
-pub(crate) fn replay(mut log: impl BufRead, mut executed: impl FnMut(u32, u64)) -> std::io::Result<Lines> {
+pub(crate) fn replay(log: impl BufRead, mut executed: impl FnMut(u32, u64)) -> std::io::Result<Lines> {
+    replay_numbered(log, |_, _, _| {}, |cpu, pc, _| executed(cpu, pc))
+}
+
+/// [`replay`] with line numbers: `logged(cpu, pc, line)` for every block as
+/// it is read, `executed(cpu, pc, line)` once it is known to have run.
+pub(crate) fn replay_numbered(
+    mut log: impl BufRead,
+    mut logged: impl FnMut(u32, u64, u64),
+    mut executed: impl FnMut(u32, u64, u64),
+) -> std::io::Result<Lines> {
     let mut lines = Lines::default();
     // Per core, the last block logged and not counted yet: (host address, PC, line number).
     let mut pending: BTreeMap<u32, Option<(u64, u64, u64)>> = BTreeMap::new();
@@ -468,9 +478,10 @@ pub(crate) fn replay(mut log: impl BufRead, mut executed: impl FnMut(u32, u64)) 
         number += 1;
         match line_kind(&line) {
             Some(Line::Block { cpu, host, pc }) => {
+                logged(cpu, pc, number);
                 let slot = pending.entry(cpu).or_default();
-                if let Some((_, pc, _)) = slot.replace((host, pc, number)) {
-                    executed(cpu, pc);
+                if let Some((_, pc, n)) = slot.replace((host, pc, number)) {
+                    executed(cpu, pc, n);
                 }
             }
             Some(Line::Stopped { host, pc }) => {
@@ -492,8 +503,8 @@ pub(crate) fn replay(mut log: impl BufRead, mut executed: impl FnMut(u32, u64)) 
         }
     }
     for (&cpu, p) in &mut pending {
-        if let Some((_, pc, _)) = p.take() {
-            executed(cpu, pc);
+        if let Some((_, pc, n)) = p.take() {
+            executed(cpu, pc, n);
         }
     }
     Ok(lines)

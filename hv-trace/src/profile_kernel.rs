@@ -10,8 +10,10 @@
 //! `log exec,nochain` on the HMP monitor), logging everything. Each logged
 //! instruction is put, by its address, in the Linux kernel (a symbol of the
 //! guest's `/proc/kallsyms`, modules included), the RTOS, the hypervisor
-//! (a symbol of its ELF) or user space, and counted per core and symbol. The
-//! numbers are divided by the loops the workload reports.
+//! (a symbol of its ELF) or user space, and counted per core and symbol, from
+//! the workload's first call of `bench_window()` to its second (the start and
+//! the end of its timed part), so that the numbers, divided by the loops the
+//! workload reports, leave out its start-up and exit.
 
 use crate::bench::{self, Mode, Sites};
 use crate::profile::{self, HypSymbols, Monitor, Profiled, Range};
@@ -37,6 +39,9 @@ const ICOUNT_SHIFT: u8 = 3;
 const WARMUP_SECONDS: f64 = 0.5;
 /// How the built-in workloads report their loops: `<test>: N loops in T s: …`.
 const LOOPS_RE: &str = r"([0-9]+) loops in ";
+/// Where the workloads' `bench_window()` runs: `guests/linux/bench` links it
+/// alone at this address, which no other program of the guest runs.
+const BENCH_WINDOW_PC: u64 = 0x400_0000;
 /// Cores of the machine (Linux on CPU0, the RTOS on CPU1).
 const CORES: u8 = 2;
 const T: Duration = Duration::from_secs(60);
@@ -219,6 +224,12 @@ fn measure(
         .with_context(|| format!("reading {}", log.display()))?;
     // One log on disk at a time.
     let _ = fs::remove_file(&log);
+    ensure!(
+        counts.marks == 2,
+        "the exec log has {} call(s) of the workload's bench_window() at {BENCH_WINDOW_PC:#x}, not 2 (its start and end): \
+         was /usr/bench built from guests/linux/bench of this checkout?",
+        counts.marks
+    );
     step.finish(&format!(
         "{} instructions ({} retracted, {} other lines)",
         counts.instructions(),
@@ -371,6 +382,8 @@ pub(crate) struct Counts {
     /// Per core, instructions by symbol id.
     per_cpu: BTreeMap<u32, Vec<u64>>,
     lines: profile::Lines,
+    /// Calls of `bench_window()` logged (a whole run: 2).
+    marks: usize,
 }
 
 impl Counts {
@@ -379,13 +392,34 @@ impl Counts {
     }
 }
 
-/// Count an exec log (streamed: memory does not grow with it).
+/// Count an exec log (streamed: memory does not grow with it), every core's
+/// instructions logged between the first and the second call of
+/// `bench_window()`.
 fn count(log: impl BufRead, symbols: &Symbols) -> std::io::Result<Counts> {
     let mut per_cpu: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
-    let lines = profile::replay(log, |cpu, pc| {
-        per_cpu.entry(cpu).or_insert_with(|| vec![0; symbols.len()])[symbols.id(pc)] += 1;
-    })?;
-    Ok(Counts { per_cpu, lines })
+    // The log lines of the marks, as they are read (a block is counted once
+    // its core's next one shows it ran, which may be after the end mark).
+    let marks = std::cell::RefCell::new(Vec::new());
+    let lines = profile::replay_numbered(
+        log,
+        |_, pc, line| {
+            if pc == BENCH_WINDOW_PC {
+                marks.borrow_mut().push(line);
+            }
+        },
+        |cpu, pc, line| {
+            let inside = match marks.borrow().as_slice() {
+                [start] => line > *start,
+                [start, end, ..] => line > *start && line < *end,
+                [] => false,
+            };
+            if inside {
+                per_cpu.entry(cpu).or_insert_with(|| vec![0; symbols.len()])[symbols.id(pc)] += 1;
+            }
+        },
+    )?;
+    let marks = marks.into_inner().len();
+    Ok(Counts { per_cpu, lines, marks })
 }
 
 /// One mode's logged run.
@@ -646,6 +680,10 @@ ffff80007a000100 T hvtrace_irq\t[hvtrace]
     fn counts_a_log_per_core_and_symbol() {
         let s = symbols();
         let mut log = String::new();
+        // Start-up, before the timed part: not counted.
+        log.push_str(&line(0, 0xffff_8000_8002_0000));
+        log.push_str(&line(1, 0xffff_0000_4010_0000));
+        log.push_str(&line(0, BENCH_WINDOW_PC));
         log.push_str(&line(0, 0xffff_8000_8002_0000));
         log.push_str(&line(0, 0xffff_8000_8002_0004));
         log.push_str(&line(1, 0xffff_0000_4010_0000));
@@ -655,7 +693,12 @@ ffff80007a000100 T hvtrace_irq\t[hvtrace]
         log.push_str("Trace 0: garbage\n\u{1b}[Kjunk\n");
         log.push_str(&line(0, 0x40_0000));
         log.push_str(&line(1, 0x4020_0800));
+        log.push_str(&line(0, BENCH_WINDOW_PC));
+        // Exit and the shell, after it: not counted either.
+        log.push_str(&line(0, 0x40_0000));
+        log.push_str(&line(0, 0xffff_8000_8002_0000));
         let c = count(std::io::Cursor::new(log), &s).unwrap();
+        assert_eq!(c.marks, 2);
         assert_eq!(c.instructions(), 5);
         assert_eq!(c.lines.retracted, 1);
         assert_eq!(c.lines.other, 2);
@@ -737,6 +780,7 @@ ffff80007a000100 T hvtrace_irq\t[hvtrace]
             counts: Counts {
                 per_cpu,
                 lines: profile::Lines::default(),
+                marks: 2,
             },
         }
     }

@@ -19,6 +19,7 @@ int main(int argc, char **argv)
 		loops = 0;
 		start = bench_now();
 		deadline = start + bench_seconds(argc, argv);
+		bench_window();
 	}
 	now = bench_now();
 	if (now >= deadline) {
