@@ -714,14 +714,27 @@ fn ucos_task(p: &OsProfile, rd: &mut HitReader, tcb: u64, prio: &mut u8, state: 
     if tcb == 0 {
         return;
     }
-    *prio = read_field(rd, tcb, p.tcb_prio) as u8;
-    *state = read_field(rd, tcb, p.tcb_stat) as u16;
-    if *state == 0 && read_field(rd, tcb, p.tcb_dly) != 0 {
+    // A TCB within one page is translated once for all its fields.
+    let size = u64::from(p.tcb_size);
+    let whole = if size != 0 && (tcb & 0xfff) + size <= 0x1000 {
+        rd.view.pa(tcb, size as usize, Access::Read).ok()
+    } else {
+        None
+    };
+    let field = |rd: &mut HitReader, f: abi::profile::Field| match whole {
+        Some(pa) if f.present() && f.size <= 8 && u64::from(f.offset) + u64::from(f.size) <= size => {
+            crate::guestmem::load_le(pa + u64::from(f.offset), f.size as u8)
+        }
+        _ => read_field(rd, tcb, f),
+    };
+    *prio = field(rd, p.tcb_prio) as u8;
+    *state = field(rd, p.tcb_stat) as u16;
+    if *state == 0 && field(rd, p.tcb_dly) != 0 {
         *state = abi::STATE_DELAYED;
     }
     match p.name_kind() {
         Some(NameKind::Pointer) => {
-            let s = read_field(rd, tcb, p.tcb_task_name);
+            let s = field(rd, p.tcb_task_name);
             if s != 0 {
                 read_name(rd, s, name);
             }
