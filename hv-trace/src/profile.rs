@@ -340,6 +340,14 @@ impl HypSymbols {
         nearest_below(&self.addrs, pc)
     }
 
+    /// The address of the symbol named `name` (demangled).
+    pub(crate) fn address_of(&self, name: &str) -> Option<u64> {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .and_then(|i| self.addrs.get(i).copied())
+    }
+
     /// A name for reports: `hypervisor::` is implied.
     fn short(&self, index: usize) -> String {
         self.names[index].replace("hypervisor::", "")

@@ -245,6 +245,31 @@ fn measure(
     })
 }
 
+/// Records written and turned into hvtrace events inside a run's window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+struct Records {
+    written: u64,
+    events: u64,
+}
+
+impl Records {
+    fn of(counts: &Counts) -> Self {
+        let calls = |c: Call| counts.calls[Call::ALL.iter().position(|&x| x == c).unwrap_or(0)];
+        Records {
+            written: calls(Call::Record),
+            events: calls(Call::ProbeEvent) + calls(Call::SwitchEvent),
+        }
+    }
+
+    /// Whether the window turned about as many records into events as it
+    /// wrote (within 10 %). Linux's own records wait in their ring for the
+    /// module's tick (0.1 s) or a half-full ring, so a short window may
+    /// catch more or fewer of their events than it caused.
+    fn balanced(&self) -> bool {
+        self.events.abs_diff(self.written) * 10 <= self.written
+    }
+}
+
 /// The loop count of a built-in workload's output.
 fn parse_loops(output: &str) -> Result<u64> {
     let re = Regex::new(LOOPS_RE).expect("a valid pattern");
@@ -359,6 +384,18 @@ impl Symbols {
         self.kernel_addrs.len()
     }
 
+    /// The entry addresses of [`Call`]s, in its order (`u64::MAX`: unknown).
+    fn call_entries(&self) -> [u64; Call::ALL.len()] {
+        Call::ALL.map(|c| {
+            let name = c.symbol();
+            let kernel = self.names[..self.kernel_addrs.len()].iter().position(|n| n == name);
+            kernel
+                .map(|i| self.kernel_addrs[i])
+                .or_else(|| self.hyp.address_of(name))
+                .unwrap_or(u64::MAX)
+        })
+    }
+
     fn len(&self) -> usize {
         self.names.len()
     }
@@ -376,6 +413,30 @@ impl Symbols {
 
 // --- counting a log ----------------------------------------------------------------------
 
+/// Functions whose calls are counted: what a run wrote and turned into
+/// ftrace events, inside the window itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Call {
+    /// A record written by the hypervisor.
+    Record,
+    /// An `hvtrace:rtos_probe` event.
+    ProbeEvent,
+    /// An `hvtrace:rtos_switch` event.
+    SwitchEvent,
+}
+
+impl Call {
+    const ALL: [Call; 3] = [Call::Record, Call::ProbeEvent, Call::SwitchEvent];
+
+    fn symbol(self) -> &'static str {
+        match self {
+            Call::Record => "hypervisor::trace::emit",
+            Call::ProbeEvent => "hvtrace_shim_emit_probe [hvtrace]",
+            Call::SwitchEvent => "hvtrace_shim_emit_switch [hvtrace]",
+        }
+    }
+}
+
 /// Instructions per core and symbol.
 #[derive(Debug, Default)]
 pub(crate) struct Counts {
@@ -384,6 +445,8 @@ pub(crate) struct Counts {
     lines: profile::Lines,
     /// Calls of `bench_window()` logged (a whole run: 2).
     marks: usize,
+    /// Inside the window, how often each [`Call`]'s first instruction ran.
+    calls: [u64; Call::ALL.len()],
 }
 
 impl Counts {
@@ -400,6 +463,8 @@ fn count(log: impl BufRead, symbols: &Symbols) -> std::io::Result<Counts> {
     // The log lines of the marks, as they are read (a block is counted once
     // its core's next one shows it ran, which may be after the end mark).
     let marks = std::cell::RefCell::new(Vec::new());
+    let entries = symbols.call_entries();
+    let mut calls = [0; Call::ALL.len()];
     let lines = profile::replay_numbered(
         log,
         |_, pc, line| {
@@ -415,11 +480,19 @@ fn count(log: impl BufRead, symbols: &Symbols) -> std::io::Result<Counts> {
             };
             if inside {
                 per_cpu.entry(cpu).or_insert_with(|| vec![0; symbols.len()])[symbols.id(pc)] += 1;
+                if let Some(i) = entries.iter().position(|&e| e == pc) {
+                    calls[i] += 1;
+                }
             }
         },
     )?;
     let marks = marks.into_inner().len();
-    Ok(Counts { per_cpu, lines, marks })
+    Ok(Counts {
+        per_cpu,
+        lines,
+        marks,
+        calls,
+    })
 }
 
 /// One mode's logged run.
@@ -448,6 +521,8 @@ struct CpuSplit {
 #[derive(Debug, Serialize)]
 struct ModeReport {
     mode: String,
+    /// Records written and turned into hvtrace events in the window.
+    records: Records,
     loops: u64,
     elapsed_s: Option<f64>,
     log_bytes: u64,
@@ -509,6 +584,7 @@ fn report(job: &Job, symbols: &Symbols, measured: &[Measured]) -> Result<Report>
                 .collect();
             ModeReport {
                 mode: m.mode.clone(),
+                records: Records::of(&m.counts),
                 loops: m.loops,
                 elapsed_s: m.elapsed,
                 log_bytes: m.log_bytes,
@@ -579,6 +655,19 @@ impl Report {
                 "{:<8} {:>7} | {:>9.0} {:>9.0} {:>9.0} {:>9.0} | {:>9.0} {:>9.0} {:>9.0}",
                 m.mode, m.loops, c0.hyp, c0.kernel, c0.user, c0.total, c1.rtos, c1.hyp, c1.total
             );
+        }
+        for m in self.modes.iter().filter(|m| m.mode == Mode::Traced.name()) {
+            let r = m.records;
+            if !r.balanced() {
+                let _ = writeln!(
+                    o,
+                    "note: {}: {} hvtrace events were emitted in the window while {} records were written. \
+                     Linux's own records wait in their ring for the module's tick (0.1 s) or a half-full \
+                     ring, so the kernel's share of a window this short is off by the difference; \
+                     --seconds 1 evens it out.",
+                    m.mode, r.events, r.written
+                );
+            }
         }
         let (first, last) = (&self.modes[0].mode, &self.modes[self.modes.len() - 1].mode);
         let order = if self.modes.len() > 1 {
@@ -781,6 +870,7 @@ ffff80007a000100 T hvtrace_irq\t[hvtrace]
                 per_cpu,
                 lines: profile::Lines::default(),
                 marks: 2,
+                calls: [0; Call::ALL.len()],
             },
         }
     }
@@ -790,7 +880,7 @@ ffff80007a000100 T hvtrace_irq\t[hvtrace]
         let s = symbols();
         let (switch, drain, emit, user) = (0xffff_8000_8002_0000, 0xffff_8000_7a00_0000, 0x4020_2000, 0x40_0000);
         let rtos = 0xffff_0000_4010_0000;
-        let runs = [
+        let mut runs = [
             measured(
                 &s,
                 "probe",
@@ -813,6 +903,8 @@ ffff80007a000100 T hvtrace_irq\t[hvtrace]
                 &[(rtos, 50_000), (emit, 400)],
             ),
         ];
+        // traced: 300 records written in the window, 100 of them emitted.
+        runs[2].counts.calls = [300, 60, 40];
         let r = report(&job(&[]).unwrap(), &s, &runs).unwrap();
         let p = &r.modes[0].per_loop[0];
         assert_eq!((p.hyp, p.kernel, p.user, p.rtos, p.total), (5.0, 10.0, 2.0, 0.0, 17.0));
@@ -842,8 +934,18 @@ ffff80007a000100 T hvtrace_irq\t[hvtrace]
             text.contains("kernel        0.0       2.0      10.0     +10.0  hvtrace_main::drain [hvtrace]"),
             "{text}"
         );
+        // A run that caught few drains says so; one with enough does not.
+        assert!(
+            text.contains("note: traced: 100 hvtrace events were emitted in the window while 300 records were written"),
+            "{text}"
+        );
+        assert_eq!(text.matches("note:").count(), 1, "{text}");
+        runs[2].counts.calls = [300, 250, 40];
+        let balanced = report(&job(&[]).unwrap(), &s, &runs).unwrap().text();
+        assert!(!balanced.contains("note:"), "{balanced}");
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["modes"][1]["loops"], 50);
+        assert_eq!(json["modes"][2]["records"]["written"], 300);
         assert_eq!(json["top"][1]["space"], "hyp");
     }
 }
