@@ -50,3 +50,65 @@ fn probe_hits_stay_cheap_in_hypervisor_instructions() {
         assert_eq!(sum, median, "{hits:#}");
     }
 }
+
+/// `hv-trace profile-kernel` counts only context1's timed part: a context1
+/// loop is two context switches, so the traced mode shows two probe hits'
+/// worth of hypervisor instructions and two records per loop, and the
+/// untraced mode next to none.
+#[test]
+fn profile_kernel_counts_two_hits_per_context1_loop() {
+    let args = [
+        "profile-kernel",
+        "--test",
+        "context1",
+        "--modes",
+        "hyp,traced",
+        "--seconds",
+        "0.05",
+        "--top",
+        "5",
+        "--json",
+    ];
+    let o = hv_trace(&args, LIMIT).unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "hv-trace profile-kernel failed:\n{stdout}\n{stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("no JSON ({e}):\n{stdout}\n{stderr}"));
+    let mode = |name: &str| {
+        report["modes"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["mode"] == name))
+            .unwrap_or_else(|| panic!("no {name} mode in {report:#}"))
+    };
+    let cpu0 = |m: &serde_json::Value, key: &str| m["per_loop"][0][key].as_f64().unwrap();
+    let (hyp, traced) = (mode("hyp"), mode("traced"));
+    for m in [hyp, traced] {
+        assert!(m["loops"].as_u64().unwrap() >= 100, "{m:#}");
+    }
+    assert!(
+        cpu0(hyp, "hyp") < 50.0,
+        "untraced context1 traps to the hypervisor: {hyp:#}"
+    );
+    // Two hits of a few hundred instructions each (437 today).
+    let per_loop = cpu0(traced, "hyp");
+    assert!(
+        (500.0..2_000.0).contains(&per_loop),
+        "{per_loop} hypervisor instructions a loop: {traced:#}"
+    );
+    let loops = traced["loops"].as_u64().unwrap() as f64;
+    let written = traced["records"]["written"].as_u64().unwrap() as f64;
+    assert!(
+        (1.9..2.5).contains(&(written / loops)),
+        "{written} records for {loops} loops: {traced:#}"
+    );
+    // ~7,900 today. Counting the whole run instead of the window would add
+    // start-up and exit (~1.5 M instructions) over ~800 loops: ~9,800.
+    let total = cpu0(hyp, "total");
+    assert!(
+        (3_000.0..9_000.0).contains(&total),
+        "{total} instructions a context1 loop: {hyp:#}"
+    );
+}
