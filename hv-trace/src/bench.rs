@@ -1006,7 +1006,7 @@ fn icount_note(plan: &BenchPlan) -> Option<String> {
     (plan.icount.is_some() && with_native).then(|| {
         "under --icount QEMU runs both cores on one instruction clock, so the RTOS's own tasks on \
          CPU1 take guest time from Linux in every mode but native: ~30 % in spawn and execl, ~0 % in \
-         dhry and context1 (QEMU's round robin between the cores decides). \"vs native\" includes that \
+         dhry and context1, where QEMU's round robin hardly runs the RTOS (it stalls). \"vs native\" includes that \
          share; traced and the peers are compared with hyp, which has it too."
             .to_string()
     })
