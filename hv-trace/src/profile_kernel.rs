@@ -254,7 +254,7 @@ struct Records {
 
 impl Records {
     fn of(counts: &Counts) -> Self {
-        let calls = |c: Call| counts.calls[Call::ALL.iter().position(|&x| x == c).unwrap_or(0)];
+        let calls = |c: Call| counts.calls[c as usize];
         Records {
             written: calls(Call::Record),
             events: calls(Call::ProbeEvent) + calls(Call::SwitchEvent),
@@ -414,7 +414,8 @@ impl Symbols {
 // --- counting a log ----------------------------------------------------------------------
 
 /// Functions whose calls are counted: what a run wrote and turned into
-/// ftrace events, inside the window itself.
+/// ftrace events, inside the window itself. `ALL` is in declaration order,
+/// so a call's index in it is `call as usize`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Call {
     /// A record written by the hypervisor.
