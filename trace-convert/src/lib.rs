@@ -21,18 +21,23 @@
 //!
 //! Module map: [`dat`] (.dat reader), [`ringbuf`] (ring-buffer pages), [`format`] (event
 //! formats and values), [`text`] (ftrace text reader), [`ringdump`] (hvtrace raw dumps),
-//! [`merge`] (Linux + RTOS on one time base), [`write`] (writers), [`sched`] (sched_switch
-//! view), [`stats`] (info and per-task statistics), [`cli`] (the `trace-convert` command).
+//! [`clock`] (counter ticks to trace-clock time), [`merge`] (Linux + RTOS on one time base),
+//! [`write`] (writers), [`pipeline`] (open, merge, write: what every tool calls), [`sched`]
+//! (sched_switch view), [`stats`] (info and per-task statistics), [`analysis`] (what a
+//! recording of both OSes says), [`cli`] (the `trace-convert` command).
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod analysis;
 pub mod bytes;
 pub mod cli;
+pub mod clock;
 pub mod dat;
 pub mod error;
 pub mod event;
 pub mod format;
 pub mod merge;
+pub mod pipeline;
 pub mod printfmt;
 pub mod ringbuf;
 pub mod ringdump;

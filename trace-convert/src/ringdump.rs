@@ -6,7 +6,7 @@
 //! points → `clock_sync` (`counter` = record timestamp, `trace_clock_ns` = record `pc`,
 //! `freq_hz` 0 = unknown); a `Lost` record becomes the next event's missed count. One stream
 //! per ring (source CPU). Time stamps: with clock sync points in the dump, counter ticks are
-//! mapped to the trace clock ([`crate::merge::ClockMap`]); without, `ts_ns` holds raw counter
+//! mapped to the trace clock ([`crate::clock::ClockMap`]); without, `ts_ns` holds raw counter
 //! ticks.
 
 use std::sync::Arc;
@@ -14,11 +14,11 @@ use std::sync::Arc;
 use guest_probe::abi::dump::{parse_ring_dump, RingDump as Ring};
 use guest_probe::abi::{Record, RecordKind};
 
+use crate::clock::ClockMap;
 use crate::dat::Bytes;
 use crate::error::{Error, Result};
 use crate::event::{BufferInfo, Event, Missed, TraceMeta};
 use crate::format::{EventFormat, Value};
-use crate::merge::ClockMap;
 use crate::stream::EventStream;
 
 /// Is this the start of a ring dump (the ring header magic, "HVTR")?

@@ -133,7 +133,7 @@ fn text_mutations() {
     let t = Trace::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tc-v6.dat")).unwrap();
     let mut text = Vec::new();
     {
-        let (meta, events) = trace_convert::cli::prepare(std::slice::from_ref(&t), false).unwrap();
+        let (meta, events) = trace_convert::pipeline::prepare(std::slice::from_ref(&t), false).unwrap();
         let mut w = trace_convert::write::text::TextWriter::new(&mut text, &meta, Default::default()).unwrap();
         use trace_convert::write::EventSink;
         for ev in events {

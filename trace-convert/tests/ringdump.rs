@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use guest_probe::abi::ring::OwnedRing;
 use guest_probe::abi::{Record, RecordKind};
-use trace_convert::cli::prepare;
+use trace_convert::pipeline::prepare;
 use trace_convert::{InputKind, Trace};
 
 fn rec(kind: RecordKind, ts: u64, pc: u64, prev: (u8, &str), next: (u8, &str), seq: u32) -> Record {

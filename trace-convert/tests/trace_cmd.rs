@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use trace_convert::cli::{prepare, write_events, Format};
+use trace_convert::pipeline::{prepare, write_events, Format};
 use trace_convert::write::text::TextOptions;
 use trace_convert::Trace;
 

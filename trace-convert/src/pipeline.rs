@@ -1,0 +1,141 @@
+//! The pipeline every tool calls: open trace files, put them on one time
+//! base (the RTOS merge) or merge them by time stamp as they are, and write
+//! the result as .dat, text or JSON. The `trace-convert` command line, the
+//! `hv-trace demo` and the analyses all go through these functions.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use crate::event::TraceMeta;
+use crate::merge;
+use crate::stream::{Merged, Trace};
+use crate::write::dat::{DatHeader, DatWriter};
+use crate::write::json::JsonWriter;
+use crate::write::text::{TextOptions, TextWriter};
+use crate::write::EventSink;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// trace-cmd `.dat` version 6.
+    Dat,
+    /// ftrace text in `trace-cmd report`'s layout.
+    Text,
+    /// Chrome/Perfetto JSON trace events.
+    Json,
+}
+
+/// What [`convert_files`] wrote.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Summary {
+    /// Events written.
+    pub events: u64,
+    /// CPUs declared in the output.
+    pub cpus: u32,
+}
+
+pub fn open_all(inputs: &[PathBuf]) -> anyhow::Result<Vec<Trace>> {
+    inputs
+        .iter()
+        .map(|p| Trace::open(p).with_context(|| format!("cannot read {}", p.display())))
+        .collect()
+}
+
+pub fn guess_format(out: &Path) -> Format {
+    match out.extension().and_then(|e| e.to_str()) {
+        Some("dat") => Format::Dat,
+        Some("json") => Format::Json,
+        _ => Format::Text,
+    }
+}
+
+/// Events and metadata of `traces`, with or without the RTOS merge.
+pub fn prepare(traces: &[Trace], rtos_merge: bool) -> crate::Result<(TraceMeta, Merged)> {
+    if rtos_merge {
+        let plan = merge::plan(traces)?;
+        let meta = merge::merged_meta(traces, &plan);
+        let events = merge::merged_events(traces, &plan, &meta);
+        Ok((meta, events))
+    } else {
+        let mut meta = traces.first().map(|t| t.meta().clone()).unwrap_or_default();
+        for t in traces.iter().skip(1) {
+            meta.cpus = meta.cpus.max(t.meta().cpus);
+            for f in &t.meta().formats {
+                if meta.format(&f.system, &f.name).is_none() {
+                    meta.formats.push(f.clone());
+                }
+            }
+        }
+        let streams = traces.iter().flat_map(|t| t.streams()).collect();
+        Ok((meta, Merged::new(streams)))
+    }
+}
+
+/// Writes `events` to `out` in `format`.
+pub fn write_events(
+    meta: &TraceMeta,
+    events: Merged,
+    format: Format,
+    out: &Path,
+    text_opts: TextOptions,
+) -> anyhow::Result<Summary> {
+    let mut n = 0u64;
+    let to_stdout = out == Path::new("-");
+    let mut run = |sink: &mut dyn EventSink, events: Merged| -> anyhow::Result<()> {
+        for ev in events {
+            let ev = ev?;
+            sink.event(&ev)?;
+            n += 1;
+        }
+        sink.finish()?;
+        Ok(())
+    };
+    match format {
+        Format::Dat => {
+            if to_stdout {
+                bail!("a .dat output needs a file (-o FILE), not standard output");
+            }
+            let f = File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+            let mut w = DatWriter::new(BufWriter::new(f), DatHeader::from_meta(meta), &meta.formats)?;
+            run(&mut w, events)?;
+        }
+        Format::Text | Format::Json => {
+            let sink: Box<dyn Write> = if to_stdout {
+                Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout().lock()))
+            } else {
+                Box::new(BufWriter::with_capacity(
+                    1 << 16,
+                    File::create(out).with_context(|| format!("cannot create {}", out.display()))?,
+                ))
+            };
+            if format == Format::Text {
+                run(&mut TextWriter::new(sink, meta, text_opts)?, events)?;
+            } else {
+                run(&mut JsonWriter::new(sink, meta)?, events)?;
+            }
+        }
+    }
+    Ok(Summary {
+        events: n,
+        cpus: meta.cpus,
+    })
+}
+
+/// Reads `inputs`, applies the RTOS merge when `rtos_merge` (else merges by
+/// time stamp as they are), and writes `output` in `format` (by default the
+/// one its extension names).
+pub fn convert_files(
+    inputs: &[PathBuf],
+    output: &Path,
+    format: Option<Format>,
+    text_opts: TextOptions,
+    rtos_merge: bool,
+) -> anyhow::Result<Summary> {
+    let traces = open_all(inputs)?;
+    let (meta, events) = prepare(&traces, rtos_merge)?;
+    let format = format.unwrap_or_else(|| guess_format(output));
+    write_events(&meta, events, format, output, text_opts).with_context(|| format!("cannot write {}", output.display()))
+}
