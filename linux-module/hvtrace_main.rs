@@ -27,6 +27,10 @@ use kernel::bindings;
 use kernel::prelude::*;
 
 mod abi;
+// guest-probe's `abi/control.rs`, copied here by the build: the one
+// definition of the sysfs text protocol, whose host half (listing parsers)
+// the module does not use.
+#[allow(dead_code)]
 mod cmd;
 mod hvc;
 mod ring;
@@ -747,20 +751,19 @@ fn show_probes(p: &mut Page<'_>) -> Result {
                 Ok(r) => {
                     let id = (r.x0 & 0xffff) as u16;
                     let kind = if (r.x0 >> 16) & 0xffff == abi::probe_kind::CONTEXT_SWITCH {
-                        "switch"
+                        cmd::ListedKind::Switch
                     } else {
-                        "plain"
+                        cmd::ListedKind::Plain
                     };
-                    let mine = OWN.iter().any(|o| o.load(Ordering::Relaxed) == own_entry(vm as u8, id));
-                    if writeln!(
-                        p,
-                        "vm={vm} id={id} addr={:#x} kind={kind} hits={} owner={}",
-                        r.x1,
-                        r.x2,
-                        if mine { "hvtrace" } else { "other" }
-                    )
-                    .is_err()
-                    {
+                    let line = cmd::ProbeLine {
+                        vm: vm as u8,
+                        id,
+                        addr: r.x1,
+                        kind,
+                        hits: r.x2,
+                        owned: OWN.iter().any(|o| o.load(Ordering::Relaxed) == own_entry(vm as u8, id)),
+                    };
+                    if writeln!(p, "{line}").is_err() {
                         return Ok(());
                     }
                 }

@@ -21,6 +21,7 @@
 //! [`profile::OsProfile`] is the fixed-layout blob the host hands to the
 //! hypervisor (`PROFILE_SET`) so that it never hard-codes an OS layout.
 
+pub mod control;
 pub mod profile;
 pub mod ring;
 

@@ -1,19 +1,17 @@
 //! `hv-trace`: build, boot and drive the traced system, then export and view
-//! its traces. A thin layer: arguments become a plan, library code does the work.
+//! its traces. A thin layer: arguments become a plan, the library
+//! (`hv_trace::target`, `hv_trace::measure`, trace-convert, the viewer) does
+//! the work.
 
-mod artifacts;
-mod bench;
-mod commands;
-mod fingerprint;
-mod paths;
-mod profile;
-mod profile_kernel;
-mod progress;
-mod qemu;
-mod session;
-mod system;
+mod cli;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use hv_trace::measure::bench::BenchArgs;
+use hv_trace::measure::profile_kernel::ProfileKernelArgs;
+use hv_trace::target::artifacts;
+use hv_trace::target::control::Control;
+use hv_trace::target::probe::{ProbeKind, Vm};
+use hv_trace::target::{record, session};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -26,31 +24,6 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
-}
-
-/// Which VM a probe goes into.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Vm {
-    Rtos,
-    Linux,
-}
-
-impl Vm {
-    pub fn id(self) -> u8 {
-        match self {
-            Vm::Linux => 0,
-            Vm::Rtos => 1,
-        }
-    }
-}
-
-/// What a probe records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ProbeKind {
-    /// A context switch: current task → highest-ready task.
-    Switch,
-    /// A plain hit with the current task.
-    Plain,
 }
 
 #[derive(Subcommand)]
@@ -70,7 +43,7 @@ enum Cmd {
         ground_truth: bool,
     },
     /// Boot the system in QEMU and stream its console.
-    Run(commands::RunArgs),
+    Run(cli::run::RunArgs),
     /// Time from QEMU start to the RTOS's first task output and to Linux's init.
     BootTime {
         /// Boots to measure.
@@ -100,18 +73,18 @@ enum Cmd {
     },
     /// The whole story in one command: boot, probe the RTOS's context switches,
     /// record both OSes, merge, summarise, view.
-    Demo(commands::DemoArgs),
+    Demo(cli::demo::DemoArgs),
     /// Measure the tracing overhead: UnixBench-style workloads in the Linux
     /// guest, native vs. under the hypervisor vs. traced, with ftrace and
     /// kprobe peers; prints a table, writes CSV and an SVG chart.
-    Bench(bench::BenchArgs),
+    Bench(BenchArgs),
     /// Count, instruction by instruction, what the hypervisor executes per
     /// probe hit (QEMU's single-stepped exec log of its code).
-    ProfileHits(profile::ProfileArgs),
+    ProfileHits(cli::profile_hits::ProfileHitsArgs),
     /// Count where a bench workload's instructions go (hypervisor, Linux
     /// kernel symbols, user, RTOS) per loop, in each bench mode, from QEMU's
     /// single-stepped exec log under -icount.
-    ProfileKernel(profile_kernel::ProfileKernelArgs),
+    ProfileKernel(ProfileKernelArgs),
     /// Open a trace (.dat, ftrace text, merged files) in the terminal timeline viewer.
     View { file: PathBuf },
     /// trace-convert: merge/export/info/stats of trace files (see `hv-trace export help`).
@@ -161,44 +134,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             rtos_app,
             ground_truth,
-        } => {
-            let built = artifacts::build(target, &artifacts::Options { rtos_app, ground_truth })?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&built)?);
-            } else {
-                for (name, path) in &built {
-                    println!("{name:<14} {}", path.display());
-                }
-            }
-        }
-        Cmd::Run(args) => commands::run(args)?,
-        Cmd::BootTime { runs } => commands::boot_time(runs)?,
+        } => cli::build::build(target, json, artifacts::Options { rtos_app, ground_truth })?,
+        Cmd::Run(args) => cli::run::run(args)?,
+        Cmd::BootTime { runs } => cli::boot_time::boot_time(runs)?,
         Cmd::Stop => {
             session::stop_other()?;
             eprintln!("[hv-trace] stopped");
         }
         Cmd::Probe { action } => match action {
-            ProbeCmd::Add { target, vm, kind } => commands::probe_add(&target, vm, kind)?,
-            ProbeCmd::Remove { target, vm } => commands::probe_remove(&target, vm)?,
-            ProbeCmd::List => commands::probe_list()?,
+            ProbeCmd::Add { target, vm, kind } => cli::probe::add(&target, vm, kind)?,
+            ProbeCmd::Remove { target, vm } => cli::probe::remove(&target, vm)?,
+            ProbeCmd::List => cli::probe::list()?,
         },
         Cmd::Record { duration, out } => {
-            let mut ctl = session::Control::connect(&session::dir())?;
-            let path = commands::record(&mut ctl, duration, &out, None)?;
+            let mut ctl = Control::connect(&session::dir())?;
+            let path = record::record(&mut ctl, duration, &out, None)?;
             println!("{}", path.display());
         }
-        Cmd::Demo(args) => commands::demo(args)?,
+        Cmd::Demo(args) => cli::demo::demo(args)?,
         Cmd::Exec { command } => {
-            let mut ctl = session::Control::connect(&session::dir())?;
+            let mut ctl = Control::connect(&session::dir())?;
             let out = ctl.exec(&command.join(" "), std::time::Duration::from_secs(3600))?;
             print!("{}", out.text);
             if out.status != 0 {
                 return Ok(ExitCode::from(u8::try_from(out.status).unwrap_or(1).max(1)));
             }
         }
-        Cmd::Bench(args) => return bench::run(args),
-        Cmd::ProfileHits(args) => profile::run(args)?,
-        Cmd::ProfileKernel(args) => profile_kernel::run(args)?,
+        Cmd::Bench(args) => return cli::bench::bench(args),
+        Cmd::ProfileHits(args) => cli::profile_hits::profile_hits(args)?,
+        Cmd::ProfileKernel(args) => cli::profile_kernel::profile_kernel(args)?,
         Cmd::View { file } => viewer::run_app(&file)?,
         Cmd::Export { args } => {
             let mut full = vec![std::ffi::OsString::from("hv-trace export")];

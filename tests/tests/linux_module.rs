@@ -13,8 +13,10 @@ use std::time::Duration;
 #[allow(dead_code)]
 #[path = "../../linux-module/abi.rs"]
 mod abi;
+/// The control protocol as the module compiles it: guest-probe's
+/// definition against the module's own view of the ABI.
 #[allow(dead_code)]
-#[path = "../../linux-module/cmd.rs"]
+#[path = "../../guest-probe/src/abi/control.rs"]
 mod cmd;
 
 /// The generated `hvtrace_abi.h` the module was built with (the build puts

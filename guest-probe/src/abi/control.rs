@@ -1,22 +1,33 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0 OR MIT
 
-//! Parsing of what user space writes to `/sys/kernel/hvtrace/*`.
+//! The control protocol of `/sys/kernel/hvtrace/*`: what user space writes
+//! (probe commands, enable, counts) and what the `probes` listing says, each
+//! with its parser and its formatter.
+//!
+//! This is the one definition of that text protocol. The kernel module
+//! compiles this very file as its `cmd` module (`hv-trace build linux` copies
+//! it next to the module's sources, as it generates `hvtrace_abi.h`), and
+//! hv-trace's control client uses it through `guest_probe::abi::control`:
+//! the host formats with the same types the module parses, and parses the
+//! lines the module formats.
 //!
 //! Every write is parsed completely before anything happens: a command is
 //! either valid and turned into one hypercall, or refused with a
 //! [`ParseError`] that says why (the module logs it and returns `-EINVAL`).
-//! Plain `core` only, so the host tests run the same code.
+//! Plain `core` only (`crate::abi` is guest-probe's ABI here and the module's
+//! own view of it there), so the kernel, the host tool and the host tests run
+//! the same code.
 
 use core::fmt;
 
 use crate::abi::MAX_PROBE_ID;
 
 /// Largest `test_emit` count.
-pub(crate) const MAX_TEST_EMIT: u64 = 1 << 20;
+pub const MAX_TEST_EMIT: u64 = 1 << 20;
 
 /// A `probes` command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ProbeCmd {
+pub enum ProbeCmd {
     /// `add <vm> <hexaddr> [switch]`.
     Add {
         /// The VM to patch.
@@ -37,7 +48,7 @@ pub(crate) enum ProbeCmd {
 
 /// Why a write was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ParseError<'a> {
+pub enum ParseError<'a> {
     /// Nothing but whitespace.
     Empty,
     /// Not UTF-8 text.
@@ -129,19 +140,19 @@ fn number<'a>(what: &'static str, given: &'a str, radix: u32, min: u64, max: u64
 }
 
 /// `enable`: `0` or `1`.
-pub(crate) fn parse_enable(buf: &[u8]) -> Result<bool, ParseError<'_>> {
+pub fn parse_enable(buf: &[u8]) -> Result<bool, ParseError<'_>> {
     let s = text(buf)?;
     Ok(number("enable value", s, 10, 0, 1)? == 1)
 }
 
 /// `test_emit`: a record count, 1..=[`MAX_TEST_EMIT`].
-pub(crate) fn parse_count(buf: &[u8]) -> Result<u64, ParseError<'_>> {
+pub fn parse_count(buf: &[u8]) -> Result<u64, ParseError<'_>> {
     let s = text(buf)?;
     number("count", s, 10, 1, MAX_TEST_EMIT)
 }
 
 /// `probes`: `add <vm> <hexaddr> [switch]` or `remove <vm> <id>`.
-pub(crate) fn parse_probe(buf: &[u8]) -> Result<ProbeCmd, ParseError<'_>> {
+pub fn parse_probe(buf: &[u8]) -> Result<ProbeCmd, ParseError<'_>> {
     let s = text(buf)?;
     let mut words = s.split_ascii_whitespace();
     let verb = words.next().ok_or(ParseError::Empty)?;
@@ -171,4 +182,146 @@ pub(crate) fn parse_probe(buf: &[u8]) -> Result<ProbeCmd, ParseError<'_>> {
         None => Ok(cmd),
         Some(w) => Err(ParseError::Trailing(w)),
     }
+}
+
+impl fmt::Display for ProbeCmd {
+    /// The command as the module parses it ([`parse_probe`]).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Add { vm, addr, switch } => {
+                write!(f, "add {vm} {addr:x}")?;
+                if switch {
+                    write!(f, " switch")?;
+                }
+                Ok(())
+            }
+            Self::Remove { vm, id } => write!(f, "remove {vm} {id}"),
+        }
+    }
+}
+
+/// What a probe records, as the listing names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListedKind {
+    /// A context switch (`kind=switch`).
+    Switch,
+    /// A plain hit (`kind=plain`).
+    Plain,
+}
+
+impl ListedKind {
+    /// The word of the listing.
+    pub const fn word(self) -> &'static str {
+        match self {
+            Self::Switch => "switch",
+            Self::Plain => "plain",
+        }
+    }
+}
+
+/// One line of the `probes` listing:
+/// `vm=<vm> id=<id> addr=<0xhex> kind=<switch|plain> hits=<n> owner=<hvtrace|other>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeLine {
+    /// The VM the probe is in.
+    pub vm: u8,
+    /// Its id.
+    pub id: u16,
+    /// The guest virtual address of its site.
+    pub addr: u64,
+    /// What a hit records.
+    pub kind: ListedKind,
+    /// Hits so far (summed over the VM's cores).
+    pub hits: u64,
+    /// Whether this module added it (and removes it when unloaded).
+    pub owned: bool,
+}
+
+impl fmt::Display for ProbeLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "vm={} id={} addr={:#x} kind={} hits={} owner={}",
+            self.vm,
+            self.id,
+            self.addr,
+            self.kind.word(),
+            self.hits,
+            if self.owned { "hvtrace" } else { "other" }
+        )
+    }
+}
+
+/// Why a listing line could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineError<'a> {
+    /// A `key=` field is absent.
+    Missing(&'static str),
+    /// A field's value is not what its key takes.
+    Bad {
+        /// The key.
+        key: &'static str,
+        /// What was given.
+        given: &'a str,
+    },
+}
+
+impl fmt::Display for LineError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing(key) => write!(f, "no {key}= field"),
+            Self::Bad { key, given } => write!(f, "{key}={given} is not a valid value"),
+        }
+    }
+}
+
+impl ProbeLine {
+    /// Reads one listing line (as [`ProbeLine`]'s `Display` writes it).
+    /// A line of another shape (`vm=<vm> error: …`) is an error.
+    pub fn parse(line: &str) -> Result<Self, LineError<'_>> {
+        let field = |key: &'static str| {
+            line.split_ascii_whitespace()
+                .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+                .ok_or(LineError::Missing(key))
+        };
+        let num = |key: &'static str, radix: u32, max: u64| -> Result<u64, LineError<'_>> {
+            let given = field(key)?;
+            let digits = if radix == 16 {
+                given.strip_prefix("0x").ok_or(LineError::Bad { key, given })?
+            } else {
+                given
+            };
+            match u64::from_str_radix(digits, radix) {
+                Ok(v) if v <= max && digits.bytes().all(|c| c.is_ascii_hexdigit()) => Ok(v),
+                _ => Err(LineError::Bad { key, given }),
+            }
+        };
+        let kind = match field("kind")? {
+            "switch" => ListedKind::Switch,
+            "plain" => ListedKind::Plain,
+            given => return Err(LineError::Bad { key: "kind", given }),
+        };
+        let owned = match field("owner")? {
+            "hvtrace" => true,
+            "other" => false,
+            given => return Err(LineError::Bad { key: "owner", given }),
+        };
+        Ok(ProbeLine {
+            vm: num("vm", 10, u64::from(u8::MAX))? as u8,
+            id: num("id", 10, u64::from(MAX_PROBE_ID) - 1)? as u16,
+            addr: num("addr", 16, u64::MAX)?,
+            kind,
+            hits: num("hits", 10, u64::MAX)?,
+            owned,
+        })
+    }
+}
+
+/// The `name value` lines of the `stats` attribute (`records 12`,
+/// `hyp_drops 0`, …); other lines (`region …`, `ring0 …`) are skipped.
+pub fn stat_lines(text: &str) -> impl Iterator<Item = (&str, u64)> {
+    text.lines().filter_map(|l| {
+        let (k, v) = l.trim().split_once(' ')?;
+        Some((k, v.trim().parse().ok()?))
+    })
 }

@@ -17,51 +17,39 @@
 //! and the only other caller of `emit` is the test hypercall. The ESR is not
 //! in the log, so the symbols are the classifier.
 
-use crate::artifacts::Artifacts;
-use crate::commands::{self, BOOT_TIMEOUT, SYSFS};
-use crate::session::{self, Running};
-use crate::system::{self, Plan};
-use crate::{qemu, ProbeKind, Vm};
+use crate::measure::exec_log;
+use crate::measure::hyp_symbols::{HypSymbols, Marker, Range};
+use crate::target::artifacts::Artifacts;
+use crate::target::boot::{self, Pace};
+use crate::target::control::Control;
+use crate::target::hvtrace;
+use crate::target::monitor::Monitor;
+use crate::target::probe::{ProbeKind, Site, Vm, LINUX_SWITCH};
+use crate::target::qemu;
+use crate::target::session::{self, Running};
+use crate::target::system::{self, Plan};
 use anyhow::{bail, Context, Result};
-use guest_probe::symbols::SymbolTable;
-use object::{Object, ObjectSection};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Offsets of the lower-EL AArch64 entries in the vector table.
-const SYNC_VECTOR: u64 = 0x400;
-const IRQ_VECTOR: u64 = 0x480;
 /// Logging stops early once the exec log passes this size.
 const LOG_LIMIT: u64 = 2 << 30;
-/// Symbols whose presence in a synchronous trap makes it a probe hit.
-const HIT_MARKERS: [&str; 2] = ["hypervisor::trace::emit", "hypervisor::probe::hit"];
-/// Runs `trace::emit` without being a probe hit (the test hypercall).
-const NOT_HITS: [&str; 1] = ["hypervisor::trace::test_emit"];
 /// The probe sites: Linux's and the RTOS's context switch.
-const SITES: [(&str, Vm); 2] = [("__switch_to", Vm::Linux), ("OSCtxSw", Vm::Rtos)];
+const SITES: [(&str, Vm); 2] = [(LINUX_SWITCH, Vm::Linux), ("OSCtxSw", Vm::Rtos)];
 /// Cores of the profiled machine (Linux on CPU0, the RTOS on CPU1).
 const CORES: u8 = 2;
 
-#[derive(clap::Args)]
-pub struct ProfileArgs {
-    /// Wall seconds to log the hypervisor's instructions.
-    #[arg(long, default_value_t = 3.0)]
-    seconds: f64,
-    /// Print the numbers as JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-pub fn run(args: ProfileArgs) -> Result<()> {
+/// Boots the 2-core system under a single-stepping QEMU with probes at
+/// both OSes' context switches, logs the hypervisor's instructions for
+/// `seconds` of wall time, and counts them trap by trap.
+pub fn profile(seconds: f64) -> Result<Report> {
     anyhow::ensure!(
-        args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= 600.0,
-        "--seconds must be a number of seconds in (0, 600], not {}",
-        args.seconds
+        seconds.is_finite() && seconds > 0.0 && seconds <= 600.0,
+        "--seconds must be a number of seconds in (0, 600], not {seconds}"
     );
     // Removed, with its exec log, when the command ends.
     let session = session::Private::new("profile")?;
@@ -81,14 +69,13 @@ pub fn run(args: ProfileArgs) -> Result<()> {
     let (running, mut ctl) = system.boot("single-stepping QEMU")?;
     let symbols = &system.symbols;
     for (site, vm) in SITES {
-        let t = commands::resolve(site, vm, Some(ProbeKind::Switch))?;
-        let id = commands::add_probe(&mut ctl, vm, &t)?;
-        eprintln!("[hv-trace] {vm:?} probe {id}: {site}");
+        let site = Site::resolve(&system.built, site, vm, Some(ProbeKind::Switch))?;
+        let id = hvtrace::add(&mut ctl, &site)?;
+        eprintln!("[hv-trace] {vm:?} probe {id}: {}", site.label);
     }
-    ctl.run(&format!("echo 1 > {SYSFS}/enable"), Duration::from_secs(30))
-        .context("enabling tracing in the guest")?;
+    hvtrace::enable(&mut ctl, true).context("enabling tracing in the guest")?;
 
-    let logged = log_for(&running.dir, &log_path, Duration::from_secs_f64(args.seconds))?;
+    let logged = log_for(&running.dir, &log_path, Duration::from_secs_f64(seconds))?;
     drop(ctl);
     running.stop();
 
@@ -112,13 +99,7 @@ pub fn run(args: ProfileArgs) -> Result<()> {
             .map_or_else(|| format!("cpu{cpu}"), |v| v.name.to_string())
     };
     let vms: Vec<String> = partition.vms.iter().map(|v| v.name.to_string()).collect();
-    let report = Report::new(&parsed, symbols, &vms, vm_of, logged, size);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.text());
-    }
-    Ok(())
+    Ok(Report::new(&parsed, symbols, &vms, vm_of, logged, size))
 }
 
 /// The profiled system: its QEMU machine (the caller adds its logging
@@ -151,15 +132,13 @@ impl Profiled {
     }
 
     /// Boot it and wait for the guest's control shell; `how` says how QEMU runs.
-    pub(crate) fn boot(&self, how: &str) -> Result<(Running, session::Control)> {
-        let step = crate::progress::Step::start(format!("booting hypervisor + Linux + RTOS ({how})"));
-        let mut running = Running::start(&self.machine, Box::new(std::io::sink()))?;
-        system::save_artifacts(&running.dir, &self.built)?;
-        // Every instruction is its own translation block: boots take longer.
-        running.wait_for("init done", 2 * BOOT_TIMEOUT)?;
-        let ctl = session::wait_control(&running.dir, Duration::from_secs(120))?;
-        step.finish("up");
-        Ok((running, ctl))
+    pub(crate) fn boot(&self, how: &str) -> Result<(Running, Control)> {
+        boot::boot(
+            &self.machine,
+            Some(&self.built),
+            &format!("hypervisor + Linux + RTOS ({how})"),
+            Pace::SingleStep,
+        )
     }
 }
 
@@ -193,165 +172,6 @@ fn log_for(dir: &Path, log: &Path, wall: Duration) -> Result<Logged> {
         );
     }
     Ok(Logged { seconds, truncated })
-}
-
-/// QEMU's HMP monitor; its replies (echo with terminal escapes) are discarded.
-pub(crate) struct Monitor(UnixStream);
-
-impl Monitor {
-    pub(crate) fn connect(sock: &Path) -> Result<Self> {
-        let stream =
-            UnixStream::connect(sock).with_context(|| format!("connecting to QEMU's monitor {}", sock.display()))?;
-        stream.set_read_timeout(Some(Duration::from_millis(100)))?;
-        let mut m = Monitor(stream);
-        m.prompt()?;
-        Ok(m)
-    }
-
-    /// Read until the `(qemu) ` prompt.
-    fn prompt(&mut self) -> Result<()> {
-        let started = Instant::now();
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        while started.elapsed() < Duration::from_secs(30) {
-            match self.0.read(&mut buf) {
-                Ok(0) => bail!("QEMU's monitor closed"),
-                Ok(n) => seen.extend_from_slice(&buf[..n]),
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-                Err(e) => return Err(e).context("reading QEMU's monitor"),
-            }
-            if seen.ends_with(b"(qemu) ") {
-                return Ok(());
-            }
-        }
-        bail!("QEMU's monitor showed no prompt within 30 s")
-    }
-
-    pub(crate) fn cmd(&mut self, command: &str) -> Result<()> {
-        self.0
-            .write_all(format!("{command}\n").as_bytes())
-            .with_context(|| format!("sending `{command}` to QEMU's monitor"))?;
-        self.prompt().with_context(|| format!("monitor command `{command}`"))
-    }
-}
-
-// --- the hypervisor's symbols ---------------------------------------------------------
-
-/// An address range `[start, end)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Range {
-    pub start: u64,
-    pub end: u64,
-}
-
-/// What a marker symbol says about a synchronous trap that runs it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Marker {
-    None,
-    Hit,
-    NotHit,
-}
-
-/// The hypervisor's code symbols by address (demangled, without hashes),
-/// and its vector entries.
-/// Symbols sorted by address as parallel address and name lists, aliases
-/// folded: the first name at an address stands for all.
-pub(crate) fn fold_aliases(mut sorted: Vec<(u64, String)>) -> (Vec<u64>, Vec<String>) {
-    sorted.dedup_by_key(|s| s.0);
-    sorted.into_iter().unzip()
-}
-
-/// The index of the nearest symbol address at or below `pc` in sorted
-/// `addrs`, or `addrs.len()` for a PC below them all.
-pub(crate) fn nearest_below(addrs: &[u64], pc: u64) -> usize {
-    match addrs.partition_point(|&a| a <= pc) {
-        0 => addrs.len(),
-        n => n - 1,
-    }
-}
-
-pub(crate) struct HypSymbols {
-    addrs: Vec<u64>,
-    /// One name per address, then the name of PCs below the first symbol.
-    names: Vec<String>,
-    markers: Vec<Marker>,
-    sync_entry: u64,
-    irq_entry: u64,
-}
-
-impl HypSymbols {
-    /// `.text` and the code symbols of the hypervisor ELF.
-    pub(crate) fn from_elf(bytes: &[u8]) -> Result<(Range, Self)> {
-        let file = object::File::parse(bytes).context("not an ELF image")?;
-        let text = file.section_by_name(".text").context("the image has no .text")?;
-        let range = Range {
-            start: text.address(),
-            end: text.address() + text.size(),
-        };
-        anyhow::ensure!(range.start < range.end, "the image's .text is empty");
-        let table = SymbolTable::from_elf(bytes)?;
-        let vectors = table
-            .lookup("hyp_vectors")
-            .first()
-            .map(|s| s.addr)
-            .context("the image has no hyp_vectors symbol")?;
-        let symbols = table
-            .symbols()
-            .iter()
-            .filter(|s| s.executable)
-            .map(|s| (s.addr, format!("{:#}", rustc_demangle::demangle(&s.name))));
-        Ok((range, Self::new(symbols, vectors)))
-    }
-
-    /// From `(address, demangled name)` pairs and the vector table's address.
-    pub(crate) fn new(symbols: impl IntoIterator<Item = (u64, String)>, vectors: u64) -> Self {
-        let mut all: Vec<(u64, String)> = symbols.into_iter().collect();
-        all.sort();
-        let (addrs, mut names) = fold_aliases(all);
-        names.push("(no symbol)".into());
-        let markers = names
-            .iter()
-            .map(|n| {
-                if HIT_MARKERS.contains(&n.as_str()) {
-                    Marker::Hit
-                } else if NOT_HITS.contains(&n.as_str()) {
-                    Marker::NotHit
-                } else {
-                    Marker::None
-                }
-            })
-            .collect();
-        HypSymbols {
-            addrs,
-            names,
-            markers,
-            sync_entry: vectors + SYNC_VECTOR,
-            irq_entry: vectors + IRQ_VECTOR,
-        }
-    }
-
-    /// The names, by index; the last one is for PCs below the first symbol.
-    pub(crate) fn names(&self) -> &[String] {
-        &self.names
-    }
-
-    /// The index of the symbol with the greatest address <= `pc`.
-    pub(crate) fn index(&self, pc: u64) -> usize {
-        nearest_below(&self.addrs, pc)
-    }
-
-    /// The address of the symbol named `name` (demangled).
-    pub(crate) fn address_of(&self, name: &str) -> Option<u64> {
-        self.names
-            .iter()
-            .position(|n| n == name)
-            .and_then(|i| self.addrs.get(i).copied())
-    }
-
-    /// A name for reports: `hypervisor::` is implied.
-    fn short(&self, index: usize) -> String {
-        self.names[index].replace("hypervisor::", "")
-    }
 }
 
 // --- the exec log -----------------------------------------------------------------------
@@ -410,120 +230,12 @@ pub(crate) struct Parsed {
     pub partial: u64,
 }
 
-/// QEMU's CPU indices are small; anything larger is a garbled line.
-const MAX_CPUS: u32 = 256;
-
-/// One exec log line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Line {
-    /// `Trace 0: 0x7f94… [0000000000000000/0000000040206f30/00000061/ff080201] sym`:
-    /// CPU 0 is about to run the block at 0x40206f30.
-    Block { cpu: u32, host: u64, pc: u64 },
-    /// `Stopped execution of TB chain before 0x7f94… [0000000040206f30] sym`:
-    /// the block just logged (on some CPU) did not run.
-    Stopped { host: u64, pc: u64 },
-}
-
-fn hex(s: &str) -> Option<u64> {
-    u64::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok()
-}
-
-fn line_kind(line: &[u8]) -> Option<Line> {
-    let line = std::str::from_utf8(line).ok()?;
-    if let Some(rest) = line.strip_prefix("Trace ") {
-        let (cpu, rest) = rest.split_once(':')?;
-        let cpu: u32 = cpu.trim().parse().ok().filter(|&c| c < MAX_CPUS)?;
-        let (host, rest) = rest.split_once('[')?;
-        let fields = rest.split_once(']')?.0;
-        let pc = hex(fields.split('/').nth(1)?)?;
-        Some(Line::Block {
-            cpu,
-            host: hex(host)?,
-            pc,
-        })
-    } else {
-        let rest = line.strip_prefix("Stopped execution of TB chain before ")?;
-        let (host, rest) = rest.split_once('[')?;
-        let pc = hex(rest.split_once(']')?.0)?;
-        Some(Line::Stopped { host: hex(host)?, pc })
-    }
-}
-
-/// What replaying a log saw besides the instructions.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Lines {
-    /// Instruction lines QEMU took back (see `Parsed::retracted`).
-    pub retracted: u64,
-    /// Lines that are neither instructions nor retractions.
-    pub other: u64,
-}
-
-/// Replay an exec log: `executed(cpu, pc)` for every block that ran, in log
-/// order per core. QEMU logs a block before running it and takes it back
-/// with `Stopped execution of TB chain before …` when a pending interrupt
-/// stops it first, so each core's last block is held until its next one.
-pub(crate) fn replay(log: impl BufRead, mut executed: impl FnMut(u32, u64)) -> std::io::Result<Lines> {
-    replay_numbered(log, |_, _, _| {}, |cpu, pc, _| executed(cpu, pc))
-}
-
-/// [`replay`] with line numbers: `logged(cpu, pc, line)` for every block as
-/// it is read, `executed(cpu, pc, line)` once it is known to have run.
-pub(crate) fn replay_numbered(
-    mut log: impl BufRead,
-    mut logged: impl FnMut(u32, u64, u64),
-    mut executed: impl FnMut(u32, u64, u64),
-) -> std::io::Result<Lines> {
-    let mut lines = Lines::default();
-    // Per core, the last block logged and not counted yet: (host address, PC, line number).
-    let mut pending: BTreeMap<u32, Option<(u64, u64, u64)>> = BTreeMap::new();
-    let mut line = Vec::with_capacity(256);
-    let mut number = 0u64;
-    loop {
-        line.clear();
-        if log.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        number += 1;
-        match line_kind(&line) {
-            Some(Line::Block { cpu, host, pc }) => {
-                logged(cpu, pc, number);
-                let slot = pending.entry(cpu).or_default();
-                if let Some((_, pc, n)) = slot.replace((host, pc, number)) {
-                    executed(cpu, pc, n);
-                }
-            }
-            Some(Line::Stopped { host, pc }) => {
-                // The most recent matching block of any core (the line does
-                // not say which core stopped).
-                let stopped = pending
-                    .values_mut()
-                    .filter(|p| p.is_some_and(|(h, p, _)| (h, p) == (host, pc)))
-                    .max_by_key(|p| p.map(|(_, _, n)| n));
-                match stopped {
-                    Some(p) => {
-                        *p = None;
-                        lines.retracted += 1;
-                    }
-                    None => lines.other += 1,
-                }
-            }
-            None => lines.other += 1,
-        }
-    }
-    for (&cpu, p) in &mut pending {
-        if let Some((_, pc, n)) = p.take() {
-            executed(cpu, pc, n);
-        }
-    }
-    Ok(lines)
-}
-
 /// Cut an exec log into traps per core.
 pub(crate) fn parse(log: impl BufRead, symbols: &HypSymbols) -> std::io::Result<Parsed> {
     let mut parsed = Parsed::default();
     // Per core, the trap being read.
     let mut open: BTreeMap<u32, Option<Trap>> = BTreeMap::new();
-    let lines = replay(log, |cpu, pc| {
+    let lines = exec_log::replay(log, |cpu, pc| {
         parsed.instructions += 1;
         let entry = if pc == symbols.sync_entry {
             Some(Entry::Sync)
@@ -554,7 +266,7 @@ pub(crate) fn parse(log: impl BufRead, symbols: &HypSymbols) -> std::io::Result<
 /// The kinds of trap a report tells apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum Class {
+pub enum Class {
     ProbeHit,
     OtherSync,
     Irq,
@@ -567,7 +279,7 @@ impl Class {
         if trap.entry == Entry::Irq {
             return Class::Irq;
         }
-        let marks = || trap.per_symbol.iter().map(|&(s, _)| symbols.markers[s]);
+        let marks = || trap.per_symbol.iter().map(|&(s, _)| symbols.marker(s));
         if marks().any(|m| m == Marker::Hit) && !marks().any(|m| m == Marker::NotHit) {
             Class::ProbeHit
         } else {
@@ -586,14 +298,14 @@ impl Class {
 
 /// Instructions spent in one symbol.
 #[derive(Debug, Serialize)]
-pub(crate) struct SymbolCount {
+pub struct SymbolCount {
     pub symbol: String,
     pub instructions: u64,
 }
 
 /// The traps of one class on one VM's cores.
 #[derive(Debug, Serialize)]
-pub(crate) struct Group {
+pub struct Group {
     pub vm: String,
     pub class: Class,
     pub traps: usize,
@@ -607,7 +319,7 @@ pub(crate) struct Group {
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct Report {
+pub struct Report {
     pub seconds: f64,
     /// Logging stopped early: the log passed its size limit.
     pub truncated: bool,
@@ -682,7 +394,7 @@ impl Report {
         }
     }
 
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
         let _ = writeln!(
@@ -722,6 +434,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::hyp_symbols::{IRQ_VECTOR, SYNC_VECTOR};
 
     const VECTORS: u64 = 0x4020_0800;
 
@@ -798,7 +511,11 @@ mod tests {
             ]
         );
         let hit = &p.traps[0];
-        let per: Vec<(&str, u64)> = hit.per_symbol.iter().map(|&(i, n)| (s.names[i].as_str(), n)).collect();
+        let per: Vec<(&str, u64)> = hit
+            .per_symbol
+            .iter()
+            .map(|&(i, n)| (s.names()[i].as_str(), n))
+            .collect();
         assert_eq!(
             per,
             [
@@ -818,8 +535,8 @@ mod tests {
     #[test]
     fn pcs_below_the_first_symbol_have_no_name() {
         let s = symbols();
-        assert_eq!(s.names[s.index(0x1000)], "(no symbol)");
-        assert_eq!(s.names[s.index(0x4020_2fff)], "hypervisor::trace::emit");
+        assert_eq!(s.names()[s.index(0x1000)], "(no symbol)");
+        assert_eq!(s.names()[s.index(0x4020_2fff)], "hypervisor::trace::emit");
         assert_eq!(s.short(s.index(0x4020_2000)), "trace::emit");
     }
 

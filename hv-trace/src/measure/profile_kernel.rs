@@ -5,7 +5,7 @@
 //! The system boots under QEMU with `-icount` (guest time counts
 //! instructions, so a workload run of N seconds is a fixed instruction budget)
 //! and `-singlestep` (one translation block per instruction). The bench's
-//! probes are added mode by mode (`bench::enable`); in each mode the workload
+//! probes are added mode by mode (`bench::modes::enable`); in each mode the workload
 //! runs once as a warm-up, then once with QEMU's exec log on (`logfile` and
 //! `log exec,nochain` on the HMP monitor), logging everything. Each logged
 //! instruction is put, by its address, in the Linux kernel (a symbol of the
@@ -15,10 +15,14 @@
 //! the end of its timed part), so that the numbers, divided by the loops the
 //! workload reports, leave out its start-up and exit.
 
-use crate::bench::{self, Mode, Sites};
-use crate::profile::{self, HypSymbols, Monitor, Profiled, Range};
+use crate::measure::bench::{self, modes, Mode, Sites};
+use crate::measure::exec_log::{self, Lines};
+use crate::measure::hyp_symbols::{self, HypSymbols, Range};
+use crate::measure::profile_hits::Profiled;
 use crate::progress::Step;
-use crate::session::{self, Control, Running};
+use crate::target::control::Control;
+use crate::target::monitor::Monitor;
+use crate::target::session::{self, Running};
 use anyhow::{ensure, Context, Result};
 use regex::Regex;
 use serde::Serialize;
@@ -67,16 +71,17 @@ pub struct ProfileKernelArgs {
 
 /// The validated arguments.
 #[derive(Debug)]
-struct Job {
+pub struct Job {
     test: String,
     seconds: f64,
     modes: Vec<Mode>,
     top: usize,
-    json: bool,
+    /// Print the numbers as JSON.
+    pub json: bool,
 }
 
 impl Job {
-    fn new(args: ProfileKernelArgs) -> Result<Self> {
+    pub fn new(args: ProfileKernelArgs) -> Result<Self> {
         ensure!(
             args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= 2.0,
             "--seconds must be more than 0 and at most 2 (the log grows ~1 GB per 0.1 s), not {}",
@@ -112,17 +117,11 @@ impl Job {
     }
 }
 
-pub fn run(args: ProfileKernelArgs) -> Result<()> {
-    let job = Job::new(args)?;
-    // Removed, with the exec logs, when the command ends.
+/// Profiles `job` in a private session (removed, with the exec logs, when
+/// it ends).
+pub fn profile_kernel(job: &Job) -> Result<Report> {
     let session = session::Private::new("profile-kernel")?;
-    let report = profile(&job, &session.dir)?;
-    if job.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.text());
-    }
-    Ok(())
+    profile(job, &session.dir)
 }
 
 /// Boot, profile every mode, stop.
@@ -184,7 +183,7 @@ fn measure(
 ) -> Result<Measured> {
     let name = mode.name();
     let step = Step::start(format!("{name}: warm-up and {} s of {} logged", job.seconds, job.test));
-    bench::enable(ctl, mode, Some(sites))?;
+    modes::enable(ctl, mode, Some(sites))?;
     let program = format!("/usr/bench/{}", job.test);
     ctl.run(&format!("{program} {WARMUP_SECONDS}"), T + Duration::from_secs(120))
         .context("the warm-up run")?;
@@ -209,7 +208,7 @@ fn measure(
     let output = out.text;
     let loops = parse_loops(&output)?;
     let elapsed = bench::parse_elapsed(&output);
-    bench::disable(ctl, mode)?;
+    modes::disable(ctl, mode)?;
     let log_bytes = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     ensure!(
         log_bytes > 0,
@@ -356,7 +355,7 @@ impl Symbols {
         let mut kernel = kallsyms(kallsyms_text);
         // Stable: of aliases, the first one listed stands for all.
         kernel.sort_by_key(|s| s.0);
-        let (kernel_addrs, mut names) = profile::fold_aliases(kernel);
+        let (kernel_addrs, mut names) = hyp_symbols::fold_aliases(kernel);
         names.push("(no kernel symbol)".into());
         let mut spaces = vec![Space::Kernel; names.len()];
         let hyp_first = names.len();
@@ -403,7 +402,7 @@ impl Symbols {
     /// The symbol `pc` counts toward: the nearest lower one in its space.
     fn id(&self, pc: u64) -> usize {
         match Space::of(pc, self.hyp_text) {
-            Space::Kernel => profile::nearest_below(&self.kernel_addrs, pc),
+            Space::Kernel => hyp_symbols::nearest_below(&self.kernel_addrs, pc),
             Space::Hyp => self.hyp_first + self.hyp.index(pc),
             Space::User => self.user,
             Space::Rtos => self.rtos,
@@ -443,7 +442,7 @@ impl Call {
 pub(crate) struct Counts {
     /// Per core, instructions by symbol id.
     per_cpu: BTreeMap<u32, Vec<u64>>,
-    lines: profile::Lines,
+    lines: Lines,
     /// Calls of `bench_window()` logged (a whole run: 2).
     marks: usize,
     /// Inside the window, how often each [`Call`]'s first instruction ran.
@@ -466,7 +465,7 @@ fn count(log: impl BufRead, symbols: &Symbols) -> std::io::Result<Counts> {
     let marks = std::cell::RefCell::new(Vec::new());
     let entries = symbols.call_entries();
     let mut calls = [0; Call::ALL.len()];
-    let lines = profile::replay_numbered(
+    let lines = exec_log::replay_numbered(
         log,
         |_, pc, line| {
             if pc == BENCH_WINDOW_PC {
@@ -545,7 +544,7 @@ struct Row {
 }
 
 #[derive(Debug, Serialize)]
-struct Report {
+pub struct Report {
     test: String,
     seconds: f64,
     icount_shift: u8,
@@ -628,7 +627,7 @@ fn report(job: &Job, symbols: &Symbols, measured: &[Measured]) -> Result<Report>
 }
 
 impl Report {
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         let mut o = String::new();
         let _ = writeln!(
             o,
@@ -869,7 +868,7 @@ ffff80007a000100 T hvtrace_irq\t[hvtrace]
             log_bytes: 1 << 20,
             counts: Counts {
                 per_cpu,
-                lines: profile::Lines::default(),
+                lines: Lines::default(),
                 marks: 2,
                 calls: [0; Call::ALL.len()],
             },

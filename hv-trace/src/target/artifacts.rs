@@ -2,9 +2,9 @@
 //! Linux kernel) into the cache, keyed by a fingerprint of their inputs, and
 //! reuses them while the inputs are unchanged.
 
-use crate::fingerprint::fingerprint;
-use crate::paths;
 use crate::progress::Step;
+use crate::target::fingerprint::fingerprint;
+use crate::target::paths;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::fs;
@@ -200,11 +200,16 @@ pub fn build_linux() -> Result<Artifacts> {
 /// The hvtrace Rust-for-Linux module, built out of tree against the kernel
 /// build in `kbuild`, in a copy of `linux-module/` (so the repository stays
 /// clean) with the ABI header generated from guest-probe's single definition.
+/// The sysfs control protocol's one definition, compiled into the module as
+/// its `cmd` module.
+const CONTROL_PROTOCOL: &str = "guest-probe/src/abi/control.rs";
+
 fn build_module(kbuild: &Path) -> Result<PathBuf> {
     let root = paths::repo_root();
     let header = guest_probe::abi::c_header();
+    let protocol = root.join(CONTROL_PROTOCOL);
     let kernel_key = fs::read_to_string(kbuild.join(".hv-trace-inputs")).unwrap_or_default();
-    let key = fingerprint(&root, &["linux-module"], &[&header, &kernel_key])?;
+    let key = fingerprint(&root, &["linux-module", CONTROL_PROTOCOL], &[&header, &kernel_key])?;
     let dir = paths::cache_dir().join("module").join(&key);
     let ko = dir.join("hvtrace.ko");
     if ko.is_file() {
@@ -214,6 +219,7 @@ fn build_module(kbuild: &Path) -> Result<PathBuf> {
     let _ = fs::remove_dir_all(&src);
     copy_dir(&root.join("linux-module"), &src)?;
     fs::write(src.join("hvtrace_abi.h"), header)?;
+    fs::copy(&protocol, src.join("cmd.rs")).with_context(|| format!("copying {}", protocol.display()))?;
     let step = Step::start("building the hvtrace kernel module");
     let mut cmd = Command::new("make");
     cmd.arg("-C")

@@ -2,8 +2,8 @@
 //! partitions the machine between, placed where the partition expects them,
 //! with the OS profiles the probes need (extracted from the ELF images).
 
-use crate::artifacts::{self, Artifacts, Options};
-use crate::qemu;
+use crate::target::artifacts::{self, Artifacts, Options};
+use crate::target::qemu;
 use anyhow::{Context, Result};
 use hyp_core::bootinfo::{self, BootInfo};
 use hyp_core::config::{self, GuestKind};
@@ -31,7 +31,7 @@ pub struct Plan {
 /// A user-supplied RTOS ELF as the loadable binary image.
 fn rtos_image(elf: &Path) -> Result<std::path::PathBuf> {
     anyhow::ensure!(elf.is_file(), "RTOS image {} does not exist", elf.display());
-    let bin = crate::paths::cache_dir()
+    let bin = crate::target::paths::cache_dir()
         .join("run")
         .join(format!("rtos-{}.bin", std::process::id()));
     fs::create_dir_all(bin.parent().expect("has a parent"))?;
@@ -124,14 +124,14 @@ pub fn machine(plan: &Plan) -> Result<(qemu::Machine, Artifacts)> {
     let at = bootinfo::LINUX_PROFILE_OFFSET as usize;
     blob[at..at + lp.len()].copy_from_slice(&lp);
 
-    let run_dir = crate::paths::cache_dir().join("run");
+    let run_dir = crate::target::paths::cache_dir().join("run");
     fs::create_dir_all(&run_dir)?;
     let info_path = run_dir.join(format!("bootinfo-{}.bin", std::process::id()));
     fs::write(&info_path, blob)?;
     let extra_args = plan
         .session
         .as_deref()
-        .map(crate::session::qemu_args)
+        .map(crate::target::session::qemu_args)
         .unwrap_or_default();
     built.insert("hypervisor".into(), hyp.clone());
     built.insert("rtos".into(), rtos_elf);

@@ -1,0 +1,82 @@
+//! `hv-trace demo`: the whole story in one command. Boot, probe the RTOS's
+//! context switches, record both OSes with trace-cmd under a Linux load,
+//! merge, summarise, view.
+
+use anyhow::{Context, Result};
+use hv_trace::target::boot::{self, Pace};
+use hv_trace::target::probe::{Site, Vm, RTOS_SWITCHES};
+use hv_trace::target::session;
+use hv_trace::target::system::{self, Plan};
+use hv_trace::target::{hvtrace, record};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use trace_convert::analysis::{InjectionLatency, Recording};
+use trace_convert::pipeline::{self, Format};
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Seconds to record.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Output directory (guest.dat, merged.dat, merged.txt).
+    #[arg(long, default_value = "hv-trace-demo")]
+    out: PathBuf,
+    /// Do not open the viewer at the end.
+    #[arg(long)]
+    no_view: bool,
+}
+
+/// A Linux load for the demo: a few short-lived processes and sleepers, so
+/// the Linux CPU shows real scheduling next to the RTOS.
+const DEMO_LOAD: &str = "while :; do dd if=/dev/zero of=/dev/null bs=4k count=200 2>/dev/null; usleep 20000; done";
+
+pub fn demo(args: DemoArgs) -> Result<()> {
+    anyhow::ensure!(
+        args.duration.is_finite() && args.duration > 0.0,
+        "--duration must be a positive number of seconds"
+    );
+    let plan = Plan {
+        session: Some(session::dir()),
+        ..Plan::default()
+    };
+    let (machine, built) = system::machine(&plan)?;
+    let (running, mut ctl) = boot::boot(&machine, Some(&built), "hypervisor + Linux + RTOS", Pace::Normal)?;
+    for name in RTOS_SWITCHES {
+        let site = Site::resolve(&built, name, Vm::Rtos, None)?;
+        let id = hvtrace::add(&mut ctl, &site)?;
+        eprintln!(
+            "[hv-trace] probe {id}: {} ({:#x}), {:?}",
+            site.label, site.addr, site.kind
+        );
+    }
+    let guest = record::record(&mut ctl, args.duration, &args.out, Some(DEMO_LOAD))?;
+    let stats = hvtrace::stats_text(&mut ctl).unwrap_or_default();
+    drop(ctl);
+    session::stop_other().ok();
+    running.stop();
+
+    let merged = args.out.join("merged.dat");
+    let text = args.out.join("merged.txt");
+    for (out, format) in [(&merged, Format::Dat), (&text, Format::Text)] {
+        let s = pipeline::convert_files(
+            std::slice::from_ref(&guest),
+            out,
+            Some(format),
+            Default::default(),
+            true,
+        )?;
+        eprintln!("wrote {} events on {} CPUs to {}", s.events, s.cpus, out.display());
+    }
+    let recording = Recording::of_file(&merged).with_context(|| format!("reading {}", merged.display()))?;
+    let module_drops = stats.lines().find(|l| l.contains("drops")).unwrap_or("n/a").trim();
+    print!("{}", recording.render(&merged.display().to_string(), module_drops, 10));
+    match InjectionLatency::of_file(&guest) {
+        Ok(l) => println!("{l}"),
+        Err(e) => eprintln!("[hv-trace] hit-to-ftrace latency not available: {e:#}"),
+    }
+    println!("wrote {}, {} and {}", guest.display(), merged.display(), text.display());
+    if !args.no_view && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        viewer::run_app(&merged)?;
+    }
+    Ok(())
+}

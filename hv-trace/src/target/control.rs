@@ -1,0 +1,237 @@
+//! The control channel: a shell in the Linux guest on a virtio console
+//! (`hvtrace.ctl`, a Unix socket on the host), driven line by line. Commands
+//! run with their status; measured commands can run with the channel idle
+//! ("quiet runs"); files come home through it.
+
+use crate::target::session::Running;
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The control channel: a shell in the Linux guest on its virtio console.
+pub struct Control {
+    stream: BufReader<UnixStream>,
+    serial: u64,
+}
+
+/// What a command in the guest printed, and its exit status.
+pub struct Output {
+    pub status: i32,
+    pub text: String,
+}
+
+/// Where an armed quiet run waits, writes its output, and marks its status.
+const QUIET_GATE: &str = "/tmp/hv-trace-quiet.go";
+const QUIET_OUT: &str = "/tmp/hv-trace-quiet.out";
+const QUIET_STATUS: &str = "@@hvt-status ";
+
+/// A command armed by [`Control::arm_quiet`].
+pub struct QuietRun {
+    marker: String,
+}
+
+impl QuietRun {
+    /// Starts the command and waits, without touching the control channel,
+    /// until it says on the serial console that it is done.
+    pub fn release(&self, ctl: &mut Control, running: &mut Running, timeout: Duration) -> Result<()> {
+        ctl.run(&format!("echo go > {QUIET_GATE}"), Duration::from_secs(60))
+            .context("starting the armed command")?;
+        running.wait_for(&self.marker, timeout)
+    }
+
+    /// The finished command's output and exit status.
+    pub fn output(self, ctl: &mut Control) -> Result<Output> {
+        let text = ctl.run(
+            &format!("cat {QUIET_OUT}; rm -f {QUIET_GATE} {QUIET_OUT}"),
+            Duration::from_secs(60),
+        )?;
+        Ok(split_status(&text))
+    }
+}
+
+/// A quiet run's output and the status line it ends with (-1 if missing).
+fn split_status(text: &str) -> Output {
+    match text.rfind(QUIET_STATUS) {
+        Some(at) => Output {
+            status: text[at + QUIET_STATUS.len()..].trim().parse().unwrap_or(-1),
+            text: text[..at].to_string(),
+        },
+        None => Output {
+            status: -1,
+            text: text.to_string(),
+        },
+    }
+}
+
+impl Control {
+    pub fn connect(dir: &Path) -> Result<Self> {
+        let sock = dir.join("ctl.sock");
+        let stream = UnixStream::connect(&sock).with_context(|| {
+            format!(
+                "connecting to the guest's control channel {}: is `hv-trace run` running?",
+                sock.display()
+            )
+        })?;
+        Ok(Control {
+            stream: BufReader::new(stream),
+            serial: 0,
+        })
+    }
+
+    pub(crate) fn send_raw(&mut self, text: &str) -> Result<()> {
+        self.stream.get_mut().write_all(text.as_bytes())?;
+        Ok(())
+    }
+
+    /// Run a shell command in the guest; stdout and stderr together.
+    pub fn exec(&mut self, cmd: &str, timeout: Duration) -> Result<Output> {
+        self.serial += 1;
+        let marker = format!("@@hvt-{}-{}@@", std::process::id(), self.serial);
+        self.stream
+            .get_mut()
+            .set_read_timeout(Some(Duration::from_millis(200)))?;
+        // One line per command (the guest's agent evals line by line); the
+        // end marker carries its status; output before the start marker is
+        // left over from earlier commands.
+        anyhow::ensure!(!cmd.contains('\n'), "guest commands are single lines");
+        self.send_raw(&format!(
+            "echo \"{marker}<\"; {{ {cmd} ; }} 2>&1; echo \"{marker} $?\"\n"
+        ))?;
+        let started = Instant::now();
+        let mut text = String::new();
+        let mut started_output = false;
+        let mut line = Vec::new();
+        loop {
+            if started.elapsed() > timeout {
+                bail!("the guest did not finish `{cmd}` within {} s", timeout.as_secs());
+            }
+            match self.stream.read_until(b'\n', &mut line) {
+                Ok(0) => bail!("the control channel closed while running `{cmd}`"),
+                Ok(_) if line.ends_with(b"\n") => {
+                    let l = String::from_utf8_lossy(&line).into_owned();
+                    line.clear();
+                    // Output that does not end in a newline runs into the
+                    // end marker's line: what precedes the marker is output.
+                    let (before, marked) = match l.find(&marker) {
+                        Some(at) => (&l[..at], Some(l[at + marker.len()..].trim_end())),
+                        None => (l.as_str(), None),
+                    };
+                    match marked {
+                        Some("<") => started_output = true,
+                        Some(rest) if started_output => {
+                            text.push_str(before);
+                            let status = rest.trim().parse().unwrap_or(-1);
+                            return Ok(Output { status, text });
+                        }
+                        _ if started_output => text.push_str(before),
+                        _ => {}
+                    }
+                }
+                Ok(_) => {}
+                // The guest's virtio console delivers pending output when the
+                // host writes to it: an empty line (a no-op command) kicks it.
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    self.send_raw("\n")?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Arms `cmd` to run in the guest with this channel idle, for runs
+    /// that are measured: while `exec` waits it wakes the guest's console
+    /// every 200 ms of wall time (its output only flows after host input),
+    /// which puts interrupts and wake-ups into the run, more of them the
+    /// slower the host. The armed command waits in the background on a FIFO;
+    /// [`QuietRun::release`] starts it and watches the serial console for
+    /// its end.
+    pub fn arm_quiet(&mut self, cmd: &str) -> Result<QuietRun> {
+        anyhow::ensure!(!cmd.contains('\n'), "guest commands are single lines");
+        self.serial += 1;
+        let marker = format!("@@hvt-quiet-{}-{}@@", std::process::id(), self.serial);
+        // The control shell runs `{ CMD ; }`, so the background job is a
+        // group of its own; the marker goes out twice because the RTOS's
+        // lines share the UART and can cut one.
+        self.run(
+            &format!(
+                "rm -f {QUIET_GATE} {QUIET_OUT} && mkfifo {QUIET_GATE} && {{ ( read go < {QUIET_GATE}; {{ {cmd} ; }} > {QUIET_OUT} 2>&1; echo \"{QUIET_STATUS}$?\" >> {QUIET_OUT}; echo '{marker}' > /dev/ttyAMA0; echo '{marker}' > /dev/ttyAMA0 ) < /dev/null > /dev/null 2>&1 & }}"
+            ),
+            Duration::from_secs(60),
+        )
+        .context("arming a command in the guest")?;
+        Ok(QuietRun { marker })
+    }
+
+    /// Runs `cmd` like [`Control::exec`], but with the channel idle while it
+    /// runs (see [`Control::arm_quiet`]).
+    pub fn exec_quiet(&mut self, running: &mut Running, cmd: &str, timeout: Duration) -> Result<Output> {
+        let armed = self.arm_quiet(cmd)?;
+        armed.release(self, running, timeout)?;
+        armed.output(self)
+    }
+
+    /// Run a command that must succeed; its output.
+    pub fn run(&mut self, cmd: &str, timeout: Duration) -> Result<String> {
+        let out = self.exec(cmd, timeout)?;
+        if out.status != 0 {
+            bail!(
+                "`{cmd}` failed in the guest (status {}): {}",
+                out.status,
+                out.text.trim()
+            );
+        }
+        Ok(out.text)
+    }
+
+    /// Copy a file out of the guest.
+    pub fn fetch(&mut self, guest_path: &str, timeout: Duration) -> Result<Vec<u8>> {
+        let text = self.run(&format!("base64 {guest_path}"), timeout)?;
+        let joined: String = text.split_whitespace().collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(joined)
+            .with_context(|| format!("decoding {guest_path} from the guest"))
+    }
+}
+
+/// Wait for the guest's control shell to answer (after boot).
+pub fn wait_control(dir: &Path, timeout: Duration) -> Result<Control> {
+    let started = Instant::now();
+    loop {
+        if let Ok(mut c) = Control::connect(dir) {
+            if let Ok(out) = c.exec("echo ready", Duration::from_secs(5)) {
+                if out.text.contains("ready") {
+                    return Ok(c);
+                }
+            }
+        }
+        if started.elapsed() > timeout {
+            bail!(
+                "the guest's control channel did not answer within {} s",
+                timeout.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quiet_runs_status_line_is_split_off() {
+        let o = split_status("spawn: 10 loops in 1.000 s: 10.0 loops/s\n@@hvt-status 0\n");
+        assert_eq!(
+            (o.status, o.text.as_str()),
+            (0, "spawn: 10 loops in 1.000 s: 10.0 loops/s\n")
+        );
+        let o = split_status("sh: frob: not found\n@@hvt-status 127\n");
+        assert_eq!(o.status, 127);
+        // Output that was cut short has no status: a failure, never a success.
+        assert_eq!(split_status("half a line").status, -1);
+        assert_eq!(split_status("@@hvt-status \n").status, -1);
+    }
+}

@@ -1,0 +1,157 @@
+//! The typed client of the hvtrace module's control files in
+//! `/sys/kernel/hvtrace`: add, remove and list probes, read the statistics,
+//! switch recording on and off. The commands it writes and the listing it
+//! reads are `guest_probe::abi::control`'s types, the same file the module
+//! compiles, so the two sides cannot drift apart.
+
+use crate::target::control::Control;
+use crate::target::probe::Site;
+use anyhow::{bail, Context, Result};
+use guest_probe::abi::control::{stat_lines, ProbeCmd, ProbeLine};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Where the module's control files are.
+pub const SYSFS: &str = "/sys/kernel/hvtrace";
+/// How long a control-file access may take in the guest.
+const T: Duration = Duration::from_secs(20);
+
+/// The shell command that writes `cmd` to the `probes` file.
+pub fn probe_command(cmd: &ProbeCmd) -> String {
+    format!("echo '{cmd}' > {SYSFS}/probes")
+}
+
+/// The shell command that switches recording on or off.
+pub fn enable_command(on: bool) -> String {
+    format!("echo {} > {SYSFS}/enable", u8::from(on))
+}
+
+/// Inserts a probe at `site`; its id.
+pub fn add(ctl: &mut Control, site: &Site) -> Result<u16> {
+    let out = ctl.exec(&probe_command(&site.add_command()), T)?;
+    if out.status != 0 {
+        let why = ctl.exec("dmesg | grep -i hvtrace | tail -n 2", Duration::from_secs(5))?;
+        bail!(
+            "the system refused a probe at {} ({:#x}): {}\n{}",
+            site.label,
+            site.addr,
+            out.text.trim(),
+            why.text.trim()
+        );
+    }
+    Ok(find(ctl, site.vm.id(), site.addr)?
+        .context("the probe was added but does not appear in the probe list")?
+        .id)
+}
+
+/// Removes probe `id` of VM `vm`.
+pub fn remove(ctl: &mut Control, vm: u8, id: u16) -> Result<()> {
+    let out = ctl.exec(&probe_command(&ProbeCmd::Remove { vm, id }), T)?;
+    if out.status != 0 {
+        bail!("the system refused to remove probe {id}: {}", out.text.trim());
+    }
+    Ok(())
+}
+
+/// The probe listing as the module prints it.
+pub fn list_text(ctl: &mut Control) -> Result<String> {
+    ctl.run(&format!("cat {SYSFS}/probes"), T)
+}
+
+/// The probes of every VM. A line the module could not fill (a VM's
+/// `error:` line) is left out.
+pub fn list(ctl: &mut Control) -> Result<Vec<ProbeLine>> {
+    Ok(parse_list(&list_text(ctl)?))
+}
+
+/// The probe lines of a listing.
+pub fn parse_list(text: &str) -> Vec<ProbeLine> {
+    text.lines().filter_map(|l| ProbeLine::parse(l).ok()).collect()
+}
+
+/// The probe of `vm` at `addr`, if there is one.
+pub fn find(ctl: &mut Control, vm: u8, addr: u64) -> Result<Option<ProbeLine>> {
+    Ok(list(ctl)?.into_iter().find(|p| p.vm == vm && p.addr == addr))
+}
+
+/// The module's and the hypervisor's counters (`stats`).
+pub fn stats(ctl: &mut Control) -> Result<BTreeMap<String, u64>> {
+    Ok(parse_stats(&stats_text(ctl)?))
+}
+
+/// The `stats` file as the module prints it.
+pub fn stats_text(ctl: &mut Control) -> Result<String> {
+    ctl.run(&format!("cat {SYSFS}/stats"), T)
+}
+
+/// The counters of a `stats` text.
+pub fn parse_stats(text: &str) -> BTreeMap<String, u64> {
+    stat_lines(text).map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Switches recording on or off.
+pub fn enable(ctl: &mut Control, on: bool) -> Result<()> {
+    ctl.run(&enable_command(on), T).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use guest_probe::abi::control::{parse_probe, ListedKind};
+
+    #[test]
+    fn probe_commands_are_what_the_module_parses() {
+        for cmd in [
+            ProbeCmd::Add {
+                vm: 1,
+                addr: 0xffff_0000_4010_5af0,
+                switch: true,
+            },
+            ProbeCmd::Add {
+                vm: 0,
+                addr: 0xffff_8000_8001_2340,
+                switch: false,
+            },
+            ProbeCmd::Remove { vm: 1, id: 32767 },
+        ] {
+            let shell = probe_command(&cmd);
+            let written = shell
+                .strip_prefix("echo '")
+                .and_then(|s| s.strip_suffix("' > /sys/kernel/hvtrace/probes"))
+                .expect("an echo into the probes file");
+            assert_eq!(parse_probe(written.as_bytes()), Ok(cmd));
+        }
+    }
+
+    #[test]
+    fn a_listing_reads_back_what_the_module_writes() {
+        let lines = [
+            ProbeLine {
+                vm: 0,
+                id: 3,
+                addr: 0xffff_8000_8001_2340,
+                kind: ListedKind::Plain,
+                hits: 123_456,
+                owned: true,
+            },
+            ProbeLine {
+                vm: 1,
+                id: 0,
+                addr: 0xffff_0000_4010_5af0,
+                kind: ListedKind::Switch,
+                hits: 0,
+                owned: false,
+            },
+        ];
+        let text = format!("{}\n{}\nvm=2 error: not supported\n", lines[0], lines[1]);
+        assert_eq!(parse_list(&text), lines);
+    }
+
+    #[test]
+    fn stats_keep_counters_and_skip_descriptions() {
+        let s =
+            parse_stats("records 12\ndrops 0\nregion 0x42000000 2097152\nring0 cpu=1 capacity=64 head=3\nhyp_irqs 7\n");
+        assert_eq!(s.len(), 3);
+        assert_eq!((s["records"], s["drops"], s["hyp_irqs"]), (12, 0, 7));
+    }
+}
