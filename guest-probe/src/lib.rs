@@ -27,6 +27,7 @@ pub mod addr;
 pub mod emulate;
 pub mod memory;
 pub mod regs;
+pub mod s1_cache;
 pub mod walk;
 
 #[cfg(feature = "std")]

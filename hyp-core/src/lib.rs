@@ -9,6 +9,7 @@ pub mod bootinfo;
 pub mod config;
 pub mod fdt;
 pub mod gicv3;
+pub mod hit_cost;
 pub mod linux_dtb;
 pub mod mmio;
 pub mod psci;

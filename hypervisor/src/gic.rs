@@ -13,6 +13,8 @@ const SGI_BASE: u64 = 0x1_0000;
 
 /// The SGI one core sends another to raise a virtual interrupt there.
 pub const DOORBELL_SGI: u32 = 8;
+/// The SGI that asks a core to run a probe request (`probe::serve_mailbox`).
+pub const REQUEST_SGI: u32 = 9;
 /// Priority of injected virtual interrupts.
 const VIRQ_PRIORITY: u8 = 0xa0;
 const SPURIOUS: u32 = 1023;
@@ -61,8 +63,7 @@ pub fn init_cpu(cpu: usize) {
     for n in (0..32).step_by(4) {
         sgi.offset(0x400 + n).write32(0xa0a0_a0a0);
     }
-    sgi.offset(0x100)
-        .write32((1 << DOORBELL_SGI) | (1 << crate::probe::REQUEST_SGI));
+    sgi.offset(0x100).write32((1 << DOORBELL_SGI) | (1 << REQUEST_SGI));
     // ICC_SRE_EL2: system registers at EL2 (SRE) and allow EL1 to use them (Enable).
     write_sysreg!("icc_sre_el2", read_sysreg!("icc_sre_el2") | 0b1001);
     crate::arch::isb();

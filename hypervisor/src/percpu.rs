@@ -18,7 +18,21 @@ pub struct PerCpu {
     /// This core's trace ring (attached on first use).
     pub ring: Option<guest_probe::abi::Producer<'static>>,
     /// A probe's displaced instruction being single-stepped.
-    pub step: Option<crate::probe::Step>,
+    pub step: Option<PendingStep>,
+}
+
+/// What a core must undo when the single step of a probe's displaced
+/// instruction completes (`probe::finish_step`).
+#[derive(Clone, Copy)]
+pub struct PendingStep {
+    /// The probe's VM and id, and its site's PA (to put the `HVC` back if
+    /// the probe is still there).
+    pub vm: u8,
+    pub id: u16,
+    pub pa: u64,
+    /// The guest's interrupt masks and MDSCR_EL1 before the step.
+    pub daif: u64,
+    pub mdscr: u64,
 }
 
 impl PerCpu {

@@ -3,6 +3,7 @@
 
 use crate::arch::exceptions::TrapFrame;
 use crate::percpu::{this_cpu, DOORBELL};
+use crate::vm::stop_vm;
 use crate::{gic, psci, read_sysreg, vdev};
 use core::sync::atomic::Ordering;
 use hyp_core::config::VmConfig;
@@ -82,20 +83,6 @@ fn data_abort(vm: &'static VmConfig, frame: &mut TrapFrame, esr: u64) {
     }
 }
 
-/// A guest did something the partition forbids: say so and stop that VM's
-/// core. The other VMs (and the hypervisor) keep running.
-pub fn stop_vm(vm: &VmConfig, frame: &TrapFrame, why: core::fmt::Arguments) -> ! {
-    crate::error!(
-        "VM {} ({}) on CPU{}: {} at pc {:#x}; VM stopped",
-        vm.id,
-        vm.name,
-        crate::arch::cpu_id(),
-        why,
-        frame.elr
-    );
-    crate::arch::halt()
-}
-
 #[no_mangle]
 extern "C" fn hyp_lower_irq(_frame: &mut TrapFrame) {
     while let Some(intid) = gic::acknowledge() {
@@ -105,7 +92,7 @@ extern "C" fn hyp_lower_irq(_frame: &mut TrapFrame) {
             gic::deactivate(intid);
             continue; // the doorbell flag is checked below
         }
-        if intid == crate::probe::REQUEST_SGI {
+        if intid == gic::REQUEST_SGI {
             gic::deactivate(intid);
             crate::probe::serve_mailbox();
             continue;

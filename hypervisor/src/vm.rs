@@ -116,3 +116,17 @@ pub fn is_stage2_table(pa: u64, len: usize) -> bool {
     let end = base + (POOL_TABLES * 4096) as u64;
     pa >= base && pa.checked_add(len as u64).is_some_and(|e| e <= end)
 }
+
+/// A guest did something the partition forbids: say so and stop that VM's
+/// core. The other VMs (and the hypervisor) keep running.
+pub fn stop_vm(vm: &VmConfig, frame: &TrapFrame, why: core::fmt::Arguments) -> ! {
+    crate::error!(
+        "VM {} ({}) on CPU{}: {} at pc {:#x}; VM stopped",
+        vm.id,
+        vm.name,
+        crate::arch::cpu_id(),
+        why,
+        frame.elr
+    );
+    crate::arch::halt()
+}

@@ -10,7 +10,7 @@ use object::{Object, ObjectSection};
 pub(crate) const SYNC_VECTOR: u64 = 0x400;
 pub(crate) const IRQ_VECTOR: u64 = 0x480;
 /// Symbols whose presence in a synchronous trap makes it a probe hit.
-const HIT_MARKERS: [&str; 2] = ["hypervisor::trace::emit", "hypervisor::probe::hit"];
+const HIT_MARKERS: [&str; 2] = ["hypervisor::trace::emit", "hypervisor::probe::hit::hit"];
 /// Runs `trace::emit` without being a probe hit (the test hypercall).
 const NOT_HITS: [&str; 1] = ["hypervisor::trace::test_emit"];
 

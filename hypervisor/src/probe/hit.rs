@@ -1,0 +1,343 @@
+//! The hit path: a probe's `HVC` trapped on this core. Count it, write the
+//! record (with the current and next task read from the guest's memory at
+//! the OS profile's offsets), and execute the displaced instruction.
+
+use super::cache::{FastView, HitCache, HIT_CACHES};
+use super::patch::translator;
+use super::step::start_step;
+use super::Probe;
+use crate::arch::{self, exceptions::TrapFrame};
+use crate::guestmem::{self, VmPhysMem};
+use crate::percpu::MAX_CPUS;
+use crate::{read_sysreg, trace, vm, write_sysreg};
+use core::sync::atomic::Ordering;
+use guest_probe::a64::{self, Regs};
+use guest_probe::abi::profile::{NameKind, OsKind};
+use guest_probe::abi::{self, OsProfile, ProbeKind, Record, RecordKind, Stat, NAME_LEN};
+use guest_probe::addr::GuestVirtAddr;
+use guest_probe::emulate::{self, Execution};
+use guest_probe::walk::Access;
+use hyp_core::config::VmConfig;
+
+/// A probe `id` was hit on this core: `frame.elr` is the site + 4.
+pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
+    let now = arch::counter();
+    let site = frame.elr.wrapping_sub(4);
+    // Probe ids are slot index + 1.
+    let slot = usize::from(id).wrapping_sub(1);
+    // This core's cache: only this core takes it here, so the lock is
+    // uncontended; the probe's definition is this core's copy (no lock of
+    // the shared table unless it changed).
+    let mut cache = HIT_CACHES[arch::cpu_id() % MAX_CPUS].lock();
+    let HitCache { s1, table } = &mut *cache;
+    let Some((probe, stats, profile)) = table.hit(vm.id, slot, id, site) else {
+        drop(cache);
+        return not_a_probe(vm, frame, id, site);
+    };
+    stats.hits += 1;
+    let first_hit = stats.hits == 1;
+    trace::count(Stat::ProbeHits);
+    let static_tables = profile.is_some_and(|p| p.kind() == Some(OsKind::UcosII));
+    // Guest memory through the guest's stage 1 (cached per core) and the
+    // partition's linear stage 2.
+    let mut view = FastView::new(vm, s1, static_tables);
+    if trace::ENABLED.load(Ordering::Relaxed) {
+        let mut r = Record {
+            timestamp: now,
+            pc: site,
+            kind: match probe.kind {
+                ProbeKind::ContextSwitch => RecordKind::ContextSwitch as u16,
+                ProbeKind::Plain => RecordKind::ProbeHit as u16,
+            },
+            probe_id: id,
+            vm: vm.id,
+            cpu: arch::cpu_id() as u8,
+            ..Record::default()
+        };
+        if let Some(profile) = profile {
+            describe_tasks(profile, &view, probe.kind, &mut r);
+        }
+        trace::emit(&r);
+    }
+    execute_displaced(vm, frame, probe, first_hit, &mut view, now, site);
+    drop(view);
+    stats.cost.add(arch::counter().wrapping_sub(now));
+}
+
+/// An `HVC #0x8000|id` with no probe `id` at `site` in this core's (fresh)
+/// copy of the table. A probe removed by another core while this one
+/// trapped leaves the original word behind: run that. Anything else is
+/// the guest's own doing.
+#[cold]
+pub(super) fn not_a_probe(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16, site: u64) {
+    let tr = translator();
+    let mem = VmPhysMem { vm };
+    let mut word = [0u8; 4];
+    let ours = abi::probe_hvc(id);
+    let still_hvc = tr
+        .read_virt(&mem, GuestVirtAddr::new(site), &mut word, Access::Execute)
+        .map_or(true, |()| Some(u32::from_le_bytes(word)) == ours);
+    if still_hvc {
+        vm::stop_vm(
+            vm,
+            frame,
+            format_args!("HVC #{:#x} with no probe of ours there", id | 0x8000),
+        );
+    }
+    frame.elr = site;
+}
+
+/// The trap frame as the register file of an emulated instruction (no copy
+/// of the general registers; the stack pointer is read once and written
+/// back only if it changed).
+pub(super) struct FrameRegs<'a> {
+    pub(super) frame: &'a mut TrapFrame,
+    pub(super) sp: u64,
+}
+
+impl emulate::RegisterFile for FrameRegs<'_> {
+    fn x(&self, n: u8) -> u64 {
+        self.frame.x[usize::from(n)]
+    }
+    fn set_x(&mut self, n: u8, v: u64) {
+        self.frame.x[usize::from(n)] = v;
+    }
+    fn sp(&self) -> u64 {
+        self.sp
+    }
+    fn set_sp(&mut self, v: u64) {
+        self.sp = v;
+    }
+    fn pc(&self) -> u64 {
+        self.frame.elr
+    }
+    fn set_pc(&mut self, v: u64) {
+        self.frame.elr = v;
+    }
+}
+
+pub(super) fn execute_displaced(
+    vm: &'static VmConfig,
+    frame: &mut TrapFrame,
+    probe: &Probe,
+    first_hit: bool,
+    view: &mut FastView,
+    now: u64,
+    site: u64,
+) {
+    let id = probe.id;
+    match probe.exec {
+        Execution::ReadDaif { rt } => {
+            if rt != 31 {
+                frame.x[usize::from(rt)] = frame.spsr & 0x3c0;
+            }
+            frame.elr = site + 4;
+        }
+        Execution::ReadCounter { rt } => {
+            // CNTVOFF is 0, so virtual = physical.
+            if rt != 31 {
+                frame.x[usize::from(rt)] = now;
+            }
+            frame.elr = site + 4;
+        }
+        Execution::Simulate(sim) => {
+            let mut regs = Regs {
+                x: frame.x,
+                sp: guest_sp(frame),
+                pc: site,
+                nzcv: (frame.spsr as u32) & 0xf000_0000,
+            };
+            if let Err(e) = a64::simulate(sim, &mut regs, &*view) {
+                vm::stop_vm(
+                    vm,
+                    frame,
+                    format_args!("probe {id}: simulating the displaced instruction failed: {e}"),
+                );
+            }
+            frame.x = regs.x;
+            frame.elr = regs.pc;
+            frame.spsr = (frame.spsr & !0xf000_0000) | u64::from(regs.nzcv & 0xf000_0000);
+        }
+        Execution::Emulate(e) => {
+            let sp = guest_sp(frame);
+            frame.elr = site;
+            let mut regs = FrameRegs { frame, sp };
+            match emulate::emulate_decoded(e, &mut regs, view) {
+                Ok(()) => {
+                    if regs.sp != sp {
+                        set_guest_sp(regs.frame, regs.sp);
+                    }
+                }
+                // A fault: let the hardware run it (and fault as it would).
+                Err(err) => {
+                    if first_hit {
+                        crate::warn!("probe {id}: emulation failed ({err}); single-stepping instead");
+                    }
+                    start_step(vm, frame, probe)
+                }
+            }
+        }
+        Execution::Step => start_step(vm, frame, probe),
+    }
+}
+
+pub(super) fn set_guest_sp(frame: &TrapFrame, sp: u64) {
+    if frame.spsr & 0xf == 0b0101 {
+        write_sysreg!("sp_el1", sp);
+    } else {
+        write_sysreg!("sp_el0", sp);
+    }
+}
+
+/// The stack pointer the guest was using (SPSR.M: EL1h → SP_EL1, else SP_EL0).
+pub(super) fn guest_sp(frame: &TrapFrame) -> u64 {
+    if frame.spsr & 0xf == 0b0101 {
+        read_sysreg!("sp_el1")
+    } else {
+        read_sysreg!("sp_el0")
+    }
+}
+
+/// Reads guest virtual memory during one hit (through the [`FastView`]).
+pub(super) struct HitReader<'a, 'b> {
+    pub(super) view: &'a FastView<'b>,
+}
+
+impl HitReader<'_, '_> {
+    /// Fills `buf` from `va`; false if any byte is unmapped.
+    pub(super) fn read(&mut self, va: u64, buf: &mut [u8]) -> bool {
+        a64::VirtRead::read_virt(self.view, GuestVirtAddr::new(va), buf).is_ok()
+    }
+
+    /// The `size`-byte (1..=8) little-endian value at `va`, if mapped: one
+    /// translation and one load when it lies within a page.
+    pub(super) fn value(&mut self, va: u64, size: u8) -> Option<u64> {
+        let n = usize::from(size);
+        if n == 0 || n > 8 {
+            return None;
+        }
+        if (va & 0xfff) as usize + n <= 0x1000 {
+            let pa = self.view.pa(va, n, Access::Read).ok()?;
+            return Some(guestmem::load_le(pa, size));
+        }
+        let mut b = [0u8; 8];
+        self.read(va, &mut b[..n]).then(|| u64::from_le_bytes(b))
+    }
+
+    pub(super) fn u64_at(&mut self, va: u64) -> u64 {
+        self.value(va, 8).unwrap_or(0)
+    }
+}
+
+pub(super) fn describe_tasks(profile: &OsProfile, view: &FastView, kind: ProbeKind, r: &mut Record) {
+    let mut rd = HitReader { view };
+    let rd = &mut rd;
+    match profile.kind() {
+        Some(OsKind::UcosII) => {
+            let cur = rd.u64_at(profile.os_tcb_cur.va);
+            ucos_task(profile, rd, cur, &mut r.prev_prio, &mut r.prev_state, &mut r.prev_name);
+            if kind == ProbeKind::ContextSwitch {
+                let next = rd.u64_at(profile.os_tcb_high_rdy.va);
+                ucos_task(profile, rd, next, &mut r.next_prio, &mut r.next_state, &mut r.next_name);
+            }
+        }
+        Some(OsKind::Linux) => {
+            // In the kernel, SP_EL0 holds `current` (arm64 Linux ≥ 4.x).
+            let task = read_sysreg!("sp_el0");
+            if profile.task_comm.present() {
+                read_name(
+                    rd,
+                    task.wrapping_add(u64::from(profile.task_comm.offset)),
+                    &mut r.prev_name,
+                );
+            }
+        }
+        None => {}
+    }
+}
+
+pub(super) fn read_field(rd: &mut HitReader, base: u64, f: abi::profile::Field) -> u64 {
+    if !f.present() {
+        return 0;
+    }
+    rd.value(base.wrapping_add(u64::from(f.offset)), f.size as u8)
+        .unwrap_or(0)
+}
+
+pub(super) fn ucos_task(
+    p: &OsProfile,
+    rd: &mut HitReader,
+    tcb: u64,
+    prio: &mut u8,
+    state: &mut u16,
+    name: &mut [u8; NAME_LEN],
+) {
+    if tcb == 0 {
+        return;
+    }
+    // A TCB within one page is translated once for all its fields.
+    let size = u64::from(p.tcb_size);
+    let whole = if size != 0 && (tcb & 0xfff) + size <= 0x1000 {
+        rd.view.pa(tcb, size as usize, Access::Read).ok()
+    } else {
+        None
+    };
+    let field = |rd: &mut HitReader, f: abi::profile::Field| match whole {
+        Some(pa) if f.present() && f.size <= 8 && u64::from(f.offset) + u64::from(f.size) <= size => {
+            guestmem::load_le(pa + u64::from(f.offset), f.size as u8)
+        }
+        _ => read_field(rd, tcb, f),
+    };
+    *prio = field(rd, p.tcb_prio) as u8;
+    *state = field(rd, p.tcb_stat) as u16;
+    if *state == 0 && field(rd, p.tcb_dly) != 0 {
+        *state = abi::STATE_DELAYED;
+    }
+    match p.name_kind() {
+        Some(NameKind::Pointer) => {
+            let s = field(rd, p.tcb_task_name);
+            if s != 0 {
+                read_name(rd, s, name);
+            }
+        }
+        Some(NameKind::Inline) => read_name(rd, tcb.wrapping_add(u64::from(p.tcb_task_name.offset)), name),
+        _ => {}
+    }
+}
+
+/// A NUL-terminated name at `va`, at most NAME_LEN - 1 bytes: two 8-byte
+/// reads (the translation from the cache, or a walk), or byte by byte up to
+/// the first unreadable byte when those 16 bytes cross into another page.
+#[inline(always)]
+pub(super) fn read_name(rd: &mut HitReader, va: u64, out: &mut [u8; NAME_LEN]) {
+    let within_page = (va & 0xfff) as usize + NAME_LEN <= 0x1000;
+    let pa = if within_page {
+        rd.view
+            .cached_pa(va, Access::Read)
+            .or_else(|| rd.view.walk_pa(va, NAME_LEN, Access::Read).ok())
+    } else {
+        None
+    };
+    match pa {
+        Some(pa) => {
+            let (lo, hi) = Record::name_words(guestmem::load_le(pa, 8), guestmem::load_le(pa + 8, 8));
+            out[..8].copy_from_slice(&lo.to_le_bytes());
+            out[8..].copy_from_slice(&hi.to_le_bytes());
+        }
+        None => *out = Record::name_from_raw(read_name_bytewise(rd, va)),
+    }
+}
+
+/// `read_name` byte by byte, up to the first unreadable byte.
+#[inline(never)]
+pub(super) fn read_name_bytewise(rd: &mut HitReader, va: u64) -> [u8; NAME_LEN] {
+    let mut raw = [0u8; NAME_LEN];
+    for (i, b) in raw[..NAME_LEN - 1].iter_mut().enumerate() {
+        let mut one = [0u8];
+        if !rd.read(va.wrapping_add(i as u64), &mut one) {
+            break;
+        }
+        *b = one[0];
+    }
+    raw
+}

@@ -1,0 +1,192 @@
+//! The probe manager: insert `HVC #0x8000|id` into a running guest's code,
+//! and on each hit record the current (and next) task, then execute the
+//! displaced instruction — simulated when it is PC-relative, single-stepped
+//! in place otherwise.
+//!
+//! Adding and removing happen on the target VM's own core: its translation
+//! registers live there, and running the change there means the vCPU is
+//! paused (in EL2) while its code changes. A request from another core is
+//! posted in a mailbox and signalled with an SGI; the caller waits for the
+//! answer.
+
+//!
+//! The files follow a probe's life: [`mailbox`] takes a request to the VM's
+//! core, [`patch`] inserts or removes it there, [`hit`] runs each hit with
+//! [`cache`]'s per-core copies, and [`step`] single-steps a displaced
+//! instruction that cannot be simulated or emulated. This file holds the
+//! shared probe tables and the hypercalls' entry points.
+
+mod cache;
+mod hit;
+mod mailbox;
+mod patch;
+mod step;
+
+pub use hit::hit;
+pub use mailbox::serve_mailbox;
+pub use step::finish_step;
+
+use crate::arch;
+use crate::sync::SpinLock;
+use cache::HIT_CACHES;
+use core::sync::atomic::{AtomicU32, Ordering};
+use guest_probe::abi::{self, HvError, OsProfile, ProbeKind};
+use guest_probe::emulate::Execution;
+use hyp_core::config::{self, VmConfig};
+use hyp_core::hit_cost::HitCost;
+use mailbox::{on_vm_core, OP_ADD, OP_REMOVE};
+
+/// Probes per VM.
+pub const MAX_PROBES: usize = 256;
+const MAX_VMS: usize = 2;
+
+#[derive(Clone, Copy)]
+struct Probe {
+    id: u16,
+    va: u64,
+    pa: u64,
+    original: u32,
+    kind: ProbeKind,
+    /// How a hit executes the displaced instruction (decided at insertion).
+    exec: Execution,
+    /// Which insertion this is (ids are slot numbers and come back; a
+    /// core's statistics belong to one insertion).
+    serial: u32,
+}
+
+/// A VM's probes (the definitions: hits are counted per core, see
+/// [`TableCopy`]) and its OS profile.
+struct VmProbes {
+    slots: [Option<Probe>; MAX_PROBES],
+    profile: Option<OsProfile>,
+    /// The serial of the next insertion.
+    next_serial: u32,
+}
+
+static TABLES: [SpinLock<VmProbes>; MAX_VMS] = [const {
+    SpinLock::new(VmProbes {
+        slots: [None; MAX_PROBES],
+        profile: None,
+        next_serial: 1,
+    })
+}; MAX_VMS];
+
+/// Bumped (under the table's lock, see [`table_changed`]) whenever a VM's
+/// probes or OS profile change, so cores refresh their copies before the
+/// next hit.
+static TABLE_GENERATION: [AtomicU32; MAX_VMS] = [const { AtomicU32::new(0) }; MAX_VMS];
+
+/// Call with `vm`'s table locked, after changing it.
+fn table_changed(vm: u8) {
+    TABLE_GENERATION[usize::from(vm)].fetch_add(1, Ordering::Release);
+}
+
+fn table(vm_id: u8) -> Result<&'static SpinLock<VmProbes>, HvError> {
+    TABLES.get(usize::from(vm_id)).ok_or(HvError::InvalidArgument)
+}
+
+fn partition() -> &'static config::Partition {
+    crate::partition()
+}
+
+fn target_vm(vm_id: u64) -> Result<&'static VmConfig, HvError> {
+    let id = u8::try_from(vm_id).map_err(|_| HvError::InvalidArgument)?;
+    partition().vm(id).ok_or(HvError::InvalidArgument)
+}
+
+pub fn request_add(vm_id: u64, va: u64, kind: u64) -> Result<u64, HvError> {
+    let vm = target_vm(vm_id)?;
+    ProbeKind::from_raw(kind).ok_or(HvError::InvalidArgument)?;
+    if va & 3 != 0 {
+        return Err(HvError::InvalidArgument);
+    }
+    let start = arch::counter();
+    let r = on_vm_core(vm, OP_ADD, [va, kind, 0]);
+    let ticks = arch::counter().wrapping_sub(start);
+    if let Ok(id) = r {
+        crate::info!(
+            "VM {}: probe {id} in place {} ticks ({} us) after the request",
+            vm.name,
+            ticks,
+            ticks * 1_000_000 / arch::counter_freq().max(1)
+        );
+    }
+    r
+}
+
+pub fn request_remove(vm_id: u64, id: u64) -> Result<u64, HvError> {
+    let vm = target_vm(vm_id)?;
+    if id == 0 || id > MAX_PROBES as u64 {
+        return Err(HvError::InvalidArgument);
+    }
+    on_vm_core(vm, OP_REMOVE, [id, 0, 0])
+}
+
+/// PROBE_LIST: the `index`-th probe of `vm`: (kind << 16 | id, va, hits).
+pub fn list(vm_id: u64, index: u64) -> Result<(u64, u64, u64), HvError> {
+    let vm = target_vm(vm_id)?;
+    let index = usize::try_from(index).map_err(|_| HvError::NotFound)?;
+    // Copied out: the cores' statistics are locked after the table is let go
+    // (a hit holds its core's statistics, then may take the table).
+    let p = *table(vm.id)?
+        .lock()
+        .slots
+        .iter()
+        .flatten()
+        .nth(index)
+        .ok_or(HvError::NotFound)?;
+    let (hits, _) = hit_totals(vm, &p);
+    Ok(((p.kind as u64) << 16 | u64::from(p.id), p.va, hits))
+}
+
+/// A probe's hits and their cost, summed over its VM's cores.
+fn hit_totals(vm: &VmConfig, p: &Probe) -> (u64, HitCost) {
+    let slot = usize::from(p.id) - 1;
+    let mut hits = 0;
+    let mut cost = HitCost::NEW;
+    for &core in vm.cpus {
+        let Some(cache) = HIT_CACHES.get(usize::from(core)) else {
+            continue;
+        };
+        let cache = cache.lock();
+        if let Some(s) = cache.table.stats_of(vm.id, slot, p.serial) {
+            hits += s.hits;
+            cost.merge(&s.cost);
+        }
+    }
+    (hits, cost)
+}
+
+/// PROFILE_SET: copy an OS profile blob from the caller's memory.
+pub fn set_profile(caller: &VmConfig, vm_id: u64, ipa: u64, len: u64) -> Result<u64, HvError> {
+    let vm = target_vm(vm_id)?;
+    let len = usize::try_from(len).map_err(|_| HvError::InvalidArgument)?;
+    if len != abi::profile::PROFILE_SIZE {
+        return Err(HvError::InvalidArgument);
+    }
+    let pa = crate::vm::ipa_to_pa(caller, ipa, len as u64).ok_or(HvError::Unmapped)?;
+    let mut bytes = [0u8; abi::profile::PROFILE_SIZE];
+    crate::guestmem::read_bytes(pa, &mut bytes);
+    let profile = OsProfile::from_bytes(&bytes).map_err(|_| HvError::InvalidArgument)?;
+    crate::info!("VM {}: OS profile set ({:?})", vm.name, profile.kind());
+    table(vm.id)?.lock().profile = Some(profile);
+    table_changed(vm.id);
+    Ok(0)
+}
+
+/// A profile the host loaded with the images (boot core, before VMs run).
+pub fn set_boot_profile(vm: &VmConfig, bytes: &[u8]) {
+    match OsProfile::from_bytes(bytes) {
+        Ok(p) => {
+            crate::info!("VM {}: OS profile from the boot info ({:?})", vm.name, p.kind());
+            if let Ok(t) = table(vm.id) {
+                t.lock().profile = Some(p);
+                table_changed(vm.id);
+            }
+        }
+        Err(e) => crate::warn!(
+            "VM {}: the boot OS profile is invalid ({e:?}); probes will not name tasks",
+            vm.name
+        ),
+    }
+}
