@@ -29,6 +29,7 @@ mod trace;
 mod trap;
 mod uart;
 mod vdev;
+mod virq;
 mod vm;
 
 use arch::exceptions::{self, TrapFrame};

@@ -108,7 +108,7 @@ pub fn ring_doorbell() {
     let linux = LINUX_CPU.load(Ordering::Acquire);
     count(Stat::Irqs);
     if linux == crate::arch::cpu_id() {
-        crate::trap::queue_virq(crate::HVTRACE_INTID, None);
+        crate::virq::queue_virq(crate::HVTRACE_INTID, None);
     } else {
         DOORBELL[linux].store(true, Ordering::Release);
         crate::gic::send_sgi(crate::gic::DOORBELL_SGI, linux);

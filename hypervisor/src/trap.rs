@@ -2,10 +2,9 @@
 //! stage-2 faults and physical interrupts.
 
 use crate::arch::exceptions::TrapFrame;
-use crate::percpu::{this_cpu, DOORBELL};
+use crate::percpu::this_cpu;
 use crate::vm::stop_vm;
-use crate::{gic, psci, read_sysreg, vdev};
-use core::sync::atomic::Ordering;
+use crate::{gic, psci, read_sysreg, vdev, virq};
 use hyp_core::config::VmConfig;
 use hyp_core::mmio::{self, MmioError};
 
@@ -53,7 +52,7 @@ extern "C" fn hyp_lower_sync(frame: &mut TrapFrame) {
         }
         ec => stop_vm(vm, frame, format_args!("unhandled trap EC={ec:#x} ESR={esr:#x}")),
     }
-    flush_pending();
+    virq::flush_pending();
 }
 
 fn data_abort(vm: &'static VmConfig, frame: &mut TrapFrame, esr: u64) {
@@ -102,10 +101,10 @@ extern "C" fn hyp_lower_irq(_frame: &mut TrapFrame) {
             // A guest's SGI from another of its cores: SGIs cannot be
             // hardware-forwarded, so deactivate here and inject a virtual one.
             gic::deactivate(intid);
-            queue_virq(intid, None);
+            virq::queue_virq(intid, None);
         } else if owned {
             // Hardware-forwarded: the guest's EOI deactivates the physical interrupt.
-            queue_virq(intid, Some(intid));
+            virq::queue_virq(intid, Some(intid));
         } else {
             crate::warn!(
                 "CPU{}: interrupt {intid} not owned by this core's VM; dropped",
@@ -114,55 +113,5 @@ extern "C" fn hyp_lower_irq(_frame: &mut TrapFrame) {
             gic::deactivate(intid);
         }
     }
-    flush_pending();
-}
-
-/// Queue a virtual interrupt for this core's guest.
-pub fn queue_virq(vintid: u32, pintid: Option<u32>) {
-    if gic::inject(vintid, pintid) {
-        return;
-    }
-    let cpu = this_cpu();
-    if pintid.is_none() && cpu.pending[..cpu.pending_len].contains(&(vintid, None)) {
-        return;
-    }
-    if cpu.pending_len < cpu.pending.len() {
-        cpu.pending[cpu.pending_len] = (vintid, pintid);
-        cpu.pending_len += 1;
-    } else {
-        crate::warn!(
-            "CPU{}: virtual interrupt {vintid} lost (queue full)",
-            crate::arch::cpu_id()
-        );
-    }
-}
-
-/// Move queued virtual interrupts (and a rung doorbell) into free list registers.
-#[inline(always)]
-fn flush_pending() {
-    let core = crate::arch::cpu_id();
-    // Every trap returns through here: the usual nothing-to-do costs two
-    // loads, inline, not a call and an atomic swap.
-    if this_cpu().pending_len == 0 && !DOORBELL[core].load(Ordering::Relaxed) {
-        return;
-    }
-    flush_pending_slow(core);
-}
-
-#[inline(never)]
-fn flush_pending_slow(core: usize) {
-    if DOORBELL[core].swap(false, Ordering::AcqRel) && this_cpu().vm.is_some() {
-        queue_virq(crate::HVTRACE_INTID, None);
-    }
-    // Taken after `queue_virq`, which uses this core's state itself.
-    let cpu = this_cpu();
-    let mut kept = 0;
-    for i in 0..cpu.pending_len {
-        let v = cpu.pending[i];
-        if !gic::inject(v.0, v.1) {
-            cpu.pending[kept] = v;
-            kept += 1;
-        }
-    }
-    cpu.pending_len = kept;
+    virq::flush_pending();
 }

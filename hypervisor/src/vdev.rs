@@ -119,7 +119,7 @@ pub fn sysreg_trap(vm: &VmConfig, frame: &mut TrapFrame, esr: u64) {
                 continue;
             }
             if cpu == me {
-                crate::trap::queue_virq(intid, None);
+                crate::virq::queue_virq(intid, None);
             } else {
                 gic::send_sgi(intid, cpu);
             }
