@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use crate::format::{EventFormat, Value};
 
+/// A time-ordered stream of events (one CPU, or already merged).
+pub type EventStream = Box<dyn Iterator<Item = crate::error::Result<Event>> + Send>;
+
 /// Events lost just before an event (ring-buffer overwrite or a full buffer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Missed {

@@ -17,9 +17,9 @@ use guest_probe::abi::{Record, RecordKind};
 use crate::clock::ClockMap;
 use crate::dat::Bytes;
 use crate::error::{Error, Result};
+use crate::event::EventStream;
 use crate::event::{BufferInfo, Event, Missed, TraceMeta};
 use crate::format::{EventFormat, Value};
-use crate::stream::EventStream;
 
 /// Is this the start of a ring dump (the ring header magic, "HVTR")?
 pub fn sniff(head: &[u8]) -> bool {

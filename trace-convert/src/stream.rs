@@ -7,10 +7,8 @@ use std::sync::Arc;
 
 use crate::dat::{Bytes, DatFile};
 use crate::error::{Error, Result};
+pub use crate::event::EventStream;
 use crate::event::{Event, TraceMeta};
-
-/// A time-ordered stream of events (one CPU, or already merged).
-pub type EventStream = Box<dyn Iterator<Item = Result<Event>> + Send>;
 
 /// What kind of file an input is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
 use crate::index::{EventRec, Os, TraceIndex};
-use crate::ui::Geometry;
+use crate::layout::Geometry;
 
 /// What the bottom panel shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,17 @@ pub enum Row {
     Cpu(usize),
     /// A task (index in `index.tasks`).
     Task(u32),
+}
+
+impl Row {
+    /// Lines the row takes on the timeline: a CPU has a blocks line and a
+    /// marks line.
+    pub fn lines(&self) -> u16 {
+        match self {
+            Row::Cpu(_) => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// The whole viewer state.
@@ -150,6 +161,28 @@ pub fn parse_time(s: &str, t0: u64) -> Option<u64> {
 }
 
 impl App {
+    /// The screen's layout on `area` for this state.
+    pub fn geometry(&self, area: ratatui::layout::Rect) -> Geometry {
+        let lines: Vec<u16> = self.rows().iter().map(Row::lines).collect();
+        Geometry::new(area, &lines, self.sel_row)
+    }
+
+    /// The events listed in a panel of `lines` lines, and which one is at/after the cursor.
+    pub fn event_lines(&self, lines: usize) -> (Vec<(usize, usize)>, usize) {
+        let before = lines.saturating_sub(1) / 2;
+        let f = |cpu: u32, e: &crate::index::EventRec| self.event_shown(cpu, e);
+        let (mut v, mut at) = self.index.events_around(self.cursor, before, lines, &f);
+        // Keep the window full when near the end.
+        if v.len() > lines {
+            let extra = v.len() - lines;
+            let drop_front = extra.min(at.saturating_sub(before.min(at)));
+            v.drain(..drop_front);
+            at -= drop_front;
+            v.truncate(lines);
+        }
+        (v, at)
+    }
+
     /// A viewer on `index` showing the whole trace.
     pub fn new(index: Arc<TraceIndex>) -> App {
         let kinds = index.kinds.len();
@@ -294,7 +327,7 @@ impl App {
 
     /// Timeline width in columns.
     pub fn timeline_width(&self) -> u16 {
-        Geometry::new(ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1), self)
+        self.geometry(ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1))
             .timeline
             .width
             .max(1)
@@ -675,7 +708,7 @@ impl App {
 
     /// Handles a mouse event (click: cursor + row; wheel: zoom around the pointer).
     pub fn on_mouse(&mut self, m: MouseEvent) {
-        let g = Geometry::new(ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1), self);
+        let g = self.geometry(ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1));
         let tl = g.timeline;
         let in_tl = m.column >= tl.x
             && m.column < tl.x + tl.width
@@ -695,7 +728,7 @@ impl App {
                 let line = (m.row - g.panel.y - 1) as usize;
                 match self.panel {
                     Panel::Events => {
-                        let (list, _) = crate::ui::event_lines(self, g.panel.height.saturating_sub(1) as usize);
+                        let (list, _) = self.event_lines(g.panel.height.saturating_sub(1) as usize);
                         if let Some(&(c, k)) = list.get(line) {
                             let t = self.index.cpus[c].events[k].ts;
                             self.goto(t);

@@ -16,6 +16,7 @@
 pub mod app;
 pub mod fixture;
 pub mod index;
+pub mod layout;
 pub mod runs;
 pub mod ui;
 

@@ -1,5 +1,5 @@
-//! Drawing: a pure function of [`App`]. Layout math lives in [`Geometry`] so the mouse handler
-//! maps clicks with the very same numbers the frame was drawn with.
+//! Drawing: a pure function of [`App`]. Layout math lives in [`crate::layout::Geometry`] so the
+//! mouse handler maps clicks with the very same numbers the frame was drawn with.
 //!
 //! Screen, top to bottom: the time axis (cursor `▼`, markers `A`/`B`), the timeline (per OS a
 //! title line, per CPU a block line and a marks line, optional task rows), the bottom panel
@@ -18,84 +18,8 @@ use ratatui::Frame;
 
 use crate::app::{fmt_dur, fmt_ts, App, Focus, Panel, Prompt, Row};
 use crate::index::{KindClass, Os};
+use crate::layout::Geometry;
 use crate::runs::Runs;
-
-/// Where everything goes for a given terminal size and state.
-#[derive(Debug, Clone)]
-pub struct Geometry {
-    /// Time axis line.
-    pub axis: Rect,
-    /// Timeline rows, labels included.
-    pub rows_area: Rect,
-    /// Timeline rows without labels: column 0 is the window start.
-    pub timeline: Rect,
-    /// Bottom panel (first line is its title).
-    pub panel: Rect,
-    /// Status line.
-    pub status: Rect,
-    /// Rows drawn: (index into `App::rows`, first line y, lines).
-    pub placed: Vec<(usize, u16, u16)>,
-}
-
-fn row_lines(r: &Row) -> u16 {
-    match r {
-        Row::Cpu(_) => 2,
-        _ => 1,
-    }
-}
-
-impl Geometry {
-    /// The layout of `app` on `area`.
-    pub fn new(area: Rect, app: &App) -> Geometry {
-        let w = area.width;
-        let h = area.height.max(4);
-        let label = if w >= 120 { 16 } else { 10 }.min(w / 3);
-        let avail = h - 2;
-        let rows = app.rows();
-        let needed: u16 = rows.iter().map(row_lines).sum();
-        let tl_h = needed.min(avail.saturating_sub(6).max(avail / 2));
-        // Scroll so that the selected row is visible.
-        let mut first = 0usize;
-        loop {
-            let end: u16 = rows
-                .iter()
-                .skip(first)
-                .take((app.sel_row + 1).saturating_sub(first))
-                .map(row_lines)
-                .sum();
-            if end <= tl_h || first >= app.sel_row {
-                break;
-            }
-            first += 1;
-        }
-        let mut placed = Vec::new();
-        let mut y = area.y + 1;
-        for (k, r) in rows.iter().enumerate().skip(first) {
-            let n = row_lines(r);
-            if y + n > area.y + 1 + tl_h {
-                break;
-            }
-            placed.push((k, y, n));
-            y += n;
-        }
-        Geometry {
-            axis: Rect::new(area.x, area.y, w, 1),
-            rows_area: Rect::new(area.x, area.y + 1, w, tl_h),
-            timeline: Rect::new(area.x + label, area.y + 1, w - label, tl_h),
-            panel: Rect::new(area.x, area.y + 1 + tl_h, w, avail - tl_h),
-            status: Rect::new(area.x, area.y + h - 1, w, 1),
-            placed,
-        }
-    }
-
-    /// The row (index into `App::rows`) drawn on line `y`.
-    pub fn row_at(&self, y: u16) -> Option<usize> {
-        self.placed
-            .iter()
-            .find(|(_, ry, n)| y >= *ry && y < ry + n)
-            .map(|(k, _, _)| *k)
-    }
-}
 
 const PALETTE: [Color; 10] = [
     Color::Cyan,
@@ -301,26 +225,10 @@ impl Ctx<'_> {
     }
 }
 
-/// The events listed in a panel of `lines` lines, and which one is at/after the cursor.
-pub fn event_lines(app: &App, lines: usize) -> (Vec<(usize, usize)>, usize) {
-    let before = lines.saturating_sub(1) / 2;
-    let f = |cpu: u32, e: &crate::index::EventRec| app.event_shown(cpu, e);
-    let (mut v, mut at) = app.index.events_around(app.cursor, before, lines, &f);
-    // Keep the window full when near the end.
-    if v.len() > lines {
-        let extra = v.len() - lines;
-        let drop_front = extra.min(at.saturating_sub(before.min(at)));
-        v.drain(..drop_front);
-        at -= drop_front;
-        v.truncate(lines);
-    }
-    (v, at)
-}
-
 /// Draws the whole screen.
 pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
-    let g = Geometry::new(area, app);
+    let g = app.geometry(area);
     let buf = f.buffer_mut();
     let w = g.timeline.width.max(1) as u128;
     let edges: Vec<u64> = (0..=g.timeline.width as u128)
@@ -502,7 +410,7 @@ fn draw_events(buf: &mut Buffer, g: &Geometry, app: &App) {
     };
     panel_title(buf, g, app, &title);
     let lines = g.panel.height.saturating_sub(1) as usize;
-    let (list, at) = event_lines(app, lines);
+    let (list, at) = app.event_lines(lines);
     for (i, &(c, k)) in list.iter().enumerate() {
         let cpu = &app.index.cpus[c];
         let e = &cpu.events[k];
