@@ -447,44 +447,6 @@ impl Descriptor {
     }
 }
 
-/// ESR_EL2: exception syndrome, for the hypervisor's trap decoding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Esr(pub u64);
-
-impl Esr {
-    /// EC for an HVC from AArch64.
-    pub const EC_HVC64: u8 = 0x16;
-    /// EC for an SMC from AArch64.
-    pub const EC_SMC64: u8 = 0x17;
-    /// EC for a trapped MSR/MRS/system instruction.
-    pub const EC_SYSREG: u8 = 0x18;
-    /// EC for an instruction abort from a lower EL.
-    pub const EC_IABT_LOW: u8 = 0x20;
-    /// EC for a data abort from a lower EL.
-    pub const EC_DABT_LOW: u8 = 0x24;
-    /// EC for a software step from a lower EL.
-    pub const EC_SOFTSTEP_LOW: u8 = 0x32;
-    /// EC for a BRK instruction.
-    pub const EC_BRK64: u8 = 0x3c;
-
-    /// EC (bits 31:26): exception class.
-    pub const fn ec(self) -> u8 {
-        bits(self.0, 31, 26) as u8
-    }
-    /// IL (bit 25): 32-bit instruction.
-    pub const fn il(self) -> bool {
-        bit(self.0, 25)
-    }
-    /// ISS (bits 24:0).
-    pub const fn iss(self) -> u32 {
-        bits(self.0, 24, 0) as u32
-    }
-    /// The 16-bit immediate of an HVC/SMC/BRK (ISS bits 15:0).
-    pub const fn imm16(self) -> u16 {
-        self.0 as u16
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -590,14 +552,5 @@ mod tests {
         assert_eq!(Granule::K16.stage1_start_level(47), 1);
         assert_eq!(Granule::K64.stage1_start_level(48), 1);
         assert_eq!(Granule::K64.stage1_start_level(42), 2);
-    }
-
-    #[test]
-    fn esr_fields() {
-        let e = Esr(((Esr::EC_HVC64 as u64) << 26) | (1 << 25) | 0x8005);
-        assert_eq!(e.ec(), 0x16);
-        assert!(e.il());
-        assert_eq!(e.imm16(), 0x8005);
-        assert_eq!(e.iss(), 0x8005);
     }
 }

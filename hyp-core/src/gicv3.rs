@@ -1,4 +1,79 @@
-//! GICv3 encodings the hypervisor needs: list registers and SGI generation.
+//! GICv3 encodings the hypervisor needs: the distributor's and
+//! redistributors' register layout (shared by the hypervisor's bring-up in
+//! `gic.rs` and the policy of what a VM may touch in `vgic`), list registers
+//! and SGI generation. Offsets are from the GICv3 architecture specification
+//! (IHI 0069).
+
+/// Distributor registers: offsets from GICD_base, and fields.
+pub mod gicd {
+    pub const CTLR: u64 = 0x0000;
+    pub const TYPER: u64 = 0x0004;
+    pub const IIDR: u64 = 0x0008;
+    pub const TYPER2: u64 = 0x000C;
+    /// One bit per INTID (group).
+    pub const IGROUPR: u64 = 0x0080;
+    pub const IGROUPR_LAST: u64 = 0x00FC;
+    /// Set/clear-enable, set/clear-pending, set/clear-active: one bit per
+    /// INTID each, back to back.
+    pub const ISENABLER: u64 = 0x0100;
+    pub const ICENABLER: u64 = 0x0180;
+    pub const ICACTIVER_LAST: u64 = 0x03FC;
+    /// One byte per INTID.
+    pub const IPRIORITYR: u64 = 0x0400;
+    pub const IPRIORITYR_LAST: u64 = 0x07F8;
+    /// Two bits per INTID (edge/level).
+    pub const ICFGR: u64 = 0x0C00;
+    pub const ICFGR_LAST: u64 = 0x0CFC;
+    /// One bit per INTID (group modifier).
+    pub const IGRPMODR: u64 = 0x0D00;
+    pub const IGRPMODR_LAST: u64 = 0x0D7C;
+    /// One doubleword per INTID; the first SPI's (INTID 32) is at 0x6100.
+    pub const IROUTER: u64 = 0x6000;
+    pub const IROUTER_FIRST_SPI: u64 = 0x6100;
+    pub const IROUTER_LAST: u64 = 0x7FD8;
+    /// Peripheral and component identification.
+    pub const ID_REGS: u64 = 0xFFD0;
+    pub const ID_REGS_LAST: u64 = 0xFFFC;
+
+    /// GICD_CTLR.RWP: a register write is still in progress.
+    pub const CTLR_RWP: u32 = 1 << 31;
+    /// GICD_CTLR.ARE_NS: affinity routing.
+    pub const CTLR_ARE: u32 = 1 << 4;
+    /// GICD_CTLR.EnableGrp1A.
+    pub const CTLR_ENABLE_GRP1: u32 = 1 << 1;
+    /// GICD_TYPER.ITLinesNumber: (field + 1) * 32 interrupt lines.
+    pub const TYPER_IT_LINES: u32 = 0x1f;
+}
+
+/// Redistributor registers: offsets from a core's RD_base, and fields.
+pub mod gicr {
+    /// One redistributor: its RD_base frame, then its SGI_base frame.
+    pub const STRIDE: u64 = 0x2_0000;
+    pub const CTLR: u64 = 0x0000;
+    pub const IIDR: u64 = 0x0004;
+    pub const TYPER: u64 = 0x0008;
+    pub const TYPER_HIGH: u64 = 0x000C;
+    pub const WAKER: u64 = 0x0014;
+    pub const ID_REGS: u64 = 0xFFD0;
+    pub const ID_REGS_LAST: u64 = 0xFFFC;
+    /// GICR_TYPER.Last: the last redistributor of the series.
+    pub const TYPER_LAST: u64 = 1 << 4;
+    /// GICR_WAKER.ProcessorSleep.
+    pub const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
+    /// GICR_WAKER.ChildrenAsleep.
+    pub const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
+
+    /// The SGI_base frame: SGIs and PPIs of the core (offsets from RD_base).
+    pub const SGI_BASE: u64 = 0x1_0000;
+    pub const IGROUPR0: u64 = SGI_BASE + 0x0080;
+    pub const ISENABLER0: u64 = SGI_BASE + 0x0100;
+    pub const ICENABLER0: u64 = SGI_BASE + 0x0180;
+    pub const ICACTIVER0: u64 = SGI_BASE + 0x0380;
+    pub const IPRIORITYR: u64 = SGI_BASE + 0x0400;
+    pub const IPRIORITYR_LAST: u64 = SGI_BASE + 0x041C;
+    pub const ICFGR1: u64 = SGI_BASE + 0x0C04;
+    pub const IGRPMODR0: u64 = SGI_BASE + 0x0D00;
+}
 
 /// A list register value making `vintid` pending in the guest. With a
 /// physical INTID the guest's EOI also deactivates the physical interrupt

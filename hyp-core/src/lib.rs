@@ -13,5 +13,6 @@ pub mod hit_cost;
 pub mod linux_dtb;
 pub mod mmio;
 pub mod psci;
+pub mod regs;
 pub mod stage2;
 pub mod vgic;

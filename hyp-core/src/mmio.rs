@@ -1,6 +1,8 @@
 //! Decoding of stage-2 data aborts into device accesses the hypervisor can
 //! emulate (ESR_EL2 data-abort ISS, HPFAR_EL2, FAR_EL2).
 
+use crate::regs::{Esr, ExceptionClass};
+
 /// A trapped load or store, decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MmioAccess {
@@ -26,16 +28,13 @@ pub enum MmioError {
     NotDataAbort { ec: u8 },
 }
 
-pub const EC_DATA_ABORT_LOWER: u8 = 0x24;
-pub const EC_INSN_ABORT_LOWER: u8 = 0x20;
-
 /// Decodes a data abort taken to EL2 from ESR_EL2, HPFAR_EL2 and FAR_EL2.
 pub fn decode(esr: u64, hpfar: u64, far: u64) -> Result<MmioAccess, MmioError> {
-    let ec = ((esr >> 26) & 0x3f) as u8;
-    if ec != EC_DATA_ABORT_LOWER {
-        return Err(MmioError::NotDataAbort { ec });
+    let esr = Esr(esr);
+    if esr.class() != ExceptionClass::DataAbortLower {
+        return Err(MmioError::NotDataAbort { ec: esr.class().raw() });
     }
-    let iss = esr & 0x1ff_ffff;
+    let iss = u64::from(esr.iss());
     if iss & (1 << 24) == 0 {
         return Err(MmioError::NoSyndrome);
     }
@@ -82,7 +81,7 @@ mod tests {
     use super::*;
 
     fn esr(iss: u64) -> u64 {
-        (u64::from(EC_DATA_ABORT_LOWER) << 26) | (1 << 25) | iss
+        (u64::from(ExceptionClass::DataAbortLower.raw()) << 26) | (1 << 25) | iss
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! so Linux cannot reconfigure the RTOS's interrupts or cores (and vice versa).
 
 use crate::config::VmConfig;
+use crate::gicv3::{gicd, gicr};
 
 /// SGIs the hypervisor keeps for itself (cross-core doorbells); guests use 0-7.
 pub const HYP_SGIS: core::ops::Range<u32> = 8..16;
@@ -103,50 +104,56 @@ pub fn distributor(vm: &VmConfig, offset: u64, size: u8, extra: Option<u32>) -> 
     let word = |d: Decision| if size == 4 { d } else { Decision::Ignore };
     match offset {
         // CTLR: visible, but the hypervisor keeps the groups enabled.
-        0x0000 => word(Decision::read_only(0xffff_ffff)),
-        0x0004 => word(Decision::read_only(0xffff_ffff & !GICD_TYPER_HIDE)),
-        0x0008 | 0x000C => word(Decision::read_only(0xffff_ffff)),
-        0x0080..=0x00FC | 0x0D00..=0x0D7C => word(Decision::rw(bit_per_intid(offset & 0x7f, owned_bits, 1), true)),
-        0x0100..=0x03FC => word(Decision::rw(bit_per_intid(offset & 0x7f, owned_bits, 1), false)),
-        0x0400..=0x07F8 => {
-            let first = (offset - 0x400) as u32;
+        gicd::CTLR => word(Decision::read_only(0xffff_ffff)),
+        gicd::TYPER => word(Decision::read_only(0xffff_ffff & !GICD_TYPER_HIDE)),
+        gicd::IIDR | gicd::TYPER2 => word(Decision::read_only(0xffff_ffff)),
+        gicd::IGROUPR..=gicd::IGROUPR_LAST | gicd::IGRPMODR..=gicd::IGRPMODR_LAST => {
+            word(Decision::rw(bit_per_intid(offset & 0x7f, owned_bits, 1), true))
+        }
+        gicd::ISENABLER..=gicd::ICACTIVER_LAST => {
+            word(Decision::rw(bit_per_intid(offset & 0x7f, owned_bits, 1), false))
+        }
+        gicd::IPRIORITYR..=gicd::IPRIORITYR_LAST => {
+            let first = (offset - gicd::IPRIORITYR) as u32;
             match size {
                 1 if owned(first) => Decision::rw(0xff, true),
                 4 => Decision::rw(bit_per_intid(first as u64, owned_bits, 8), true),
                 _ => Decision::Ignore,
             }
         }
-        0x0C00..=0x0CFC => word(Decision::rw(bit_per_intid(offset - 0xC00, owned_bits, 2), true)),
-        0x6100..=0x7FD8 if size == 8 && owned(((offset - 0x6000) / 8) as u32) => Decision::rw(u64::MAX, true),
-        0xFFD0..=0xFFFC => word(Decision::read_only(0xffff_ffff)),
+        gicd::ICFGR..=gicd::ICFGR_LAST => word(Decision::rw(bit_per_intid(offset - gicd::ICFGR, owned_bits, 2), true)),
+        gicd::IROUTER_FIRST_SPI..=gicd::IROUTER_LAST if size == 8 && owned(((offset - gicd::IROUTER) / 8) as u32) => {
+            Decision::rw(u64::MAX, true)
+        }
+        gicd::ID_REGS..=gicd::ID_REGS_LAST => word(Decision::read_only(0xffff_ffff)),
         _ => Decision::Ignore,
     }
 }
 
-/// Size of one redistributor (RD_base + SGI_base frames).
-pub const GICR_STRIDE: u64 = 0x2_0000;
-
 /// A redistributor access at `offset` from the first frame by `vm`.
 pub fn redistributor(vm: &VmConfig, offset: u64, size: u8) -> Decision {
-    let frame = (offset / GICR_STRIDE) as u8;
+    let frame = (offset / gicr::STRIDE) as u8;
     let own = vm.cpus.contains(&frame);
-    let reg = offset % GICR_STRIDE;
+    let reg = offset % gicr::STRIDE;
     match (reg, size) {
         // Identification, needed to find one's own frame: readable everywhere.
-        (0x0008, 8) => Decision::read_only(!GICR_TYPER_HIDE),
-        (0x0008, 4) => Decision::read_only(0xffff_ffff & !GICR_TYPER_HIDE),
-        (0x000C, 4) => Decision::read_only(0xffff_ffff),
-        (0x0000 | 0x0004, 4) | (0xFFD0..=0xFFFC, 4) => Decision::read_only(0xffff_ffff),
+        (gicr::TYPER, 8) => Decision::read_only(!GICR_TYPER_HIDE),
+        (gicr::TYPER, 4) => Decision::read_only(0xffff_ffff & !GICR_TYPER_HIDE),
+        (gicr::TYPER_HIGH, 4) => Decision::read_only(0xffff_ffff),
+        (gicr::CTLR | gicr::IIDR, 4) | (gicr::ID_REGS..=gicr::ID_REGS_LAST, 4) => Decision::read_only(0xffff_ffff),
         _ if !own => Decision::Ignore,
         // WAKER: ProcessorSleep (bit 1) of one's own core.
-        (0x0014, 4) => Decision::rw(0b110, true),
+        (gicr::WAKER, 4) => Decision::rw(
+            u64::from(gicr::WAKER_PROCESSOR_SLEEP | gicr::WAKER_CHILDREN_ASLEEP),
+            true,
+        ),
         // SGI_base frame: PPIs and guest SGIs; the hypervisor's SGIs are masked.
-        (r, 4) if (0x1_0080..=0x1_0380).contains(&r) && r % 0x80 == 0 => {
-            Decision::rw(guest_private_mask(1), r == 0x1_0080)
+        (r, 4) if (gicr::IGROUPR0..=gicr::ICACTIVER0).contains(&r) && r % 0x80 == 0 => {
+            Decision::rw(guest_private_mask(1), r == gicr::IGROUPR0)
         }
-        (0x1_0D00, 4) => Decision::rw(guest_private_mask(1), true),
-        (r, 4) if (0x1_0400..=0x1_041C).contains(&r) => {
-            let first = (r - 0x1_0400) as u32;
+        (gicr::IGRPMODR0, 4) => Decision::rw(guest_private_mask(1), true),
+        (r, 4) if (gicr::IPRIORITYR..=gicr::IPRIORITYR_LAST).contains(&r) => {
+            let first = (r - gicr::IPRIORITYR) as u32;
             let mut mask = 0;
             for i in 0..4 {
                 if !HYP_SGIS.contains(&(first + i)) {
@@ -155,10 +162,13 @@ pub fn redistributor(vm: &VmConfig, offset: u64, size: u8) -> Decision {
             }
             Decision::rw(mask, true)
         }
-        (r, 1) if (0x1_0400..=0x1_041F).contains(&r) && !HYP_SGIS.contains(&((r - 0x1_0400) as u32)) => {
+        (r, 1)
+            if (gicr::IPRIORITYR..=gicr::IPRIORITYR_LAST + 3).contains(&r)
+                && !HYP_SGIS.contains(&((r - gicr::IPRIORITYR) as u32)) =>
+        {
             Decision::rw(0xff, true)
         }
-        (0x1_0C04, 4) => Decision::rw(0xffff_ffff, true),
+        (gicr::ICFGR1, 4) => Decision::rw(0xffff_ffff, true),
         _ => Decision::Ignore,
     }
 }
@@ -263,12 +273,12 @@ mod tests {
         assert_eq!(t.read_mask() & 1, 0, "PLPIS hidden");
         assert_ne!(t.read_mask() >> 32, 0, "affinity visible");
         // The RTOS (CPU1) may wake and enable PPIs in frame 1 only.
-        assert_eq!(redistributor(rtos(), GICR_STRIDE + 0x14, 4).write_mask(), 0b110);
+        assert_eq!(redistributor(rtos(), gicr::STRIDE + 0x14, 4).write_mask(), 0b110);
         assert_eq!(redistributor(rtos(), 0x14, 4), Decision::Ignore);
-        let en = redistributor(rtos(), GICR_STRIDE + 0x1_0100, 4);
+        let en = redistributor(rtos(), gicr::STRIDE + 0x1_0100, 4);
         assert_eq!(en.write_mask() & (1 << 27), 1 << 27, "the virtual timer PPI");
         assert_eq!(en.write_mask() & 0xff00, 0, "the hypervisor's SGIs");
         // Linux may not touch the RTOS's core.
-        assert_eq!(redistributor(linux(), GICR_STRIDE + 0x1_0100, 4), Decision::Ignore);
+        assert_eq!(redistributor(linux(), gicr::STRIDE + 0x1_0100, 4), Decision::Ignore);
     }
 }

@@ -4,12 +4,10 @@
 
 use crate::arch::Mmio;
 use crate::{read_sysreg, write_sysreg};
-use hyp_core::gicv3;
+use hyp_core::gicv3::{self, gicd, gicr};
 
 pub const GICD: Mmio = Mmio(0x0800_0000);
 pub const GICR: Mmio = Mmio(0x080A_0000);
-const GICR_STRIDE: u64 = 0x2_0000;
-const SGI_BASE: u64 = 0x1_0000;
 
 /// The SGI one core sends another to raise a virtual interrupt there.
 pub const DOORBELL_SGI: u32 = 8;
@@ -20,30 +18,29 @@ const VIRQ_PRIORITY: u8 = 0xa0;
 const SPURIOUS: u32 = 1023;
 
 pub fn redistributor(cpu: usize) -> Mmio {
-    GICR.offset(cpu as u64 * GICR_STRIDE)
+    GICR.offset(cpu as u64 * gicr::STRIDE)
 }
 
 /// Distributor bring-up (boot core, once): affinity routing, group 1 enabled;
 /// every SPI in group 1 with a default priority, disabled until a VM enables it.
 pub fn init_distributor() {
-    const CTLR_ARE: u32 = 1 << 4;
-    const CTLR_GRP1: u32 = 1 << 1;
-    GICD.write32(0);
+    GICD.offset(gicd::CTLR).write32(0);
     wait_rwp(GICD);
-    let lines = ((GICD.offset(4).read32() & 0x1f) + 1) * 32;
+    let lines = ((GICD.offset(gicd::TYPER).read32() & gicd::TYPER_IT_LINES) + 1) * 32;
     for n in (32..lines).step_by(32) {
-        GICD.offset(0x80 + u64::from(n / 8)).write32(!0); // IGROUPR: group 1
-        GICD.offset(0x180 + u64::from(n / 8)).write32(!0); // ICENABLER
+        GICD.offset(gicd::IGROUPR + u64::from(n / 8)).write32(!0); // group 1
+        GICD.offset(gicd::ICENABLER + u64::from(n / 8)).write32(!0);
     }
     for n in (32..lines).step_by(4) {
-        GICD.offset(0x400 + u64::from(n)).write32(0xa0a0_a0a0);
+        GICD.offset(gicd::IPRIORITYR + u64::from(n)).write32(0xa0a0_a0a0);
     }
-    GICD.write32(CTLR_ARE | CTLR_GRP1);
+    GICD.offset(gicd::CTLR).write32(gicd::CTLR_ARE | gicd::CTLR_ENABLE_GRP1);
     wait_rwp(GICD);
 }
 
+/// Waits for a CTLR write to take effect (GICD_CTLR.RWP).
 fn wait_rwp(base: Mmio) {
-    while base.read32() & (1 << 31) != 0 {
+    while base.offset(gicd::CTLR).read32() & gicd::CTLR_RWP != 0 {
         core::hint::spin_loop();
     }
 }
@@ -52,18 +49,18 @@ fn wait_rwp(base: Mmio) {
 /// and the virtual CPU interface.
 pub fn init_cpu(cpu: usize) {
     let rd = redistributor(cpu);
-    let waker = rd.offset(0x14);
-    waker.write32(waker.read32() & !(1 << 1));
-    while waker.read32() & (1 << 2) != 0 {
+    let waker = rd.offset(gicr::WAKER);
+    waker.write32(waker.read32() & !gicr::WAKER_PROCESSOR_SLEEP);
+    while waker.read32() & gicr::WAKER_CHILDREN_ASLEEP != 0 {
         core::hint::spin_loop();
     }
-    let sgi = rd.offset(SGI_BASE);
-    sgi.offset(0x80).write32(!0); // IGROUPR0: group 1
-    sgi.offset(0x180).write32(!0); // ICENABLER0: guests enable their PPIs
+    rd.offset(gicr::IGROUPR0).write32(!0); // group 1
+    rd.offset(gicr::ICENABLER0).write32(!0); // guests enable their PPIs
     for n in (0..32).step_by(4) {
-        sgi.offset(0x400 + n).write32(0xa0a0_a0a0);
+        rd.offset(gicr::IPRIORITYR + n).write32(0xa0a0_a0a0);
     }
-    sgi.offset(0x100).write32((1 << DOORBELL_SGI) | (1 << REQUEST_SGI));
+    rd.offset(gicr::ISENABLER0)
+        .write32((1 << DOORBELL_SGI) | (1 << REQUEST_SGI));
     // ICC_SRE_EL2: system registers at EL2 (SRE) and allow EL1 to use them (Enable).
     write_sysreg!("icc_sre_el2", read_sysreg!("icc_sre_el2") | 0b1001);
     crate::arch::isb();
@@ -80,11 +77,7 @@ pub fn init_cpu(cpu: usize) {
 
 /// Acknowledge the highest-priority pending physical interrupt (group 1).
 pub fn acknowledge() -> Option<u32> {
-    let intid: u64;
-    // SAFETY: reading ICC_IAR1_EL1 acknowledges an interrupt: that is
-    // exactly what the caller (the EL2 IRQ handler) wants; no memory effects.
-    unsafe { core::arch::asm!("mrs {}, icc_iar1_el1", out(reg) intid, options(nomem, nostack)) };
-    let intid = intid as u32 & 0xff_ffff;
+    let intid = crate::arch::acknowledge_group1() as u32 & 0xff_ffff;
     (intid < SPURIOUS - 3).then_some(intid)
 }
 

@@ -184,8 +184,7 @@ fn write_linux_dtb(vm: &config::VmConfig, partition: &Partition, info: &BootInfo
 fn idle(_partition: &Partition) -> ! {
     loop {
         core::hint::spin_loop();
-        // SAFETY: waiting for an event has no memory effects.
-        unsafe { core::arch::asm!("wfe", options(nomem, nostack)) };
+        crate::arch::wait_for_event();
     }
 }
 
@@ -225,9 +224,11 @@ fn read_bootinfo() -> Result<BootInfo, BootInfoError> {
 fn count_cores() -> u8 {
     let mut n = 0u8;
     loop {
-        let typer = gic::redistributor(usize::from(n)).offset(8).read64();
+        let typer = gic::redistributor(usize::from(n))
+            .offset(hyp_core::gicv3::gicr::TYPER)
+            .read64();
         n += 1;
-        if typer & (1 << 4) != 0 || n == percpu::MAX_CPUS as u8 {
+        if typer & hyp_core::gicv3::gicr::TYPER_LAST != 0 || n == percpu::MAX_CPUS as u8 {
             return n;
         }
     }

@@ -7,14 +7,7 @@ use crate::vm::stop_vm;
 use crate::{gic, psci, read_sysreg, vdev, virq};
 use hyp_core::config::VmConfig;
 use hyp_core::mmio::{self, MmioError};
-
-const EC_WFX: u64 = 0x01;
-const EC_HVC64: u64 = 0x16;
-const EC_SMC64: u64 = 0x17;
-const EC_SYSREG: u64 = 0x18;
-const EC_IABT_LOWER: u64 = 0x20;
-const EC_DABT_LOWER: u64 = 0x24;
-const EC_SOFTSTEP_LOWER: u64 = 0x32;
+use hyp_core::regs::{Esr, ExceptionClass as Ec};
 
 #[no_mangle]
 extern "C" fn hyp_lower_sync(frame: &mut TrapFrame) {
@@ -24,33 +17,33 @@ extern "C" fn hyp_lower_sync(frame: &mut TrapFrame) {
         crate::error!("trap on CPU{} with no VM: ESR={esr:#x}", crate::arch::cpu_id());
         crate::arch::halt();
     };
-    match esr >> 26 {
-        EC_HVC64 => crate::hypercall::handle(vm, frame, (esr & 0xffff) as u16),
-        EC_SMC64 => {
+    match Esr(esr).class() {
+        Ec::Hvc64 => crate::hypercall::handle(vm, frame, Esr(esr).imm16()),
+        Ec::Smc64 => {
             // SMC is trapped before execution: step over it.
             frame.elr += 4;
             psci::handle_guest(vm, frame);
         }
-        EC_DABT_LOWER => {
+        Ec::DataAbortLower => {
             data_abort(vm, frame, esr);
             // An emulated access was the stepped instruction: the step is over.
             crate::probe::finish_step(frame);
         }
-        EC_IABT_LOWER => {
+        Ec::InstructionAbortLower => {
             let ipa = mmio::fault_ipa(read_sysreg!("hpfar_el2"), read_sysreg!("far_el2"));
             stop_vm(vm, frame, format_args!("instruction fetch from unmapped IPA {ipa:#x}"));
         }
-        EC_SYSREG => {
+        Ec::SysReg => {
             frame.elr += 4;
             vdev::sysreg_trap(vm, frame, esr);
         }
-        EC_WFX => frame.elr += 4,
-        EC_SOFTSTEP_LOWER => {
+        Ec::Wfx => frame.elr += 4,
+        Ec::SoftwareStepLower => {
             if !crate::probe::finish_step(frame) {
                 stop_vm(vm, frame, format_args!("unexpected software step exception"));
             }
         }
-        ec => stop_vm(vm, frame, format_args!("unhandled trap EC={ec:#x} ESR={esr:#x}")),
+        Ec::Other(ec) => stop_vm(vm, frame, format_args!("unhandled trap EC={ec:#x} ESR={esr:#x}")),
     }
     virq::flush_pending();
 }

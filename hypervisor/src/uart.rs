@@ -1,23 +1,21 @@
 //! PL011 UART output for the hypervisor's own log (QEMU virt's UART0).
 
+use crate::arch::Mmio;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-const UART0_BASE: usize = 0x0900_0000;
-const DR: usize = 0x00;
-const FR: usize = 0x18;
+/// UART0, a device the hypervisor owns (never mapped to a guest for writing).
+const UART0: Mmio = Mmio(0x0900_0000);
+const DR: u64 = 0x00;
+const FR: u64 = 0x18;
 const FR_TXFF: u32 = 1 << 5;
 
 /// Serialises lines from several cores.
 static LOCK: AtomicBool = AtomicBool::new(false);
 
 fn put_byte(byte: u8) {
-    // SAFETY: UART0 is a device the hypervisor owns (never mapped to a guest
-    // for writing); FR and DR are 32-bit registers at these offsets.
-    unsafe {
-        while core::ptr::read_volatile((UART0_BASE + FR) as *const u32) & FR_TXFF != 0 {}
-        core::ptr::write_volatile((UART0_BASE + DR) as *mut u32, u32::from(byte));
-    }
+    while UART0.offset(FR).read32() & FR_TXFF != 0 {}
+    UART0.offset(DR).write32(u32::from(byte));
 }
 
 /// A locked writer; the lock is released when it is dropped.

@@ -8,6 +8,7 @@ use crate::gic;
 use crate::percpu::this_cpu;
 use hyp_core::config::{DeviceAccess, EmulatedDevice, VmConfig};
 use hyp_core::mmio::MmioAccess;
+use hyp_core::regs::{Esr, SysRegAccess};
 use hyp_core::vgic::{self, Decision};
 
 /// Emulates a trapped access; false when no emulated device covers it.
@@ -95,15 +96,9 @@ fn uart(vm: &VmConfig, frame: &mut TrapFrame, a: &MmioAccess, offset: u64) {
 /// A trapped system register access (EC 0x18). With HCR_EL2.IMO set, EL1
 /// writes of ICC_SGI1R_EL1 trap here: deliver the SGI to the VM's own cores.
 pub fn sysreg_trap(vm: &VmConfig, frame: &mut TrapFrame, esr: u64) {
-    let iss = esr & 0x1ff_ffff;
-    let read = iss & 1 != 0;
-    let rt = ((iss >> 5) & 0x1f) as usize;
-    let crm = (iss >> 1) & 0xf;
-    let crn = (iss >> 10) & 0xf;
-    let op1 = (iss >> 14) & 0x7;
-    let op2 = (iss >> 17) & 0x7;
-    let op0 = (iss >> 20) & 0x3;
-    let is_sgi1r = (op0, op1, crn, crm, op2) == (3, 0, 12, 11, 5);
+    let access = SysRegAccess::decode(Esr(esr));
+    let (read, rt) = (access.read, usize::from(access.rt));
+    let is_sgi1r = access.register() == SysRegAccess::ICC_SGI1R_EL1;
     if is_sgi1r && !read {
         let value = if rt == 31 { 0 } else { frame.x[rt] };
         let (intid, targets, all_others) = hyp_core::gicv3::decode_sgi1r(value);
@@ -126,6 +121,7 @@ pub fn sysreg_trap(vm: &VmConfig, frame: &mut TrapFrame, esr: u64) {
         }
         return;
     }
+    let (op0, op1, crn, crm, op2) = access.register();
     crate::warn!(
         "VM {}: trapped system register access op0={op0} op1={op1} CRn={crn} CRm={crm} op2={op2} ignored",
         vm.name

@@ -5,6 +5,7 @@ use crate::arch::exceptions::{enter_guest, TrapFrame};
 use crate::{read_sysreg, write_sysreg};
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use hyp_core::config::{DeviceAccess, VmConfig};
+use hyp_core::regs;
 use hyp_core::stage2::{self, Attrs, MapError, TableStore};
 
 const POOL_TABLES: usize = 64;
@@ -67,12 +68,6 @@ pub fn ipa_to_pa(vm: &VmConfig, ipa: u64, len: u64) -> Option<u64> {
         .map(|r| r.pa + (ipa - r.ipa))
 }
 
-/// HCR_EL2 for our guests: stage 2 on (VM), set/way invalidation upgraded
-/// (SWIO), physical IRQ/FIQ/SError routed to EL2 (IMO/FMO/AMO), broadcast TLB
-/// maintenance (FB) and barriers (BSU = inner shareable), SMC trapped (TSC,
-/// for PSCI), EL1 is AArch64 (RW).
-const HCR: u64 = 1 | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 9) | (1 << 10) | (1 << 19) | (1 << 31);
-
 /// Configure this core for `vm` and enter it at `frame`. Never returns: from
 /// now on the core runs the guest and comes back only through traps.
 pub fn enter(vm: &'static VmConfig, frame: TrapFrame) -> ! {
@@ -83,22 +78,23 @@ pub fn enter(vm: &'static VmConfig, frame: TrapFrame) -> ! {
     write_sysreg!("vttbr_el2", stage2::vttbr(vm.id + 1, root));
     crate::arch::isb();
     crate::arch::tlbi_vmalls12e1is();
-    write_sysreg!("hcr_el2", HCR);
-    // CPTR_EL2: RES1 bits only, so FP/SIMD is not trapped.
-    write_sysreg!("cptr_el2", 0x33ff);
+    // Stage 2 on, physical interrupts to EL2, SMC trapped, EL1 AArch64.
+    write_sysreg!("hcr_el2", regs::hcr::GUEST);
+    // FP/SIMD not trapped.
+    write_sysreg!("cptr_el2", regs::CPTR_EL2_GUEST);
     // Guests may read the physical counter and use the EL1 physical timer.
-    write_sysreg!("cnthctl_el2", 0b11);
+    write_sysreg!("cnthctl_el2", regs::CNTHCTL_EL2_GUEST);
     // Virtual counter = physical counter: all traces share one time base.
     write_sysreg!("cntvoff_el2", 0);
     write_sysreg!("vpidr_el2", read_sysreg!("midr_el1"));
     write_sysreg!("vmpidr_el2", read_sysreg!("mpidr_el1"));
     // MDCR_EL2.HPMN = all counters to EL1; no debug traps.
-    write_sysreg!("mdcr_el2", (read_sysreg!("pmcr_el0") >> 11) & 0x1f);
+    write_sysreg!("mdcr_el2", regs::mdcr_el2_guest(read_sysreg!("pmcr_el0")));
     // Unlock the OS lock (locked at reset) so single-step debug exceptions
     // work for probes; Linux does this itself, a bare RTOS does not.
     write_sysreg!("oslar_el1", 0);
     // SCTLR_EL1: RES1 bits, MMU and caches off (the guest turns them on).
-    write_sysreg!("sctlr_el1", 0x30d0_0800);
+    write_sysreg!("sctlr_el1", regs::SCTLR_EL1_RESET);
     crate::arch::isb();
     crate::info!(
         "CPU{}: entering VM {} ({}) at {:#x}",

@@ -3,19 +3,7 @@
 //! 4 GiB. Turned on by every core before it touches guest state.
 
 use core::sync::atomic::{AtomicU64, Ordering};
-
-/// MAIR_EL2: index 0 = Device-nGnRE, index 1 = Normal write-back RW-allocate.
-const MAIR: u64 = 0x04 | (0xff << 8);
-/// TCR_EL2: T0SZ = 25 (39-bit VA, start at level 1), inner/outer WB walks,
-/// inner shareable, 4K granule, PS = 40 bits, RES1 bits 31 and 23.
-const TCR: u64 = 25 | (1 << 8) | (1 << 10) | (3 << 12) | (2 << 16) | (1 << 23) | (1 << 31);
-/// SCTLR_EL2: MMU, data cache, alignment of SP, instruction cache, RES1 bits.
-const SCTLR: u64 = 0x30c5_0830 | 1 | (1 << 2) | (1 << 3) | (1 << 12);
-
-const BLOCK: u64 = 0b01;
-const AF: u64 = 1 << 10;
-const SH_INNER: u64 = 3 << 8;
-const XN: u64 = 1 << 54;
+use hyp_core::regs::el2::{attr_index, AF, ATTR_DEVICE, ATTR_NORMAL, BLOCK, MAIR, SCTLR, SH_INNER, TCR, XN};
 
 #[repr(C, align(4096))]
 struct Table([AtomicU64; 512]);
@@ -24,9 +12,12 @@ static EL2_L1: Table = Table([const { AtomicU64::new(0) }; 512]);
 
 /// Fill the table (boot core, once, before any core enables its MMU).
 pub fn build() {
-    EL2_L1.0[0].store(BLOCK | AF | XN, Ordering::Relaxed); // devices: AttrIndx 0
+    EL2_L1.0[0].store(BLOCK | AF | XN | attr_index(ATTR_DEVICE), Ordering::Relaxed);
     for gib in 1..4u64 {
-        EL2_L1.0[gib as usize].store((gib << 30) | BLOCK | AF | SH_INNER | (1 << 2), Ordering::Relaxed);
+        EL2_L1.0[gib as usize].store(
+            (gib << 30) | BLOCK | AF | SH_INNER | attr_index(ATTR_NORMAL),
+            Ordering::Relaxed,
+        );
     }
     crate::arch::dsb_sy();
 }

@@ -198,6 +198,22 @@ pub fn smc_call(function: u64, a1: u64, a2: u64, a3: u64) -> i64 {
     ret
 }
 
+/// Reads ICC_IAR1_EL1: acknowledges the highest-priority pending group 1
+/// interrupt and returns its INTID (1020-1023: none).
+pub fn acknowledge_group1() -> u64 {
+    let intid: u64;
+    // SAFETY: reading ICC_IAR1_EL1 acknowledges an interrupt, which is what
+    // the caller (the EL2 IRQ handler) wants; no memory effects.
+    unsafe { asm!("mrs {}, icc_iar1_el1", out(reg) intid, options(nomem, nostack)) };
+    intid
+}
+
+/// Waits for an event (an idle core's loop).
+pub fn wait_for_event() {
+    // SAFETY: waiting for an event has no memory effects.
+    unsafe { asm!("wfe", options(nomem, nostack)) };
+}
+
 /// Stop this core for good (interrupts masked, waiting forever).
 pub fn halt() -> ! {
     loop {
