@@ -10,26 +10,79 @@ use object::{Object, ObjectSection, ObjectSymbol, RelocationKind, RelocationTarg
 /// A gimli reader over loaded section bytes.
 pub(crate) type R<'a> = EndianSlice<'a, LittleEndian>;
 
+/// Why an ELF file or one of its debug sections could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ElfError {
+    /// The object crate could not parse the file.
+    #[error("not a readable ELF file: {0}")]
+    Unreadable(String),
+    /// Another object format (PE, Mach-O, …).
+    #[error("not an ELF file ({0})")]
+    NotElf(String),
+    /// A big-endian file (our guests are little-endian AArch64).
+    #[error("big-endian ELF files are not supported")]
+    BigEndian,
+    /// A section's data could not be read (or decompressed).
+    #[error("section {section}: {why}")]
+    Section {
+        /// The section's name.
+        section: String,
+        /// The reader's complaint.
+        why: String,
+    },
+    /// A relocation of a relocatable object's debug section that cannot be applied.
+    #[error("section {section}: {problem} at {offset:#x}")]
+    Relocation {
+        /// The section's name.
+        section: String,
+        /// Its offset in the section.
+        offset: u64,
+        /// What is wrong with it.
+        problem: RelocationProblem,
+    },
+    /// The DWARF itself is malformed.
+    #[error("{0}")]
+    Dwarf(gimli::Error),
+}
+
+impl From<gimli::Error> for ElfError {
+    fn from(e: gimli::Error) -> Self {
+        ElfError::Dwarf(e)
+    }
+}
+
+/// What is wrong with a relocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RelocationProblem {
+    /// Only 4- and 8-byte absolute relocations are applied.
+    #[error("unsupported {0}-byte relocation")]
+    Size(usize),
+    /// It would patch bytes outside its section.
+    #[error("relocation outside the section")]
+    OutsideSection,
+}
+
 /// Parses an ELF file, refusing big-endian ones (our guests are LE AArch64).
-pub(crate) fn parse(bytes: &[u8]) -> Result<object::File<'_>, String> {
-    let file = object::File::parse(bytes).map_err(|e| format!("not a readable ELF file: {e}"))?;
+pub(crate) fn parse(bytes: &[u8]) -> Result<object::File<'_>, ElfError> {
+    let file = object::File::parse(bytes).map_err(|e| ElfError::Unreadable(e.to_string()))?;
     if file.format() != object::BinaryFormat::Elf {
-        return Err(format!("not an ELF file ({:?})", file.format()));
+        return Err(ElfError::NotElf(format!("{:?}", file.format())));
     }
     if !file.is_little_endian() {
-        return Err("big-endian ELF files are not supported".into());
+        return Err(ElfError::BigEndian);
     }
     Ok(file)
 }
 
 /// The bytes of a DWARF section, relocated for `ET_REL` objects.
-fn section_data<'a>(file: &object::File<'a>, name: &str) -> Result<Cow<'a, [u8]>, String> {
+fn section_data<'a>(file: &object::File<'a>, name: &str) -> Result<Cow<'a, [u8]>, ElfError> {
     let Some(section) = file.section_by_name(name) else {
         return Ok(Cow::Borrowed(&[]));
     };
-    let data = section
-        .uncompressed_data()
-        .map_err(|e| format!("section {name}: {e}"))?;
+    let data = section.uncompressed_data().map_err(|e| ElfError::Section {
+        section: name.to_string(),
+        why: e.to_string(),
+    })?;
     if file.kind() != object::ObjectKind::Relocatable {
         return Ok(data);
     }
@@ -48,7 +101,11 @@ fn section_data<'a>(file: &object::File<'a>, name: &str) -> Result<Cow<'a, [u8]>
             .ok()
             .filter(|&o| size > 0 && o.checked_add(size).is_some_and(|e| e <= data.len()))
         else {
-            return Err(format!("section {name}: relocation at {offset:#x} outside the section"));
+            return Err(ElfError::Relocation {
+                section: name.to_string(),
+                offset,
+                problem: RelocationProblem::OutsideSection,
+            });
         };
         let implicit = if reloc.has_implicit_addend() {
             let mut b = [0u8; 8];
@@ -62,9 +119,11 @@ fn section_data<'a>(file: &object::File<'a>, name: &str) -> Result<Cow<'a, [u8]>
             4 => data[at..at + 4].copy_from_slice(&(value as u32).to_le_bytes()),
             8 => data[at..at + 8].copy_from_slice(&value.to_le_bytes()),
             _ => {
-                return Err(format!(
-                    "section {name}: unsupported {size}-byte relocation at {offset:#x}"
-                ))
+                return Err(ElfError::Relocation {
+                    section: name.to_string(),
+                    offset,
+                    problem: RelocationProblem::Size(size),
+                })
             }
         }
     }
@@ -78,7 +137,7 @@ pub(crate) struct DwarfSections<'a> {
 }
 
 impl<'a> DwarfSections<'a> {
-    pub(crate) fn load(file: &object::File<'a>) -> Result<Self, String> {
+    pub(crate) fn load(file: &object::File<'a>) -> Result<Self, ElfError> {
         let sections = gimli::DwarfSections::load(|id| section_data(file, id.name()))?;
         let has_info = file.section_by_name(".debug_info").is_some_and(|s| s.size() > 0);
         Ok(Self { sections, has_info })

@@ -39,3 +39,5 @@ pub mod symbols;
 
 #[cfg(feature = "std")]
 mod elf;
+#[cfg(feature = "std")]
+pub use elf::{ElfError, RelocationProblem};

@@ -25,7 +25,7 @@ use crate::elf::{self, TypeShape, R};
 pub enum ExtractError {
     /// The file is not a usable ELF.
     #[error("{0}")]
-    Elf(String),
+    Elf(crate::elf::ElfError),
     /// The DWARF is corrupt or uses something we cannot read.
     #[error("DWARF: {0}")]
     Dwarf(String),
@@ -214,7 +214,7 @@ fn load_layout<'a>(
     what: &'static str,
 ) -> Result<(object::File<'a>, Layout), ExtractError> {
     let file = elf::parse(bytes).map_err(ExtractError::Elf)?;
-    let sections = elf::DwarfSections::load(&file).map_err(ExtractError::Dwarf)?;
+    let sections = elf::DwarfSections::load(&file).map_err(|e| ExtractError::Dwarf(e.to_string()))?;
     if sections.is_empty() {
         return Err(ExtractError::NoDebugInfo);
     }

@@ -13,7 +13,7 @@ use crate::elf;
 pub enum SymbolError {
     /// The file is not a usable ELF.
     #[error("{0}")]
-    Elf(String),
+    Elf(crate::elf::ElfError),
     /// The target text does not parse.
     #[error("cannot parse probe target {0:?} (expected NAME, NAME+OFFSET or 0xADDRESS)")]
     BadSpec(String),

@@ -240,8 +240,24 @@ fn kv<'a>(part: &'a str, key: &str) -> Option<&'a str> {
     part.trim().strip_prefix(key).map(str::trim)
 }
 
+/// What is wrong with one field line of a format file (the callers add
+/// where it is).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum FieldError {
+    #[error("bad {what} {given:?}")]
+    BadNumber { what: &'static str, given: String },
+    #[error("field without {0}")]
+    Missing(&'static str),
+}
+
 /// Parses one `field:...;\toffset:N;\tsize:N;\tsigned:N;` line.
-fn parse_field(line: &str) -> std::result::Result<FieldDef, String> {
+fn parse_field(line: &str) -> std::result::Result<FieldDef, FieldError> {
+    let number = |what: &'static str, v: &str| {
+        v.parse::<u32>().map_err(|_| FieldError::BadNumber {
+            what,
+            given: v.to_string(),
+        })
+    };
     let mut decl = None;
     let (mut offset, mut size, mut signed) = (None, None, None);
     for part in line.split(';') {
@@ -249,16 +265,16 @@ fn parse_field(line: &str) -> std::result::Result<FieldDef, String> {
         if let Some(d) = kv(part, "field:") {
             decl = Some(d.to_string());
         } else if let Some(v) = kv(part, "offset:") {
-            offset = Some(v.parse::<u32>().map_err(|_| format!("bad offset {v:?}"))?);
+            offset = Some(number("offset", v)?);
         } else if let Some(v) = kv(part, "size:") {
-            size = Some(v.parse::<u32>().map_err(|_| format!("bad size {v:?}"))?);
+            size = Some(number("size", v)?);
         } else if let Some(v) = kv(part, "signed:") {
             signed = Some(v == "1");
         }
     }
-    let decl = decl.ok_or("no field declaration")?;
-    let offset = offset.ok_or("field without offset")?;
-    let size = size.ok_or("field without size")?;
+    let decl = decl.ok_or(FieldError::Missing("declaration"))?;
+    let offset = offset.ok_or(FieldError::Missing("offset"))?;
+    let size = size.ok_or(FieldError::Missing("size"))?;
     let signed = signed.unwrap_or(false);
     // Split "type name[N]" into type and name.
     let decl = decl.trim();
@@ -269,11 +285,11 @@ fn parse_field(line: &str) -> std::result::Result<FieldDef, String> {
     let head = head.trim_end();
     let split = head
         .rfind(|c: char| c.is_whitespace() || c == '*')
-        .ok_or("field without type")?;
+        .ok_or(FieldError::Missing("type"))?;
     let name = head[split + 1..].to_string();
     let base = head[..split + 1].trim().to_string();
     if name.is_empty() {
-        return Err("field without name".into());
+        return Err(FieldError::Missing("name"));
     }
     let is_char = {
         let b = base
