@@ -221,10 +221,25 @@ impl Summary {
 
     /// summary.csv: one line per (test, mode).
     pub fn csv(&self) -> String {
-        let mut o = String::from(
-            "test,mode,runs,median_score,min_score,max_score,spread_pct,overhead_vs_native_pct,overhead_vs_hyp_pct,hits_per_s,cost_per_hit_us\n",
-        );
         let opt = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_default();
+        let mut w = csv_writer();
+        row(
+            &mut w,
+            [
+                "test",
+                "mode",
+                "runs",
+                "median_score",
+                "min_score",
+                "max_score",
+                "spread_pct",
+                "overhead_vs_native_pct",
+                "overhead_vs_hyp_pct",
+                "hits_per_s",
+                "cost_per_hit_us",
+            ]
+            .map(String::from),
+        );
         for t in &self.tests {
             for &m in &self.modes {
                 let Some(c) = self.cell(t, m) else { continue };
@@ -233,23 +248,25 @@ impl Summary {
                     .hits_per_s
                     .zip(base)
                     .and_then(|(rate, b)| cost_per_hit_us(c.score, b.score, rate));
-                let _ = writeln!(
-                    o,
-                    "{t},{},{},{:.4},{:.4},{:.4},{:.3},{},{},{},{}",
-                    m.name(),
-                    self.runs,
-                    c.score,
-                    c.min,
-                    c.max,
-                    c.spread_pct,
-                    opt(self.overhead(t, m, Mode::Native).filter(|_| m != Mode::Native)),
-                    opt(self.overhead(t, m, Mode::Hyp).filter(|_| m != Mode::Hyp)),
-                    opt(c.hits_per_s),
-                    opt(cost)
+                row(
+                    &mut w,
+                    [
+                        t.clone(),
+                        m.name().to_string(),
+                        self.runs.to_string(),
+                        format!("{:.4}", c.score),
+                        format!("{:.4}", c.min),
+                        format!("{:.4}", c.max),
+                        format!("{:.3}", c.spread_pct),
+                        opt(self.overhead(t, m, Mode::Native).filter(|_| m != Mode::Native)),
+                        opt(self.overhead(t, m, Mode::Hyp).filter(|_| m != Mode::Hyp)),
+                        opt(c.hits_per_s),
+                        opt(cost),
+                    ],
                 );
             }
         }
-        o
+        finish(w)
     }
 
     /// A grouped bar chart like the paper's Fig. 13: per test, each mode's
@@ -391,19 +408,40 @@ pub fn handler_costs(console: &str) -> BTreeMap<String, (u64, f64, f64)> {
 
 /// samples.csv: every measurement.
 pub fn samples_csv(samples: &[Sample]) -> String {
-    let mut o = String::from("test,mode,run,value,score,seconds,hits\n");
+    let mut w = csv_writer();
+    row(
+        &mut w,
+        ["test", "mode", "run", "value", "score", "seconds", "hits"].map(String::from),
+    );
     for s in samples {
-        let _ = writeln!(
-            o,
-            "{},{},{},{:.4},{:.4},{:.3},{}",
-            s.test,
-            s.mode.name(),
-            s.run,
-            s.value,
-            s.score,
-            s.seconds,
-            s.hits.map(|h| h.to_string()).unwrap_or_default()
+        row(
+            &mut w,
+            [
+                s.test.clone(),
+                s.mode.name().to_string(),
+                s.run.to_string(),
+                format!("{:.4}", s.value),
+                format!("{:.4}", s.score),
+                format!("{:.3}", s.seconds),
+                s.hits.map(|h| h.to_string()).unwrap_or_default(),
+            ],
         );
     }
-    o
+    finish(w)
+}
+
+/// A CSV writer into memory (the `csv` crate quotes what needs it, such as a
+/// `--cmd` workload's name with a comma).
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::Writer::from_writer(Vec::new())
+}
+
+fn row<const N: usize>(w: &mut csv::Writer<Vec<u8>>, fields: [String; N]) {
+    // Writing into a Vec cannot fail.
+    let _ = w.write_record(&fields);
+}
+
+fn finish(w: csv::Writer<Vec<u8>>) -> String {
+    let bytes = w.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
 }
