@@ -70,14 +70,12 @@ impl S1Cache {
 
     /// The slot of the 4 KiB page holding `va` (a block's entry sits in the
     /// slot of the page it was made for; other pages of it miss once).
-    #[inline(always)]
     fn slot(va: u64) -> usize {
         ((va >> 12) ^ (va >> 21)) as usize % S1_CACHE_ENTRIES
     }
 
     /// The entry translating `va` from table base `table` under `tcr`
     /// (writable if `write`).
-    #[inline(always)]
     pub fn find(&self, va: u64, table: u64, tcr: u64, write: bool) -> Option<S1Entry> {
         let e = self.entries[Self::slot(va)];
         (va.wrapping_sub(e.va_base) < e.size && e.table == table && e.tcr == tcr && (!write || e.writable)).then_some(e)
