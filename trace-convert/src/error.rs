@@ -69,6 +69,15 @@ pub enum Error {
     /// Writing to an output stream failed.
     #[error("output: {0}")]
     Output(#[from] std::io::Error),
+    /// An output file that is one of the inputs (the same file, through any
+    /// path, hard link or symbolic link): writing it would destroy the input.
+    #[error("refusing to write {output}: it is the input {input}; choose another output file")]
+    OutputIsInput {
+        /// The output as given.
+        output: PathBuf,
+        /// The input as given.
+        input: PathBuf,
+    },
 }
 
 impl Error {

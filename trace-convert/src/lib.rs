@@ -37,6 +37,7 @@ pub mod error;
 pub mod event;
 pub mod format;
 pub mod merge;
+pub mod output;
 pub mod pipeline;
 pub mod printfmt;
 pub mod ringbuf;

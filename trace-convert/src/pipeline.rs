@@ -3,14 +3,14 @@
 //! the result as .dat, text or JSON. The `trace-convert` command line, the
 //! `hv-trace demo` and the analyses all go through these functions.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
 use crate::event::TraceMeta;
 use crate::merge;
+use crate::output::{refuse_inputs, OutputFile};
 use crate::stream::{Merged, Trace};
 use crate::write::dat::{DatHeader, DatWriter};
 use crate::write::json::JsonWriter;
@@ -74,7 +74,8 @@ pub fn prepare(traces: &[Trace], rtos_merge: bool) -> crate::Result<(TraceMeta, 
     }
 }
 
-/// Writes `events` to `out` in `format`.
+/// Writes `events` to `out` in `format` (`-`: standard output), a file
+/// complete or not at all (`output::OutputFile`).
 pub fn write_events(
     meta: &TraceMeta,
     events: Merged,
@@ -93,30 +94,29 @@ pub fn write_events(
         sink.finish()?;
         Ok(())
     };
-    match format {
-        Format::Dat => {
-            if to_stdout {
-                bail!("a .dat output needs a file (-o FILE), not standard output");
-            }
-            let f = File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
-            let mut w = DatWriter::new(BufWriter::new(f), DatHeader::from_meta(meta), &meta.formats)?;
-            run(&mut w, events)?;
+    if to_stdout {
+        if format == Format::Dat {
+            bail!("a .dat output needs a file (-o FILE), not standard output");
         }
-        Format::Text | Format::Json => {
-            let sink: Box<dyn Write> = if to_stdout {
-                Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout().lock()))
-            } else {
-                Box::new(BufWriter::with_capacity(
-                    1 << 16,
-                    File::create(out).with_context(|| format!("cannot create {}", out.display()))?,
-                ))
-            };
-            if format == Format::Text {
-                run(&mut TextWriter::new(sink, meta, text_opts)?, events)?;
-            } else {
-                run(&mut JsonWriter::new(sink, meta)?, events)?;
-            }
+        let sink = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        if format == Format::Text {
+            run(&mut TextWriter::new(sink, meta, text_opts)?, events)?;
+        } else {
+            run(&mut JsonWriter::new(sink, meta)?, events)?;
         }
+    } else {
+        // Complete or not at all: a temporary file renamed into place.
+        let file = OutputFile::create(out, &[])?;
+        let sink = BufWriter::with_capacity(1 << 16, file.writer()?);
+        match format {
+            Format::Dat => run(
+                &mut DatWriter::new(sink, DatHeader::from_meta(meta), &meta.formats)?,
+                events,
+            )?,
+            Format::Text => run(&mut TextWriter::new(sink, meta, text_opts)?, events)?,
+            Format::Json => run(&mut JsonWriter::new(sink, meta)?, events)?,
+        }
+        file.commit()?;
     }
     Ok(Summary {
         events: n,
@@ -134,6 +134,10 @@ pub fn convert_files(
     text_opts: TextOptions,
     rtos_merge: bool,
 ) -> anyhow::Result<Summary> {
+    // Before anything is opened or created: the output must not destroy an input.
+    if output != Path::new("-") {
+        refuse_inputs(output, inputs)?;
+    }
     let traces = open_all(inputs)?;
     let (meta, events) = prepare(&traces, rtos_merge)?;
     let format = format.unwrap_or_else(|| guess_format(output));

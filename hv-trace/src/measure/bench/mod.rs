@@ -45,6 +45,7 @@ use std::fs;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+use trace_convert::output::write_atomically;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -194,10 +195,15 @@ pub fn run(plan: BenchPlan) -> Result<ExitCode> {
         }
     }
     print!("{table}");
-    fs::write(plan.out.join("table.txt"), &table)?;
-    fs::write(plan.out.join("samples.csv"), samples_csv(&collected.samples))?;
-    fs::write(plan.out.join("summary.csv"), summary.csv())?;
-    fs::write(plan.out.join("bench.svg"), summary.svg())?;
+    // Each file complete or not at all.
+    for (name, text) in [
+        ("table.txt", table),
+        ("samples.csv", samples_csv(&collected.samples)),
+        ("summary.csv", summary.csv()),
+        ("bench.svg", summary.svg()),
+    ] {
+        write_atomically(&plan.out.join(name), text.as_bytes())?;
+    }
     println!(
         "wrote {} (table.txt, samples.csv, summary.csv, bench.svg)",
         plan.out.display()
