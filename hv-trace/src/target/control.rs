@@ -186,14 +186,85 @@ impl Control {
         Ok(out.text)
     }
 
-    /// Copy a file out of the guest.
+    /// Copies a file out of the guest, checked: the guest states its size
+    /// and SHA-256 first, and a copy that arrives different is sent again
+    /// (up to [`FETCH_ATTEMPTS`] times). A file that cannot be brought home
+    /// intact is an error, never damaged bytes.
     pub fn fetch(&mut self, guest_path: &str, timeout: Duration) -> Result<Vec<u8>> {
-        let text = self.run(&format!("base64 {guest_path}"), timeout)?;
-        let joined: String = text.split_whitespace().collect();
-        base64::engine::general_purpose::STANDARD
-            .decode(joined)
-            .with_context(|| format!("decoding {guest_path} from the guest"))
+        anyhow::ensure!(
+            !guest_path.is_empty() && !guest_path.contains(|c: char| c.is_whitespace() || "'\"$`;&|".contains(c)),
+            "cannot fetch {guest_path:?}: a guest path without spaces or shell characters is needed"
+        );
+        let stated = self
+            .run(&format!("wc -c < {guest_path} && sha256sum {guest_path}"), timeout)
+            .with_context(|| format!("reading the size and SHA-256 of {guest_path} in the guest"))?;
+        let expected = Stated::parse(&stated)
+            .with_context(|| format!("the guest's size and SHA-256 of {guest_path}: {:?}", stated.trim()))?;
+        fetch_verified(guest_path, &expected, |_| {
+            self.run(&format!("base64 {guest_path}"), timeout)
+        })
     }
+}
+
+/// Times a file is sent before its transfer is given up.
+pub const FETCH_ATTEMPTS: u32 = 3;
+
+/// What the guest says of a file before sending it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stated {
+    pub size: u64,
+    pub sha256: [u8; 32],
+}
+
+impl Stated {
+    /// From `wc -c` and `sha256sum` output: `SIZE\nHEX  PATH\n`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        let size = lines.next()?.parse().ok()?;
+        let hex = lines.next()?.split_whitespace().next()?;
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut sha256 = [0u8; 32];
+        for (i, b) in sha256.iter_mut().enumerate() {
+            *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(Stated { size, sha256 })
+    }
+
+    /// Why `bytes` are not the stated file, or None if they are.
+    pub fn mismatch(&self, bytes: &[u8]) -> Option<String> {
+        use sha2::{Digest, Sha256};
+        if bytes.len() as u64 != self.size {
+            return Some(format!("{} bytes arrived, the guest has {}", bytes.len(), self.size));
+        }
+        let got: [u8; 32] = Sha256::digest(bytes).into();
+        (got != self.sha256).then(|| "its SHA-256 differs from the guest's".to_string())
+    }
+}
+
+/// Receives `path` with `send(attempt)` (base64 text) until a copy matches
+/// what the guest stated, at most [`FETCH_ATTEMPTS`] times.
+pub fn fetch_verified(path: &str, expected: &Stated, mut send: impl FnMut(u32) -> Result<String>) -> Result<Vec<u8>> {
+    let mut why = String::new();
+    for attempt in 1..=FETCH_ATTEMPTS {
+        let text = send(attempt)?;
+        let joined: String = text.split_whitespace().collect();
+        why = match base64::engine::general_purpose::STANDARD.decode(joined) {
+            Ok(bytes) => match expected.mismatch(&bytes) {
+                None => return Ok(bytes),
+                Some(why) => why,
+            },
+            Err(e) => format!("its base64 does not decode ({e})"),
+        };
+        if attempt < FETCH_ATTEMPTS {
+            eprintln!("[hv-trace] {path} arrived damaged ({why}); sending it again ({attempt} of {FETCH_ATTEMPTS})");
+        }
+    }
+    bail!(
+        "{path} could not be brought home intact in {FETCH_ATTEMPTS} attempts (last: {why}); \
+         nothing was written; the file is still in the guest (`hv-trace exec ls -l {path}`)"
+    )
 }
 
 /// Wait for the guest's control shell to answer (after boot).
@@ -220,6 +291,73 @@ pub fn wait_control(dir: &Path, timeout: Duration) -> Result<Control> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+
+    fn stated(bytes: &[u8]) -> Stated {
+        use sha2::{Digest, Sha256};
+        Stated {
+            size: bytes.len() as u64,
+            sha256: Sha256::digest(bytes).into(),
+        }
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        let t = base64::engine::general_purpose::STANDARD.encode(bytes);
+        // As `base64` prints it: 76 columns.
+        t.as_bytes()
+            .chunks(76)
+            .map(|c| String::from_utf8_lossy(c) + "\n")
+            .collect()
+    }
+
+    #[test]
+    fn the_guests_statement_parses() {
+        let s =
+            Stated::parse("326656\n2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae  /tmp/guest.dat\n")
+                .unwrap();
+        assert_eq!(s.size, 326_656);
+        assert_eq!(s.sha256[..2], [0x2c, 0x26]);
+        assert_eq!(Stated::parse("12\nsha256sum: can't open 'x'\n"), None);
+        assert_eq!(Stated::parse(""), None);
+    }
+
+    /// Regression: a guest.dat damaged on its way home was written to disk
+    /// as it came (`expected options section (id 0), found id 10604`).
+    #[test]
+    fn a_damaged_copy_is_sent_again_and_a_good_one_kept() {
+        let file: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+        let mut damaged = file.clone();
+        damaged[4000] ^= 0x20;
+        let mut sent = 0;
+        let got = fetch_verified("/tmp/guest.dat", &stated(&file), |attempt| {
+            sent = attempt;
+            Ok(match attempt {
+                1 => b64(&damaged),
+                _ => b64(&file),
+            })
+        })
+        .unwrap();
+        assert_eq!((got, sent), (file, 2));
+    }
+
+    #[test]
+    fn short_or_undecodable_copies_are_damaged_too() {
+        let file = b"hvtrace".repeat(100);
+        let replies = [b64(&file[..650]), "not base64 at all!".to_string(), b64(&file)];
+        let got = fetch_verified("f", &stated(&file), |a| Ok(replies[a as usize - 1].clone())).unwrap();
+        assert_eq!(got, file);
+    }
+
+    #[test]
+    fn a_file_that_never_arrives_intact_is_an_error() {
+        let file = b"0123456789".to_vec();
+        let e = fetch_verified("/tmp/guest.dat", &stated(&file), |_| Ok(b64(b"0123456780"))).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("could not be brought home intact in 3 attempts") && msg.contains("SHA-256"),
+            "{msg}"
+        );
+    }
 
     #[test]
     fn a_quiet_runs_status_line_is_split_off() {

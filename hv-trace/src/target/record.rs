@@ -36,7 +36,7 @@ pub fn record(ctl: &mut Control, duration: f64, out: &Path, load: Option<&str>) 
     let step = Step::start("bringing guest.dat home");
     let bytes = ctl.fetch("/tmp/guest.dat", Duration::from_secs(300))?;
     let path = out.join("guest.dat");
-    fs::write(&path, &bytes)?;
+    trace_convert::output::write_atomically(&path, &bytes)?;
     step.finish(&format!("{} KiB", bytes.len() / 1024));
     Ok(path)
 }
