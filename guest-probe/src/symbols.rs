@@ -168,19 +168,32 @@ impl SymbolTable {
     /// The symbol containing `addr` (a sized symbol covering it, else the
     /// closest function at or below it in the same executable section).
     pub fn symbolize(&self, addr: u64) -> Option<(&Symbol, u64)> {
-        let sized = self
-            .symbols
-            .iter()
-            .filter(|s| s.size > 0 && addr >= s.addr && addr - s.addr < s.size)
-            .max_by_key(|s| s.addr);
-        if let Some(s) = sized {
+        if let Some(s) = self.containing(addr) {
             return Some((s, addr - s.addr));
         }
+        // Labels without a size (assembly): the nearest function label below,
+        // in the same executable section only.
+        let section = self.exec_section(addr)?;
         self.symbols
             .iter()
-            .filter(|s| s.is_function && s.addr <= addr)
+            .filter(|s| s.is_function && s.size == 0 && s.addr <= addr && self.exec_section(s.addr) == Some(section))
             .max_by_key(|s| s.addr)
             .map(|s| (s, addr - s.addr))
+    }
+
+    /// The sized symbol `addr` lies in, if any.
+    fn containing(&self, addr: u64) -> Option<&Symbol> {
+        self.symbols
+            .iter()
+            .filter(|s| s.size > 0 && addr >= s.addr && addr - s.addr < s.size)
+            .max_by_key(|s| s.addr)
+    }
+
+    /// The index of the executable section holding `addr`.
+    fn exec_section(&self, addr: u64) -> Option<usize> {
+        self.exec
+            .iter()
+            .position(|e| addr >= e.addr && addr - e.addr < e.data.len() as u64)
     }
 
     /// The 32-bit little-endian word at `addr` in an executable section.
@@ -218,10 +231,9 @@ impl SymbolTable {
         let (addr, symbol) = if spec.starts_with("0x") || spec.starts_with("0X") {
             let addr = parse_num(spec).ok_or_else(bad)?;
             if !self.in_exec(addr) {
-                let symbol = self
-                    .symbolize(addr)
-                    .filter(|(s, _)| !s.executable)
-                    .map(|(s, _)| s.name.clone());
+                // Only a data symbol the address lies in is named: the
+                // nearest one below may have nothing to do with it.
+                let symbol = self.containing(addr).filter(|s| !s.executable).map(|s| s.name.clone());
                 return Err(SymbolError::NotExecutable { addr, symbol });
             }
             (addr, self.symbolize(addr).map(|(s, o)| (s.name.clone(), o)))

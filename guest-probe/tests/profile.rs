@@ -468,6 +468,15 @@ fn real_rtos_elf() {
         got.profile.os_tcb_cur.va
     );
     let syms = SymbolTable::from_elf(&bytes).unwrap();
+    // Regression: an address outside the image named an unrelated symbol
+    // ("0xdeadbeef is not in an executable section (_start_pa is data)").
+    assert_eq!(
+        syms.resolve("0xdeadbeef").unwrap_err(),
+        SymbolError::NotExecutable {
+            addr: 0xdead_beef,
+            symbol: None
+        }
+    );
     assert!(!got.probe_sites.is_empty());
     for site in &got.probe_sites {
         let r = syms.resolve(&site.symbol).unwrap();
