@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 
 use crate::pipeline::{convert_files, open_all, prepare};
@@ -116,5 +117,13 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    execute(Cli::try_parse_from(args)?)
+    match Cli::try_parse_from(args) {
+        Ok(cli) => execute(cli),
+        // --help and --version are answers, not errors.
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.print()?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }

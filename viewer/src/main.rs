@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: hv-trace-view FILE   (.dat v6/v7, ftrace text or hvtrace ring dump; merged or not)";
+const USAGE: &str =
+    "usage: hv-trace-view FILE   (.dat v6/v7, ftrace text or hvtrace ring dump; merged or not)\n       hv-trace-view --help | --version";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -14,6 +15,15 @@ fn main() -> ExitCode {
                 println!("  {l}");
             }
             return ExitCode::SUCCESS;
+        }
+        [v] if v == "-V" || v == "--version" => {
+            println!("hv-trace-view {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        // A file whose name starts with '-' is reached as ./-name.
+        [o] if o.starts_with('-') => {
+            eprintln!("hv-trace-view: unknown option {o:?}\n{USAGE}");
+            return ExitCode::from(2);
         }
         [p] => PathBuf::from(p),
         _ => {

@@ -24,6 +24,11 @@ pub struct DemoArgs {
     /// Do not open the viewer at the end.
     #[arg(long)]
     no_view: bool,
+    /// Trace this RTOS ELF instead of ours (any uC/OS-II build linked to run
+    /// at IPA 0x4010_0000 in the RTOS VM's 16 MiB at 0x4000_0000; its tasks
+    /// are read through its DWARF).
+    #[arg(long, value_name = "ELF")]
+    rtos_elf: Option<PathBuf>,
 }
 
 /// A Linux load for the demo: a few short-lived processes and sleepers, so
@@ -37,6 +42,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
     );
     let plan = Plan {
         session: Some(session::dir()),
+        rtos_elf: args.rtos_elf,
         ..Plan::default()
     };
     let (machine, built) = system::machine(&plan)?;

@@ -49,9 +49,16 @@ pub fn run(args: RunArgs) -> Result<()> {
         ground_truth: args.ground_truth,
     };
     if args.rtos_only {
-        let (elf, _) = {
-            let _lock = artifacts::BuildLock::acquire()?;
-            artifacts::build_rtos(&opts)?
+        let elf = match args.rtos_elf {
+            // The user's ELF, as it is: QEMU loads it at its link address.
+            Some(elf) => {
+                anyhow::ensure!(elf.is_file(), "RTOS image {} does not exist", elf.display());
+                elf
+            }
+            None => {
+                let _lock = artifacts::BuildLock::acquire()?;
+                artifacts::build_rtos(&opts)?.0
+            }
         };
         let m = qemu::Machine {
             cpus: 1,

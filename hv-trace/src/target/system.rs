@@ -54,6 +54,10 @@ pub fn machine(plan: &Plan) -> Result<(qemu::Machine, Artifacts)> {
     let cores = if plan.cores == 0 { 2 } else { plan.cores };
     let partition = config::for_cores(cores)
         .with_context(|| format!("no partition layout for {cores} cores: use 2 (the paper's) or 4"))?;
+    if let Some(elf) = &plan.rtos_elf {
+        // Said before anything is built.
+        anyhow::ensure!(elf.is_file(), "RTOS image {} does not exist", elf.display());
+    }
     let _lock = artifacts::BuildLock::acquire()?;
     let hyp = artifacts::build_hypervisor()?;
     let (rtos_elf, rtos_bin) = match &plan.rtos_elf {
