@@ -6,14 +6,12 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 
 use crate::pipeline::{convert_files, open_all, prepare};
 pub use crate::pipeline::{Format, Summary};
 use crate::stats;
-use crate::stream::Trace;
 use crate::write::text::TextOptions;
 
 /// Read, merge and write trace-cmd .dat, ftrace text and Perfetto JSON.
@@ -95,7 +93,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Info { inputs } => {
             for p in &inputs {
-                let t = Trace::open(p).with_context(|| format!("cannot read {}", p.display()))?;
+                let t = crate::pipeline::open(p)?;
                 let (info, _) = stats::collect(t.meta(), t.events())?;
                 println!("{}:", p.display());
                 print!("{}", info.render(t.meta()));

@@ -69,6 +69,14 @@ pub enum Error {
     /// Writing to an output stream failed.
     #[error("output: {0}")]
     Output(#[from] std::io::Error),
+    /// A path that cannot hold a trace at all.
+    #[error("{path} is not a trace: {why}")]
+    NotATrace {
+        /// The path.
+        path: PathBuf,
+        /// Why (a directory, an empty file).
+        why: &'static str,
+    },
     /// An output file that is one of the inputs (the same file, through any
     /// path, hard link or symbolic link): writing it would destroy the input.
     #[error("refusing to write {output}: it is the input {input}; choose another output file")]

@@ -37,11 +37,18 @@ pub struct Summary {
     pub cpus: u32,
 }
 
+/// Opens every input (see [`open`]).
 pub fn open_all(inputs: &[PathBuf]) -> anyhow::Result<Vec<Trace>> {
-    inputs
-        .iter()
-        .map(|p| Trace::open(p).with_context(|| format!("cannot read {}", p.display())))
-        .collect()
+    inputs.iter().map(|p| open(p)).collect()
+}
+
+/// Opens one input; the error names the file once.
+pub fn open(path: &Path) -> anyhow::Result<Trace> {
+    Trace::open(path).map_err(|e| match e {
+        // These name the file themselves.
+        crate::Error::Io { .. } | crate::Error::NotATrace { .. } => anyhow::Error::new(e),
+        e => anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
+    })
 }
 
 pub fn guess_format(out: &Path) -> Format {

@@ -70,10 +70,20 @@ impl Trace {
     pub fn open(path: impl AsRef<Path>) -> Result<Trace> {
         let path = path.as_ref();
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let bytes: Bytes = if len == 0 {
-            Arc::new(Vec::<u8>::new())
-        } else {
+        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+        if meta.is_dir() {
+            return Err(Error::NotATrace {
+                path: path.to_path_buf(),
+                why: "it is a directory; give a trace file (.dat, ftrace text or a ring dump)",
+            });
+        }
+        if meta.len() == 0 {
+            return Err(Error::NotATrace {
+                path: path.to_path_buf(),
+                why: "it is empty (0 bytes); was the recording cut short?",
+            });
+        }
+        let bytes: Bytes = {
             // SAFETY: the map is read-only and private to this process; trace files are not
             // expected to change while read (as with trace-cmd, which maps them too). A file
             // truncated underneath us would fault, which is the documented mmap caveat.

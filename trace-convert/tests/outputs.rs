@@ -76,3 +76,26 @@ fn an_output_is_complete_or_absent() {
     names.sort();
     assert_eq!(names, ["bad.dat", "out.txt", "tc-v6.dat"]);
 }
+
+/// Regression: a 0-byte file was read as "ftrace text, 0 events", and a
+/// directory gave "No such device (os error 19)" with its path printed twice.
+#[test]
+fn an_empty_file_or_a_directory_is_not_a_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("empty.dat"), b"").unwrap();
+    fs::create_dir(dir.path().join("adir")).unwrap();
+    for (input, why) in [("empty.dat", "is empty"), ("adir", "is a directory")] {
+        for args in [
+            &["info", input][..],
+            &["export", input, "-o", "out.txt"],
+            &["stats", input],
+        ] {
+            let o = convert(dir.path(), args);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(!o.status.success(), "{args:?} succeeded");
+            assert!(err.contains("is not a trace") && err.contains(why), "{args:?}: {err}");
+            assert_eq!(err.matches(input).count(), 1, "{args:?} names the file once: {err}");
+        }
+    }
+    assert!(!dir.path().join("out.txt").exists());
+}
