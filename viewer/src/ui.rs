@@ -108,8 +108,14 @@ fn put(buf: &mut Buffer, x: u16, y: u16, ch: char, style: Style) {
     }
 }
 
-/// Writes `s` from `x`, at most `max` columns.
+/// Writes `s` from `x`, at most `max` columns, clipped to the buffer (a
+/// terminal of any size, down to 1×1, is drawn without panic).
 fn text(buf: &mut Buffer, x: u16, y: u16, s: &str, max: u16, style: Style) {
+    let area = buf.area;
+    if y < area.top() || y >= area.bottom() || x < area.left() || x >= area.right() {
+        return;
+    }
+    let max = max.min(area.right() - x);
     buf.set_stringn(x, y, s, max as usize, style);
 }
 
@@ -348,7 +354,7 @@ fn draw_rows(buf: &mut Buffer, g: &Geometry, ctx: &Ctx) {
                     g.rows_area.x,
                     y,
                     &format!("{label:<width$}", width = label_w as usize),
-                    label_w - 1,
+                    label_w.saturating_sub(1),
                     sel_style,
                 );
                 let runs = &app.index.task_runs[t as usize];

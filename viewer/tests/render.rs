@@ -309,20 +309,40 @@ fn no_color_has_no_colors_and_help_fits_80x24() {
     assert!(!a.help);
 }
 
+/// Regression: the viewer died at 3 rows or fewer (`index outside of
+/// buffer`). Every size from 1×1 up draws, in every panel and overlay, and
+/// so do resizes from one size to the next on the same state.
 #[test]
-fn odd_terminal_sizes_do_not_panic() {
+fn every_terminal_size_draws_without_panic() {
     let base = app(&common::merged(), 80, 24);
-    for (w, h) in [(10, 5), (20, 4), (80, 24), (250, 80), (1, 1)] {
-        let mut a = App::new(base.index.clone());
-        a.size = (w, h.max(4));
-        for k in [
-            KeyCode::Char('+'),
-            KeyCode::Char('r'),
-            KeyCode::Char('t'),
-            KeyCode::Char('?'),
-        ] {
-            key(&mut a, k);
-            render(&a);
+    let states: [&[KeyCode]; 7] = [
+        &[],
+        &[KeyCode::Char('+'), KeyCode::Char('+')],
+        &[KeyCode::Char('t')],
+        &[KeyCode::Char('r'), KeyCode::Down, KeyCode::Down],
+        &[KeyCode::Char('?')],
+        &[KeyCode::Char('e'), KeyCode::Down],
+        &[KeyCode::Char('/'), KeyCode::Char('c')],
+    ];
+    for keys in states {
+        let mut resized = App::new(base.index.clone());
+        for k in keys {
+            key(&mut resized, *k);
+        }
+        for w in (1..=40).chain([79, 80, 81, 120, 250]) {
+            for h in (1..=12).chain([23, 24, 25, 80]) {
+                let mut a = App::new(base.index.clone());
+                a.size = (w, h);
+                for k in keys {
+                    key(&mut a, *k);
+                }
+                render(&a);
+                // The same state, resized to this size.
+                resized.size = (w, h);
+                render(&resized);
+                key(&mut resized, KeyCode::Right);
+                render(&resized);
+            }
         }
     }
 }
