@@ -11,8 +11,12 @@ status=0
 step() { echo "[test] $*" >&2; "$@" 2>&1 | tee -a "$log"; local rc=${PIPESTATUS[0]}; [ "$rc" = 0 ] || status=1; return 0; }
 step cargo fmt --all --check
 step cargo fmt --manifest-path hypervisor/Cargo.toml --check
-# The kernel module is built by kbuild, outside any cargo workspace.
-step rustfmt --edition 2021 --check linux-module/*.rs
+# The kernel module is built by kbuild, outside any cargo workspace, from
+# its folder plus guest-probe's control protocol as its `cmd` module: check
+# it as the build assembles it.
+modsrc=$(mktemp -d)
+cp linux-module/*.rs "$modsrc/" && cp guest-probe/src/abi/control.rs "$modsrc/cmd.rs"
+step rustfmt --edition 2021 --config-path rustfmt.toml --check "$modsrc"/*.rs
 step cargo clippy --quiet --workspace --all-targets -- -D warnings
 step cargo test --workspace --exclude hv-trace-e2e --no-fail-fast
 step cargo test -p hv-trace-e2e --no-fail-fast -- --test-threads=1
@@ -20,4 +24,5 @@ step cargo test -p hv-trace-e2e --no-fail-fast -- --test-threads=1
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' "$log"
 if grep -q '^test result: FAILED' "$log"; then status=1; fi
 rm -f "$log"
+rm -rf "$modsrc"
 exit $status
