@@ -8,7 +8,14 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
 log=$(mktemp)
 status=0
-step() { echo "[test] $*" >&2; "$@" 2>&1 | tee -a "$log"; local rc=${PIPESTATUS[0]}; [ "$rc" = 0 ] || status=1; return 0; }
+failed_steps=()
+step() {
+    echo "[test] $*" >&2
+    "$@" 2>&1 | tee -a "$log"
+    local rc=${PIPESTATUS[0]}
+    [ "$rc" = 0 ] || { status=1; failed_steps+=("$1 $2 (status $rc)"); }
+    return 0
+}
 step cargo fmt --all --check
 step cargo fmt --manifest-path hypervisor/Cargo.toml --check
 # The kernel module is built by kbuild, outside any cargo workspace, from
@@ -22,6 +29,8 @@ step cargo test --workspace --exclude hv-trace-e2e --no-fail-fast
 step cargo test -p hv-trace-e2e --no-fail-fast -- --test-threads=1
 # cargo test prints one summary per test binary; add them up.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' "$log"
+# A lint or build step can fail without a failed test: say which.
+for f in "${failed_steps[@]}"; do echo "step failed: $f"; done
 if grep -q '^test result: FAILED' "$log"; then status=1; fi
 rm -f "$log"
 rm -rf "$modsrc"
