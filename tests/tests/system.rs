@@ -148,6 +148,17 @@ fn random_hypercalls_from_linux_never_crash_the_hypervisor_nor_disturb_the_rtos(
     assert_eq!(String::from_utf8_lossy(&out.stdout), "no-newline");
     assert_eq!(out.status.code(), Some(3));
     eprintln!("{}", said.trim());
+    // Regression: `hv-trace stop` always took its whole 10 s wait and then
+    // sent QEMU SIGTERM ("terminating on signal 15"): its poweroff never
+    // reached the guest. Linux powers off, and QEMU ends by itself.
+    let started = std::time::Instant::now();
+    let out = sys.hv_trace(&["stop"]).unwrap();
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let qemu = std::fs::read_to_string(sys.path().join("qemu.stderr")).unwrap_or_default();
+    assert!(!qemu.contains("terminating on signal"), "QEMU was killed: {qemu}");
+    assert!(took < Duration::from_secs(8), "hv-trace stop took {took:?}");
+    eprintln!("hv-trace stop: {:.1} s", took.as_secs_f64());
 }
 
 #[test]

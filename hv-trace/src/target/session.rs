@@ -190,14 +190,28 @@ pub fn stop_other() -> Result<()> {
     let Some(pid) = live_pid(&dir) else {
         bail!("no running system (nothing in {})", dir.display())
     };
-    // Ask Linux to power off cleanly first; fall back to SIGTERM.
-    if let Ok(mut ctl) = Control::connect(&dir) {
-        let _ = ctl.send_raw("poweroff -f\n");
+    // Ask Linux to power off cleanly first (PSCI SYSTEM_OFF ends QEMU); fall
+    // back to SIGTERM. The channel stays open while we wait: QEMU takes the
+    // guest's input from the socket only when the guest has buffers for it,
+    // and drops what is unread when the client goes (so a command sent just
+    // before closing never ran, and every stop took the whole wait). An empty
+    // line now and then keeps the console moving, as `Control::exec` does.
+    let mut ctl = Control::connect(&dir).ok();
+    if let Some(c) = ctl.as_mut() {
+        let _ = c.send_raw("poweroff -f\n");
     }
     let deadline = Instant::now() + Duration::from_secs(10);
+    let mut kicked = Instant::now();
     while Instant::now() < deadline && live_pid(&dir).is_some() {
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
+        if kicked.elapsed() >= Duration::from_millis(300) {
+            if let Some(c) = ctl.as_mut() {
+                let _ = c.send_raw("\n");
+            }
+            kicked = Instant::now();
+        }
     }
+    drop(ctl);
     if live_pid(&dir).is_some() {
         let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(5);
