@@ -5,12 +5,17 @@
 //! its pid in `args`; every other event becomes an instant ("i", thread scope) on its CPU's
 //! track with its fields in `args` (hvtrace `rtos_probe` hits included). Times are
 //! microseconds with nanosecond decimals.
+//!
+//! Nothing is lost on the way: integers a JSON reader would round (beyond ±2^53, doubles'
+//! exact range: pointers, addresses) are written as strings, unsigned ones in hex; events the
+//! kernel lost before an event show as a `lost events` instant on that CPU (args `count`, or
+//! `"unknown"`) and on a `lost events` counter track.
 
 use std::io::Write;
 
 use super::EventSink;
 use crate::error::Result;
-use crate::event::{Event, TraceMeta};
+use crate::event::{Event, Missed, TraceMeta};
 use crate::format::Value;
 
 struct Running {
@@ -27,6 +32,8 @@ pub struct JsonWriter<W: Write> {
     last_ts: u64,
     named: Vec<bool>,
     buf: String,
+    /// Events lost so far, for the counter track.
+    lost: u64,
 }
 
 fn esc(s: &str, out: &mut String) {
@@ -40,6 +47,28 @@ fn esc(s: &str, out: &mut String) {
         }
     }
     out.push('"');
+}
+
+/// The largest integer a double holds exactly.
+const EXACT: u64 = 1 << 53;
+
+/// A signed value: a number if a double holds it exactly, else a string.
+fn int(i: i64, out: &mut String) {
+    if i.unsigned_abs() <= EXACT {
+        out.push_str(&i.to_string());
+    } else {
+        out.push_str(&format!("\"{i}\""));
+    }
+}
+
+/// An unsigned value: a number if a double holds it exactly, else a hex
+/// string (such values are addresses and masks).
+fn uint(u: u64, out: &mut String) {
+    if u <= EXACT {
+        out.push_str(&u.to_string());
+    } else {
+        out.push_str(&format!("\"{u:#x}\""));
+    }
 }
 
 fn us(ts: u64) -> String {
@@ -58,6 +87,7 @@ impl<W: Write> JsonWriter<W> {
             last_ts: 0,
             named: Vec::new(),
             buf: String::new(),
+            lost: 0,
         };
         for cpu in 0..meta.cpus {
             w.name_cpu(cpu)?;
@@ -95,6 +125,30 @@ impl<W: Write> JsonWriter<W> {
         Ok(())
     }
 
+    /// Events the kernel lost just before `ev`, on its CPU.
+    fn lost_before(&mut self, ev: &Event) -> Result<()> {
+        let count = match ev.missed_before {
+            Missed::None => return Ok(()),
+            Missed::Unknown => None,
+            Missed::Count(n) => Some(n),
+        };
+        let shown = count.map_or_else(|| "\"unknown\"".to_string(), |n| n.to_string());
+        self.buf = format!(
+            "{{\"name\":\"lost events\",\"cat\":\"lost\",\"ph\":\"i\",\"s\":\"t\",\"pid\":0,\"tid\":{},\"ts\":{},\"args\":{{\"count\":{shown}}}}}",
+            ev.cpu,
+            us(ev.ts_ns)
+        );
+        self.emit()?;
+        // An unknown count is at least one event.
+        self.lost += count.unwrap_or(1);
+        self.buf = format!(
+            "{{\"name\":\"lost events\",\"ph\":\"C\",\"pid\":0,\"ts\":{},\"args\":{{\"lost\":{}}}}}",
+            us(ev.ts_ns),
+            self.lost
+        );
+        self.emit()
+    }
+
     fn close_slice(&mut self, cpu: u32, end: u64) -> Result<()> {
         if let Some(r) = self.running.get_mut(cpu as usize).and_then(Option::take) {
             let mut b = String::new();
@@ -117,6 +171,7 @@ impl<W: Write> EventSink for JsonWriter<W> {
     fn event(&mut self, ev: &Event) -> Result<()> {
         self.name_cpu(ev.cpu)?;
         self.last_ts = self.last_ts.max(ev.ts_ns);
+        self.lost_before(ev)?;
         if ev.is("sched", "sched_switch") {
             self.close_slice(ev.cpu, ev.ts_ns)?;
             let pid = ev.int("next_pid").unwrap_or(0);
@@ -150,8 +205,8 @@ impl<W: Write> EventSink for JsonWriter<W> {
             esc(n, &mut b);
             b.push(':');
             match v {
-                Value::Int(i) => b.push_str(&i.to_string()),
-                Value::UInt(u) => b.push_str(&u.to_string()),
+                Value::Int(i) => int(*i, &mut b),
+                Value::UInt(u) => uint(*u, &mut b),
                 other => esc(&other.to_string(), &mut b),
             }
         }
