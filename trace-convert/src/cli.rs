@@ -76,17 +76,26 @@ pub fn convert(args: &OutArgs, rtos_merge: bool) -> anyhow::Result<Summary> {
     convert_files(&args.inputs, &args.output, args.format, opts, rtos_merge)
 }
 
+/// What the readers skipped, on standard error.
+fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
 /// Runs a parsed command line, printing to standard output.
 pub fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Merge(a) => {
             let s = convert(&a, true)?;
+            warn(&s.warnings);
             if a.output != Path::new("-") {
                 eprintln!("wrote {} events on {} CPUs to {}", s.events, s.cpus, a.output.display());
             }
         }
         Command::Export(a) => {
             let s = convert(&a, false)?;
+            warn(&s.warnings);
             if a.output != Path::new("-") {
                 eprintln!("wrote {} events on {} CPUs to {}", s.events, s.cpus, a.output.display());
             }
@@ -101,6 +110,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Stats { inputs, merge } => {
             let traces = open_all(&inputs)?;
+            warn(&crate::pipeline::warnings(&inputs, &traces));
             let (meta, events) = prepare(&traces, merge)?;
             let (_, st) = stats::collect(&meta, events)?;
             print!("{}", st.render());

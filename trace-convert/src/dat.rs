@@ -180,13 +180,32 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// Adds one event format. A format that does not parse costs only its
+    /// own event type: it is skipped with a warning, and events of that type
+    /// read as `unknown:type_<id>` with their raw bytes (as trace-cmd reads
+    /// the rest of such a file).
+    fn add_format(&mut self, system: &str, text: &str, at: u64) {
+        match EventFormat::parse(system, text, at) {
+            Ok(f) => self.meta.formats.push(Arc::new(f)),
+            Err(e) => {
+                let name = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("name:"))
+                    .map_or("an event", str::trim);
+                self.meta.warnings.push(format!(
+                    "skipped the format of {system}:{name} ({e}); its events read as raw bytes"
+                ));
+            }
+        }
+    }
+
     fn ftrace_formats(&mut self, c: &mut Cursor<'_>) -> Result<()> {
         let count = c.u32("ftrace format count")?;
         for _ in 0..count {
             let n = c.u64("ftrace format size")?;
             let at = c.offset();
             let t = text(c.take(n, "ftrace format")?);
-            self.meta.formats.push(Arc::new(EventFormat::parse("ftrace", &t, at)?));
+            self.add_format("ftrace", &t, at);
         }
         Ok(())
     }
@@ -200,7 +219,7 @@ impl<'a> Parser<'a> {
                 let n = c.u64("event format size")?;
                 let at = c.offset();
                 let t = text(c.take(n, "event format")?);
-                self.meta.formats.push(Arc::new(EventFormat::parse(&sys, &t, at)?));
+                self.add_format(&sys, &t, at);
             }
         }
         Ok(())

@@ -232,6 +232,9 @@ pub struct TraceMeta {
     pub tsc2nsec: Option<Tsc2Nsec>,
     /// Nanoseconds added to every time stamp (`OFFSET` option).
     pub ts_offset: i64,
+    /// What could not be read and was skipped (a damaged event format, …):
+    /// the rest of the file was read all the same.
+    pub warnings: Vec<String>,
 }
 
 impl TraceMeta {

@@ -29,12 +29,23 @@ pub enum Format {
 }
 
 /// What [`convert_files`] wrote.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Summary {
     /// Events written.
     pub events: u64,
     /// CPUs declared in the output.
     pub cpus: u32,
+    /// What the inputs' readers skipped (see `TraceMeta::warnings`).
+    pub warnings: Vec<String>,
+}
+
+/// Every input's warnings, each prefixed with its file.
+pub fn warnings(inputs: &[PathBuf], traces: &[Trace]) -> Vec<String> {
+    inputs
+        .iter()
+        .zip(traces)
+        .flat_map(|(p, t)| t.meta().warnings.iter().map(move |w| format!("{}: {w}", p.display())))
+        .collect()
 }
 
 /// Opens every input (see [`open`]).
@@ -128,6 +139,7 @@ pub fn write_events(
     Ok(Summary {
         events: n,
         cpus: meta.cpus,
+        warnings: meta.warnings.clone(),
     })
 }
 
@@ -146,7 +158,8 @@ pub fn convert_files(
         refuse_inputs(output, inputs)?;
     }
     let traces = open_all(inputs)?;
-    let (meta, events) = prepare(&traces, rtos_merge)?;
+    let (mut meta, events) = prepare(&traces, rtos_merge)?;
+    meta.warnings = warnings(inputs, &traces);
     let format = format.unwrap_or_else(|| guess_format(output));
     write_events(&meta, events, format, output, text_opts).with_context(|| format!("cannot write {}", output.display()))
 }

@@ -50,6 +50,9 @@ impl Info {
     pub fn render(&self, meta: &TraceMeta) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "source: {}", meta.source);
+        for w in &meta.warnings {
+            let _ = writeln!(s, "warning: {w}");
+        }
         if let Some((c, v)) = &meta.compression {
             let _ = writeln!(s, "compression: {c} {v}");
         }

@@ -99,3 +99,35 @@ fn an_empty_file_or_a_directory_is_not_a_trace() {
     }
     assert!(!dir.path().join("out.txt").exists());
 }
+
+/// Regression: one damaged byte in the format of an event type that never
+/// occurs (`offxet` for `offset` in irq:softirq_entry) made the whole file
+/// unreadable ("field without offset in …"); trace-cmd reads all its events.
+#[test]
+fn a_damaged_format_costs_only_its_event_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture(dir.path(), "tc-v6.dat");
+    let mut bytes = fs::read(&input).unwrap();
+    let at = bytes
+        .windows(19)
+        .position(|w| w == b"name: softirq_entry")
+        .expect("the fixture has softirq_entry's format");
+    let field = at
+        + bytes[at..]
+            .windows(22)
+            .position(|w| w == b"unsigned int vec;\toffs")
+            .unwrap();
+    bytes[field + 21] = b'x'; // offset -> offxet
+    fs::write(&input, &bytes).unwrap();
+    let o = convert(dir.path(), &["info", "tc-v6.dat"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("events: 1276"), "{out}");
+    assert!(
+        out.contains("warning: skipped the format of irq:softirq_entry"),
+        "{out}"
+    );
+    let o = convert(dir.path(), &["export", "tc-v6.dat", "-o", "out.txt"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("warning: tc-v6.dat: skipped the format of irq:softirq_entry"));
+}

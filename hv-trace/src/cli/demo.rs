@@ -71,6 +71,9 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             Default::default(),
             true,
         )?;
+        for w in &s.warnings {
+            eprintln!("[hv-trace] warning: {w}");
+        }
         eprintln!("wrote {} events on {} CPUs to {}", s.events, s.cpus, out.display());
     }
     let recording = Recording::of_file(&merged).with_context(|| format!("reading {}", merged.display()))?;
