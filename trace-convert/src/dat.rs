@@ -50,6 +50,9 @@ const OPT_EVENT_FORMATS: u16 = 18;
 const OPT_KALLSYMS: u16 = 19;
 const OPT_PRINTK: u16 = 20;
 const OPT_CMDLINES: u16 = 21;
+/// Options a writer can copy as they are (see `TraceMeta::kept_options`):
+/// CPUSTAT, HOOK, PROCMAPS, TRACEID, GUEST.
+const KEPT_OPTIONS: [u16; 5] = [OPT_CPUSTAT, 6, 10, 11, 13];
 const OPT_BUFFER_TEXT: u16 = 22;
 
 /// A compression algorithm of v7 files.
@@ -273,6 +276,9 @@ impl<'a> Parser<'a> {
                     .map(|b| self.endian.uint(b))
                     .ok_or_else(|| Error::malformed(at, format!("option {id} of {size} bytes too short")))
             };
+            if KEPT_OPTIONS.contains(&id) {
+                self.meta.kept_options.push((id, data.to_vec()));
+            }
             match id {
                 OPT_DONE => {
                     let next = u64_at(0)?;

@@ -232,6 +232,12 @@ pub struct TraceMeta {
     pub tsc2nsec: Option<Tsc2Nsec>,
     /// Nanoseconds added to every time stamp (`OFFSET` option).
     pub ts_offset: i64,
+    /// Options a `.dat` writer carries over as they were read, in file order
+    /// (id, payload): CPU statistics (with their buffer separators), the
+    /// trace id, process maps, hooks, guest descriptions. Options that
+    /// change how time stamps read (offset, TSC conversion) are not among
+    /// them: the reader has applied those already.
+    pub kept_options: Vec<(u16, Vec<u8>)>,
     /// What could not be read and was skipped (a damaged event format, …):
     /// the rest of the file was read all the same.
     pub warnings: Vec<String>,

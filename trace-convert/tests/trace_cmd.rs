@@ -317,3 +317,55 @@ fn cli_info_and_stats_run() {
     assert_eq!(ctl.runs.min, 200_000);
     assert_eq!(ctl.response.max, 200_000);
 }
+
+/// `trace-cmd report --stat` and the options `trace-cmd dump --options`
+/// lists, without the lines that say where data lies in the file.
+fn stat_and_options(path: &Path) -> Option<(String, Vec<String>)> {
+    let p = path.to_str().unwrap();
+    let stat = trace_cmd(&["report", "--stat", "-i", p])?
+        .lines()
+        .filter(|l| !l.contains("data recorded at") && !l.contains("bytes in size"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut options: Vec<String> = trace_cmd(&["dump", "--options", "-i", p])?
+        .split("[Option ")
+        .skip(1)
+        .filter(|o| !o.starts_with("BUFFER"))
+        .map(|o| o.trim().to_string())
+        .collect();
+    options.sort();
+    Some((stat, options))
+}
+
+/// Regression: a .dat written from a .dat lost its CPU statistics (with the
+/// overruns), its trace id, the recording tool's version and the list of
+/// clocks: `trace-cmd report --stat` said "No stats in this file".
+#[test]
+fn a_dat_written_from_a_dat_keeps_its_options() {
+    for name in FIXTURES {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.dat");
+        let t = Trace::open(fixture(name)).unwrap();
+        let (meta, events) = prepare(std::slice::from_ref(&t), false).unwrap();
+        write_events(&meta, events, Format::Dat, &out, TextOptions::default()).unwrap();
+        let Some(want) = stat_and_options(&fixture(name)) else {
+            return;
+        };
+        let got = stat_and_options(&out).unwrap();
+        assert!(want.0.contains("overrun: 345"), "{name}: {}", want.0);
+        assert_eq!(got.0, want.0, "{name}: report --stat");
+        // v7 files hold compression and section options a v6 file has no
+        // place for; every option of a v6 input comes through.
+        for o in &want.1 {
+            let v6_kind = ["TRACECLOCK", "UNAME", "VERSION", "TRACEID", "CPUSTAT", "CPUCOUNT"]
+                .iter()
+                .any(|k| o.starts_with(k));
+            if v6_kind {
+                assert!(got.1.contains(o), "{name}: option missing from the output:\n{o}");
+            }
+        }
+        if *name == "tc-v6.dat" {
+            assert_eq!(got.1, want.1, "{name}: dump --options");
+        }
+    }
+}

@@ -47,6 +47,14 @@ pub struct DatHeader {
     pub printk: String,
     /// `uname` string.
     pub uname: Option<String>,
+    /// The input's `trace_clock` text (`[local] global …`), written when its
+    /// selected clock is the one written.
+    pub trace_clock: Option<String>,
+    /// The version of the tool that recorded the input (kept: it says where
+    /// the data came from).
+    pub tool_version: Option<String>,
+    /// Options copied as they are (`TraceMeta::kept_options`).
+    pub kept_options: Vec<(u16, Vec<u8>)>,
 }
 
 impl DatHeader {
@@ -70,6 +78,9 @@ impl DatHeader {
             kallsyms: meta.kallsyms.clone(),
             printk: meta.printk.clone(),
             uname: meta.uname.clone(),
+            trace_clock: meta.trace_clock.clone(),
+            tool_version: meta.tool_version.clone(),
+            kept_options: meta.kept_options.clone(),
         }
     }
 }
@@ -260,16 +271,24 @@ impl<W: Write + Seek> DatWriter<W> {
             "local".into()
         };
         let clock_text = format!("[{clock}]");
-        opt(&mut h, 4, format!("{clock_text}\0").as_bytes());
+        // The input's list of clocks when its selection is the clock written.
+        let clocks = match &self.header.trace_clock {
+            Some(t) if selected(t).as_deref() == Some(clock.as_str()) => t.clone(),
+            _ => clock_text.clone(),
+        };
+        opt(&mut h, 4, format!("{clocks}\0").as_bytes());
         opt(&mut h, 8, &cpus.to_le_bytes());
         if let Some(u) = &self.header.uname {
             opt(&mut h, 5, format!("{u}\0").as_bytes());
         }
-        opt(
-            &mut h,
-            9,
-            format!("trace-convert {}\0", env!("CARGO_PKG_VERSION")).as_bytes(),
-        );
+        let version = match &self.header.tool_version {
+            Some(v) => v.clone(),
+            None => format!("trace-convert {}", env!("CARGO_PKG_VERSION")),
+        };
+        opt(&mut h, 9, format!("{version}\0").as_bytes());
+        for (id, data) in &self.header.kept_options {
+            opt(&mut h, *id, data);
+        }
         let mut buffer_patch = Vec::new();
         for name in self.header.buffers.iter().skip(1) {
             let mut d = vec![0u8; 8];
