@@ -57,14 +57,15 @@ pub enum Error {
     /// An event cannot be written in the requested output.
     #[error("cannot write event: {0}")]
     Write(String),
-    /// Opening, reading or writing a file failed.
-    #[error("{path}: {source}")]
+    /// Opening, reading or writing a file failed. (The system's error is
+    /// part of the message, not a separate cause, so that error chains do
+    /// not print it twice.)
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The system's error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Writing to an output stream failed.
     #[error("output: {0}")]
@@ -101,7 +102,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }

@@ -98,6 +98,12 @@ fn an_empty_file_or_a_directory_is_not_a_trace() {
         }
     }
     assert!(!dir.path().join("out.txt").exists());
+    // A missing file: its name and the system's reason, once each.
+    let o = convert(dir.path(), &["export", "missing.dat", "-o", "out.txt"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert_eq!(err.matches("missing.dat").count(), 1, "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
 }
 
 /// Regression: one damaged byte in the format of an event type that never
