@@ -413,22 +413,25 @@ impl Builder<'_> {
 /// The fields of a non-switch event as `name=value` text (at most 96 bytes).
 fn detail(ev: &Event) -> String {
     let mut s = String::new();
-    for (name, v) in ev.named_fields() {
+    for (field, v) in ev.format.fields.iter().zip(ev.fields.iter()) {
         if s.len() > 96 {
             break;
         }
         if !s.is_empty() {
             s.push(' ');
         }
+        let name = field.name.as_str();
         s.push_str(name);
         s.push('=');
+        // Addresses in hex, as trace-cmd prints them; never as negative numbers.
+        let address = field.type_name.contains('*') || name == "pc" || name == "ip";
         match v {
             trace_convert::Value::Str(t) => s.push_str(trim_comm(t)),
-            v => match (v.as_i64(), name) {
-                (Some(x), "pc") | (Some(x), "ip") => s.push_str(&format!("{x:#x}")),
-                (Some(x), _) => s.push_str(&x.to_string()),
-                _ => s.push_str(&format!("{v:?}")),
-            },
+            trace_convert::Value::Int(x) if address => s.push_str(&format!("{:#x}", *x as u64)),
+            trace_convert::Value::UInt(x) if address => s.push_str(&format!("{x:#x}")),
+            trace_convert::Value::Int(x) => s.push_str(&x.to_string()),
+            trace_convert::Value::UInt(x) => s.push_str(&x.to_string()),
+            v => s.push_str(&format!("{v:?}")),
         }
     }
     s.truncate(s.floor_char_boundary_compat(96));

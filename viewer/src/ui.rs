@@ -339,8 +339,13 @@ fn draw_rows(buf: &mut Buffer, g: &Geometry, ctx: &Ctx) {
                     label_w,
                     sel_style,
                 );
-                let busy = cpu.runs.busy(app.view_start, app.view_start + app.view_span);
-                let pct = format!(" {:>3}%", busy * 100 / app.view_span.max(1));
+                // Without any sched_switch on this CPU nothing says how busy it was.
+                let pct = if cpu.runs.len() == 0 {
+                    "  n/a".to_string()
+                } else {
+                    let busy = cpu.runs.busy(app.view_start, app.view_start + app.view_span);
+                    format!(" {:>3}%", busy * 100 / app.view_span.max(1))
+                };
                 text(buf, g.rows_area.x, y + 1, &pct, label_w, Style::default());
                 let cells = cells(&cpu.runs, &ctx.edges, idle);
                 ctx.block_line(buf, tl.x, y, &cells, |w| app.index.tasks[w as usize].name.to_string());
@@ -417,6 +422,16 @@ fn draw_events(buf: &mut Buffer, g: &Geometry, app: &App) {
     panel_title(buf, g, app, &title);
     let lines = g.panel.height.saturating_sub(1) as usize;
     let (list, at) = app.event_lines(lines);
+    // Wide enough for every event name of the trace (up to 24), so that
+    // names alike in their first characters do not read the same.
+    let kind_w = app
+        .index
+        .kinds
+        .iter()
+        .map(|k| k.name.split_once(':').map_or(k.name.len(), |(_, n)| n.len()))
+        .max()
+        .unwrap_or(12)
+        .clamp(12, 24);
     for (i, &(c, k)) in list.iter().enumerate() {
         let cpu = &app.index.cpus[c];
         let e = &cpu.events[k];
@@ -425,7 +440,7 @@ fn draw_events(buf: &mut Buffer, g: &Geometry, app: &App) {
         let short = kind.split_once(':').map(|(_, n)| n).unwrap_or(kind);
         let mark = if i == at { '>' } else { ' ' };
         let s = format!(
-            "{mark}{} {:>2} {:>14.14}-{:<6} {:<12.12} {}",
+            "{mark}{} {:>2} {:>14.14}-{:<6} {:<kind_w$.kind_w$} {}",
             fmt_ts(e.ts),
             cpu.cpu,
             task.name,

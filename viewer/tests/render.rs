@@ -394,3 +394,86 @@ fn missing_and_corrupt_files_are_errors() {
     let e = TraceIndex::open(&p).unwrap_err();
     assert!(format!("{e:#}").contains("cut.dat"), "{e:#}");
 }
+
+/// A small trace with what the merged fixture lacks: a pointer field above
+/// 2^63, two event names alike in their first 12 characters, and a CPU
+/// with events but no sched_switch.
+fn odd_trace(dir: &std::path::Path) -> std::path::PathBuf {
+    use trace_convert::format::{standard_common, EventFormat, FieldDef};
+    use trace_convert::write::dat::{DatHeader, DatWriter};
+    use trace_convert::{Event, Missed, Value};
+    let timer = Arc::new(EventFormat {
+        id: 90,
+        system: "timer".into(),
+        name: "hrtimer_start".into(),
+        common: standard_common(),
+        fields: vec![
+            FieldDef::int("hrtimer", "void *", 8, 8, false),
+            FieldDef::int("expires", "s64", 16, 8, true),
+        ],
+        print_fmt: "\"hrtimer=%p expires=%llu\", REC->hrtimer, REC->expires".into(),
+    });
+    let wake = |id: u32, name: &str| {
+        Arc::new(EventFormat {
+            id,
+            system: "sched".into(),
+            name: name.into(),
+            common: standard_common(),
+            fields: vec![FieldDef::int("pid", "pid_t", 8, 4, true)],
+            print_fmt: "\"pid=%d\", REC->pid".into(),
+        })
+    };
+    let (wakeup, wakeup_new) = (wake(91, "sched_wakeup_x"), wake(92, "sched_wakeup_x_new"));
+    let formats = vec![timer.clone(), wakeup.clone(), wakeup_new.clone()];
+    let ev = |ts: u64, format: &Arc<EventFormat>, fields: Vec<Value>| Event {
+        ts_ns: ts,
+        cpu: 1,
+        pid: 42,
+        comm: Arc::from("worker"),
+        format: format.clone(),
+        fields,
+        flags: 0,
+        preempt_count: 0,
+        buffer: 0,
+        missed_before: Missed::None,
+    };
+    let path = dir.join("odd.dat");
+    let header = DatHeader {
+        cpus: 2,
+        buffers: vec![String::new()],
+        clock: "local".into(),
+        ..Default::default()
+    };
+    let mut w = DatWriter::new(std::fs::File::create(&path).unwrap(), header, &formats).unwrap();
+    for i in 0..30u64 {
+        let ts = 1_000_000 + i * 10_000;
+        w.write(&ev(
+            ts,
+            &timer,
+            vec![Value::UInt(0xffff_8881_0000_1000 + i), Value::Int(5)],
+        ))
+        .unwrap();
+        w.write(&ev(ts + 1, &wakeup, vec![Value::Int(7)])).unwrap();
+        w.write(&ev(ts + 2, &wakeup_new, vec![Value::Int(8)])).unwrap();
+    }
+    w.finish_into().unwrap();
+    path
+}
+
+/// Regression: pointers showed as negative numbers, event names were cut
+/// to 12 characters where two of them then read the same, and a CPU with
+/// events but no sched_switch read "0%" busy.
+#[test]
+fn pointers_long_event_names_and_cpus_without_switches_read_true() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = app(&odd_trace(dir.path()), 120, 30);
+    let screen = lines(&render(&a)).join("\n");
+    assert!(screen.contains("hrtimer=0xffff888100001"), "{screen}");
+    assert!(!screen.contains("hrtimer=-"), "{screen}");
+    assert!(screen.contains("sched_wakeup_x_new"), "{screen}");
+    assert!(
+        !screen.contains("  0%"),
+        "a CPU without switches is not idle:\n{screen}"
+    );
+    assert!(screen.contains(" n/a"), "{screen}");
+}
