@@ -340,7 +340,7 @@ fn draw_rows(buf: &mut Buffer, g: &Geometry, ctx: &Ctx) {
                     sel_style,
                 );
                 // Without any sched_switch on this CPU nothing says how busy it was.
-                let pct = if cpu.runs.len() == 0 {
+                let pct = if cpu.runs.is_empty() {
                     "  n/a".to_string()
                 } else {
                     let busy = cpu.runs.busy(app.view_start, app.view_start + app.view_span);
