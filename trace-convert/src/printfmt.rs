@@ -18,6 +18,7 @@ use crate::format::{EventFormat, Value};
 pub struct BodyPrinter {
     // Keyed by the format's address; the Arc is kept so the address cannot be reused.
     cache: HashMap<usize, (Arc<EventFormat>, Option<Arc<Compiled>>)>,
+    kallsyms: Kallsyms,
 }
 
 impl BodyPrinter {
@@ -26,14 +27,31 @@ impl BodyPrinter {
         Self::default()
     }
 
+    /// A printer that names code addresses (`%ps`, `%pS`) through a
+    /// trace's `/proc/kallsyms` text.
+    pub fn with_kallsyms(kallsyms: &str) -> Self {
+        BodyPrinter {
+            kallsyms: Kallsyms::parse(kallsyms),
+            ..Self::default()
+        }
+    }
+
     /// Appends the body of `ev` to `out`.
     pub fn print(&mut self, ev: &Event, out: &mut String) {
         let fmt = &ev.format;
         if fmt.system == "sched" {
             match fmt.name.as_str() {
                 "sched_switch" if sched_switch(ev, out) => return,
-                "sched_wakeup" | "sched_wakeup_new" | "sched_waking" if sched_wakeup(ev, out) => return,
+                // trace-cmd's sched plugin covers these two; sched_waking
+                // prints through its print fmt.
+                "sched_wakeup" | "sched_wakeup_new" if sched_wakeup(ev, out) => return,
                 _ => {}
+            }
+        }
+        // trace-cmd's kmem plugin puts the caller in front: `(func+0xoff) `.
+        if fmt.system == "kmem" && KMEM_CALLERS.contains(&fmt.name.as_str()) {
+            if let Some((name, off)) = ev.int("call_site").and_then(|a| self.kallsyms.resolve(a as u64)) {
+                let _ = write!(out, "({name}+0x{off:x}) ");
             }
         }
         let key = Arc::as_ptr(fmt) as usize;
@@ -45,12 +63,56 @@ impl BodyPrinter {
             .clone();
         if let Some(c) = compiled {
             let mark = out.len();
-            if c.eval(ev, out).is_some() {
+            if c.eval(ev, &self.kallsyms, out).is_some() {
                 return;
             }
             out.truncate(mark);
         }
         raw_body(ev, out);
+    }
+}
+
+/// The kmem events whose caller trace-cmd's kmem plugin prints first.
+const KMEM_CALLERS: [&str; 6] = [
+    "kfree",
+    "kmalloc",
+    "kmalloc_node",
+    "kmem_cache_alloc",
+    "kmem_cache_alloc_node",
+    "kmem_cache_free",
+];
+
+/// Code symbols of a `/proc/kallsyms` text, by address.
+#[derive(Debug, Default)]
+pub struct Kallsyms {
+    addrs: Vec<u64>,
+    names: Vec<String>,
+}
+
+impl Kallsyms {
+    /// Reads `ADDR TYPE NAME [MODULE]` lines, keeping text symbols (`t`, `T`,
+    /// `w`, `W`); other lines are skipped.
+    pub fn parse(text: &str) -> Self {
+        let mut all: Vec<(u64, &str)> = text
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                let addr = u64::from_str_radix(w.next()?, 16).ok()?;
+                let kind = w.next()?;
+                let name = w.next()?;
+                (addr != 0 && matches!(kind, "t" | "T" | "w" | "W")).then_some((addr, name))
+            })
+            .collect();
+        all.sort_by_key(|s| s.0);
+        all.dedup_by_key(|s| s.0);
+        let (addrs, names) = all.into_iter().map(|(a, n)| (a, n.to_string())).unzip();
+        Kallsyms { addrs, names }
+    }
+
+    /// The symbol at or below `addr`, and the offset into it.
+    pub fn resolve(&self, addr: u64) -> Option<(&str, u64)> {
+        let i = self.addrs.partition_point(|&a| a <= addr).checked_sub(1)?;
+        Some((&self.names[i], addr - self.addrs[i]))
     }
 }
 
@@ -147,7 +209,13 @@ impl V {
 #[derive(Debug, Clone)]
 enum Piece {
     Lit(String),
-    Conv { spec: String, conv: char, arg: usize },
+    Conv {
+        spec: String,
+        conv: char,
+        /// The letter after `%p` (`s`, `S`, `f`, `F`, `B`, …), if any.
+        ext: Option<char>,
+        arg: usize,
+    },
 }
 
 /// A compiled print format.
@@ -323,17 +391,20 @@ impl P<'_> {
         self.primary()
     }
 
+    /// The `{ KEY, "name" }` pairs of `__print_flags`/`__print_symbolic`.
+    /// A key is a constant expression (`4`, `-1`, `(1 << 3)`); a key that is
+    /// a bare name the kernel did not resolve (`HRTIMER_MODE_ABS`) matches no
+    /// value, as in trace-cmd, which then prints the value in hex.
     fn symbols(&mut self) -> Option<Vec<(i64, String)>> {
         let mut v = Vec::new();
         while self.eat(",") {
             self.need("{")?;
-            let n = match self.expr()? {
-                Expr::Num(n) => n,
-                Expr::Unary('-', e) => match *e {
-                    Expr::Num(n) => -n,
-                    _ => return None,
-                },
-                _ => return None,
+            let key = match (self.peek().cloned(), self.t.get(self.i + 1)) {
+                (Some(Tok::Id(_)), Some(Tok::P(","))) => {
+                    self.i += 1;
+                    None
+                }
+                _ => Some(const_eval(&self.expr()?)?),
             };
             self.need(",")?;
             let Some(Tok::Str(s)) = self.peek().cloned() else {
@@ -341,7 +412,9 @@ impl P<'_> {
             };
             self.i += 1;
             self.need("}")?;
-            v.push((n, s));
+            if let Some(n) = key {
+                v.push((n, s));
+            }
         }
         Some(v)
     }
@@ -478,9 +551,12 @@ pub fn compile(fmt: &EventFormat) -> Option<Compiled> {
             }
         }
         let conv = chars.next()?;
+        let mut ext = None;
         if conv == 'p' {
-            // %pS, %pF, %pB… all print as addresses here; eat the extension letters.
-            while matches!(chars.peek(), Some(c) if c.is_ascii_alphanumeric()) {
+            // %ps, %pS, %pF, %pB…: the first letter says how to print the
+            // address (a symbol, with an offset, …); the rest is eaten.
+            while let Some(&c) = chars.peek().filter(|c| c.is_ascii_alphanumeric()) {
+                ext.get_or_insert(c);
                 chars.next();
             }
         }
@@ -490,7 +566,12 @@ pub fn compile(fmt: &EventFormat) -> Option<Compiled> {
         if !lit.is_empty() {
             pieces.push(Piece::Lit(std::mem::take(&mut lit)));
         }
-        pieces.push(Piece::Conv { spec, conv, arg: argn });
+        pieces.push(Piece::Conv {
+            spec,
+            conv,
+            ext,
+            arg: argn,
+        });
         argn += 1;
     }
     if !lit.is_empty() {
@@ -500,6 +581,36 @@ pub fn compile(fmt: &EventFormat) -> Option<Compiled> {
         return None;
     }
     Some(Compiled { pieces, args })
+}
+
+/// The value of an expression without fields (a symbol table's key).
+fn const_eval(e: &Expr) -> Option<i64> {
+    Some(match e {
+        Expr::Num(n) => *n,
+        Expr::Unary(op, a) => {
+            let a = const_eval(a)?;
+            match op {
+                '!' => (a == 0) as i64,
+                '-' => a.wrapping_neg(),
+                _ => !a,
+            }
+        }
+        Expr::Bin(op, a, b) => {
+            let (a, b) = (const_eval(a)?, const_eval(b)?);
+            match *op {
+                "|" => a | b,
+                "&" => a & b,
+                "^" => a ^ b,
+                "<<" => a.wrapping_shl(b as u32),
+                ">>" => ((a as u64).wrapping_shr(b as u32)) as i64,
+                "+" => a.wrapping_add(b),
+                "-" => a.wrapping_sub(b),
+                "*" => a.wrapping_mul(b),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    })
 }
 
 fn eval(e: &Expr, ev: &Event) -> Option<V> {
@@ -616,11 +727,11 @@ fn pad(out: &mut String, spec: &str, body: &str) {
 }
 
 impl Compiled {
-    fn eval(&self, ev: &Event, out: &mut String) -> Option<()> {
+    fn eval(&self, ev: &Event, syms: &Kallsyms, out: &mut String) -> Option<()> {
         for p in &self.pieces {
             match p {
                 Piece::Lit(s) => out.push_str(s),
-                Piece::Conv { spec, conv, arg } => {
+                Piece::Conv { spec, conv, ext, arg } => {
                     let v = eval(self.args.get(*arg)?, ev)?;
                     let body = match (conv, &v) {
                         ('s', V::S(s)) => {
@@ -644,7 +755,15 @@ impl Compiled {
                         ('X', V::I(n)) => format!("{:X}", *n as u64),
                         ('o', V::I(n)) => format!("{:o}", *n as u64),
                         ('c', V::I(n)) => ((*n as u8) as char).to_string(),
-                        ('p', V::I(n)) => format!("0x{:x}", *n as u64),
+                        // A function pointer, as trace-cmd resolves it through
+                        // the file's kallsyms: %ps name, %pS name+0xoffset.
+                        ('p', V::I(n)) => match (ext, syms.resolve(*n as u64)) {
+                            (Some('s' | 'f'), Some((name, _))) => name.to_string(),
+                            (Some('S' | 'F' | 'B'), Some((name, off))) => format!("{name}+0x{off:x}"),
+                            // libtraceevent prints a null pointer as (nil).
+                            _ if *n == 0 => "(nil)".to_string(),
+                            _ => format!("0x{:x}", *n as u64),
+                        },
                         _ => return None,
                     };
                     pad(out, spec, &body);

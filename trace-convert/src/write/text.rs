@@ -58,7 +58,7 @@ impl<W: Write> TextWriter<W> {
             out,
             opts,
             prefixes,
-            printer: BodyPrinter::new(),
+            printer: BodyPrinter::with_kallsyms(&meta.kallsyms),
             line: String::with_capacity(256),
         })
     }
