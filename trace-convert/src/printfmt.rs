@@ -68,7 +68,12 @@ impl BodyPrinter {
             }
             out.truncate(mark);
         }
-        raw_body(ev, out);
+        raw_body(ev, &self.kallsyms, out);
+    }
+
+    /// The `trace-cmd report -R` body of `ev` (see [`raw_body`]).
+    pub fn raw(&self, ev: &Event, out: &mut String) {
+        raw_body(ev, &self.kallsyms, out);
     }
 }
 
@@ -116,13 +121,41 @@ impl Kallsyms {
     }
 }
 
-/// `name=value` pairs separated by spaces (the `trace-cmd report -R` body).
-pub fn raw_body(ev: &Event, out: &mut String) {
-    for (i, (n, v)) in ev.named_fields().enumerate() {
+/// `name=value` pairs separated by spaces (the `trace-cmd report -R` body),
+/// numbers as libtraceevent prints raw fields: pointers in hex (`(nil)`),
+/// `unsigned long`s as the function they point into (`sym+0xoff`) or else
+/// in hex, the rest in decimal.
+pub fn raw_body(ev: &Event, kallsyms: &Kallsyms, out: &mut String) {
+    for (i, (field, v)) in ev.format.fields.iter().zip(ev.fields.iter()).enumerate() {
         if i > 0 {
             out.push(' ');
         }
-        let _ = write!(out, "{n}={v}");
+        let _ = write!(out, "{}=", field.name);
+        let ty = field.type_name.trim_start_matches("const ").trim();
+        let pointer = ty.contains('*');
+        let long = ty == "unsigned long";
+        let bits = match *v {
+            Value::Int(x) => Some(x as u64),
+            Value::UInt(x) => Some(x),
+            _ => None,
+        };
+        match bits {
+            Some(0) if pointer => out.push_str("(nil)"),
+            Some(x) if pointer => {
+                let _ = write!(out, "0x{x:x}");
+            }
+            Some(x) if long => match kallsyms.resolve(x) {
+                Some((name, off)) => {
+                    let _ = write!(out, "{name}+0x{off:x}");
+                }
+                None => {
+                    let _ = write!(out, "0x{x:x}");
+                }
+            },
+            _ => {
+                let _ = write!(out, "{v}");
+            }
+        }
     }
 }
 

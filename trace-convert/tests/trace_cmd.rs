@@ -416,3 +416,37 @@ fn a_foreign_kernel_trace_reads_as_trace_cmd_report_reads_it() {
     eprintln!("{} lines, {named} differ, all of named kinds", t.len());
     assert!(named * 5 < t.len(), "{named} of {} lines differ", t.len());
 }
+
+/// Regression: `--raw` printed every number in decimal, where `trace-cmd
+/// report -R` prints pointers in hex (`(nil)` for null) and an `unsigned
+/// long` as the function it points into. Events whose raw lines trace-cmd
+/// still prints its own way (plugins, typedef'd longs such as pgoff_t) are
+/// not compared.
+#[test]
+fn raw_lines_of_a_foreign_trace_print_numbers_as_trace_cmd_does() {
+    let path = fixture("guest-many.dat");
+    let Some(theirs) = trace_cmd(&["report", "-R", "-i", path.to_str().unwrap()]) else {
+        return;
+    };
+    let ours = ours(&path, TextOptions { nsec: false, raw: true });
+    let mut compared = 0;
+    for (a, b) in theirs.lines().zip(ours.lines()) {
+        if [
+            "kmalloc:",
+            "kfree:",
+            "sched_switch:",
+            "irq_handler_entry:",
+            "hrtimer_init:",
+        ]
+        .iter()
+        .any(|e| a.contains(e))
+        {
+            assert_eq!(
+                a.split_whitespace().collect::<Vec<_>>(),
+                b.split_whitespace().collect::<Vec<_>>()
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared > 50, "{compared}");
+}

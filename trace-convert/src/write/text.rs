@@ -15,7 +15,7 @@ use std::io::Write;
 use super::EventSink;
 use crate::error::Result;
 use crate::event::{Event, Missed, TraceMeta};
-use crate::printfmt::{raw_body, BodyPrinter};
+use crate::printfmt::BodyPrinter;
 
 /// Text layout choices.
 #[derive(Debug, Clone, Copy, Default)]
@@ -94,7 +94,7 @@ impl<W: Write> TextWriter<W> {
         }
         l.push(' ');
         if self.opts.raw {
-            raw_body(ev, l);
+            self.printer.raw(ev, l);
         } else {
             self.printer.print(ev, l);
         }
