@@ -178,6 +178,11 @@ impl Stats {
             if let Some(sl) = self.slices.push(&sw) {
                 self.slice(&sl);
             }
+            // A task is named by its latest comm, whether it was switched
+            // out (after an exec, say) or in: as the viewer names it.
+            if sw.prev_pid != 0 && !sw.prev_comm.is_empty() {
+                self.tasks.entry(sw.prev_pid).or_default().comm = sw.prev_comm.clone();
+            }
             if sw.next_pid != 0 {
                 let t = self.tasks.entry(sw.next_pid).or_default();
                 t.comm = sw.next_comm.clone();

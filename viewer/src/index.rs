@@ -263,7 +263,9 @@ struct Part {
     last_ts: u64,
     cpus: HashMap<u32, CpuBuild>,
     /// Local task index → (pid, name).
-    tasks: Vec<(i32, Arc<str>)>,
+    /// (pid, name, when the name was last seen): parts are CPUs, not
+    /// periods, so the latest name across parts is the one seen last.
+    tasks: Vec<(i32, Arc<str>, u64)>,
     kind_counts: HashMap<u16, u64>,
     unmerged: bool,
     events: u64,
@@ -313,15 +315,19 @@ fn trim_comm(s: &str) -> &str {
 }
 
 impl Builder<'_> {
-    fn task(&mut self, pid: i32, name: Option<&str>, fallback: &Arc<str>) -> u32 {
+    fn task(&mut self, pid: i32, name: Option<&str>, fallback: &Arc<str>, ts: u64) -> u32 {
         let tasks = &mut self.part.tasks;
         let id = *self.pids.entry(pid).or_insert_with(|| {
-            tasks.push((pid, fallback.clone()));
+            tasks.push((pid, fallback.clone(), 0));
             (tasks.len() - 1) as u32
         });
         if let Some(n) = name.map(trim_comm) {
-            if !n.is_empty() && *self.part.tasks[id as usize].1 != *n {
-                self.part.tasks[id as usize].1 = Arc::from(n);
+            let t = &mut self.part.tasks[id as usize];
+            if !n.is_empty() {
+                if *t.1 != *n {
+                    t.1 = Arc::from(n);
+                }
+                t.2 = ts;
             }
         }
         id
@@ -341,7 +347,7 @@ impl Builder<'_> {
         let l = self.layout(&ev.format);
         self.part.events += 1;
         *self.part.kind_counts.entry(l.kind).or_default() += 1;
-        let task = self.task(ev.pid, None, &ev.comm);
+        let task = self.task(ev.pid, None, &ev.comm, ev.ts_ns);
         let int = |i: Option<usize>| i.and_then(|i| ev.fields.get(i)).and_then(|v| v.as_i64());
         let text = |i: Option<usize>| i.and_then(|i| ev.fields.get(i)).and_then(|v| v.as_str());
         let mut aux = u32::MAX;
@@ -351,8 +357,8 @@ impl Builder<'_> {
             KindClass::Switch if ev.buffer == 0 => {
                 if let (Some(pp), Some(np)) = (int(l.prev_pid), int(l.next_pid)) {
                     let unknown: Arc<str> = Arc::from("<...>");
-                    let prev = self.task(pp as i32, text(l.prev_comm), &unknown);
-                    let next = self.task(np as i32, text(l.next_comm), &unknown);
+                    let prev = self.task(pp as i32, text(l.prev_comm), &unknown, ev.ts_ns);
+                    let next = self.task(np as i32, text(l.next_comm), &unknown, ev.ts_ns);
                     aux = next;
                     switch = Some((prev, next));
                     if pp >= RTOS_PID_BASE as i64 || np >= RTOS_PID_BASE as i64 {
@@ -729,9 +735,11 @@ impl TraceIndex {
         let mut tasks: Vec<Task> = Vec::new();
         let mut by_pid: HashMap<i32, u32> = HashMap::new();
         let mut remaps: Vec<Vec<u32>> = Vec::new();
+        // When each task's name was seen (0: only a fallback).
+        let mut named_at: Vec<u64> = Vec::new();
         for p in &parts {
             let mut remap = Vec::with_capacity(p.tasks.len());
-            for (pid, name) in &p.tasks {
+            for (pid, name, seen) in &p.tasks {
                 let id = *by_pid.entry(*pid).or_insert_with(|| {
                     tasks.push(Task {
                         pid: *pid,
@@ -739,11 +747,17 @@ impl TraceIndex {
                         os: if *pid >= RTOS_PID_BASE { Os::Rtos } else { Os::Linux },
                         idle: false,
                     });
+                    named_at.push(0);
                     (tasks.len() - 1) as u32
                 });
                 let t = &mut tasks[id as usize];
-                if (&*t.name == "<...>" || t.name.is_empty()) && &**name != "<...>" {
+                // The task's latest name (after an exec, say), as `stats`
+                // names it; a fallback only until a name is seen.
+                let named = *seen > 0 && &**name != "<...>" && !name.is_empty();
+                let unnamed = &*t.name == "<...>" || t.name.is_empty();
+                if (named && *seen >= named_at[id as usize]) || (unnamed && &**name != "<...>") {
                     t.name = name.clone();
+                    named_at[id as usize] = named_at[id as usize].max(*seen);
                 }
                 remap.push(id);
             }

@@ -477,3 +477,54 @@ fn pointers_long_event_names_and_cpus_without_switches_read_true() {
     );
     assert!(screen.contains(" n/a"), "{screen}");
 }
+
+/// Regression: a task that exec'd (switched in as `init`, out as `dd`) was
+/// named differently in the viewer and in `stats`, and across CPUs the
+/// viewer kept whichever name its first CPU saw.
+#[test]
+fn a_task_has_one_name_its_latest_everywhere() {
+    use trace_convert::write::dat::{DatHeader, DatWriter};
+    use trace_convert::{Event, Missed, Value};
+    let sw = Arc::new(trace_convert::text::sched_switch_format(316));
+    let switch = |ts: u64, cpu: u32, prev: (&str, i64), next: (&str, i64)| Event {
+        ts_ns: ts,
+        cpu,
+        pid: prev.1 as i32,
+        comm: Arc::from(prev.0),
+        format: sw.clone(),
+        fields: vec![
+            Value::Str(prev.0.into()),
+            Value::Int(prev.1),
+            Value::Int(120),
+            Value::Int(1),
+            Value::Str(next.0.into()),
+            Value::Int(next.1),
+            Value::Int(120),
+        ],
+        flags: 0,
+        preempt_count: 0,
+        buffer: 0,
+        missed_before: Missed::None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("exec.dat");
+    let header = DatHeader {
+        cpus: 2,
+        buffers: vec![String::new()],
+        clock: "local".into(),
+        ..Default::default()
+    };
+    let mut w = DatWriter::new(std::fs::File::create(&path).unwrap(), header, &[sw.clone()]).unwrap();
+    // pid 7 runs as init on CPU1 first, exec's dd, and later runs as dd on CPU0.
+    w.write(&switch(1_000, 1, ("swapper/1", 0), ("init", 7))).unwrap();
+    w.write(&switch(2_000, 1, ("dd", 7), ("swapper/1", 0))).unwrap();
+    w.write(&switch(3_000, 0, ("swapper/0", 0), ("dd", 7))).unwrap();
+    w.write(&switch(4_000, 0, ("dd", 7), ("swapper/0", 0))).unwrap();
+    w.finish_into().unwrap();
+    let a = app(&path, 100, 24);
+    let viewer_name = a.index.tasks.iter().find(|t| t.pid == 7).map(|t| t.name.to_string());
+    let trace = trace_convert::Trace::open(&path).unwrap();
+    let (_, stats) = trace_convert::stats::collect(trace.meta(), trace.events()).unwrap();
+    assert_eq!(viewer_name.as_deref(), Some("dd"));
+    assert_eq!(stats.tasks[&7].comm, "dd");
+}
