@@ -514,12 +514,13 @@ fn a_task_has_one_name_its_latest_everywhere() {
         clock: "local".into(),
         ..Default::default()
     };
-    let mut w = DatWriter::new(std::fs::File::create(&path).unwrap(), header, &[sw.clone()]).unwrap();
-    // pid 7 runs as init on CPU1 first, exec's dd, and later runs as dd on CPU0.
-    w.write(&switch(1_000, 1, ("swapper/1", 0), ("init", 7))).unwrap();
-    w.write(&switch(2_000, 1, ("dd", 7), ("swapper/1", 0))).unwrap();
-    w.write(&switch(3_000, 0, ("swapper/0", 0), ("dd", 7))).unwrap();
-    w.write(&switch(4_000, 0, ("dd", 7), ("swapper/0", 0))).unwrap();
+    let mut w = DatWriter::new(std::fs::File::create(&path).unwrap(), header, std::slice::from_ref(&sw)).unwrap();
+    // pid 7 runs as init on CPU0, then on CPU1, where it exec's dd and is
+    // switched out under its new name, never to run again.
+    w.write(&switch(1_000, 0, ("swapper/0", 0), ("init", 7))).unwrap();
+    w.write(&switch(2_000, 0, ("init", 7), ("swapper/0", 0))).unwrap();
+    w.write(&switch(3_000, 1, ("swapper/1", 0), ("init", 7))).unwrap();
+    w.write(&switch(4_000, 1, ("dd", 7), ("swapper/1", 0))).unwrap();
     w.finish_into().unwrap();
     let a = app(&path, 100, 24);
     let viewer_name = a.index.tasks.iter().find(|t| t.pid == 7).map(|t| t.name.to_string());
