@@ -222,6 +222,9 @@ enum Expr {
     Cond(Box<Expr>, Box<Expr>, Box<Expr>),
     Flags(Box<Expr>, String, Vec<(i64, String)>),
     Symbolic(Box<Expr>, Vec<(i64, String)>),
+    /// A value cast to an unsigned (or pointer) type: comparisons with it
+    /// are unsigned, as in C.
+    Unsigned(Box<Expr>),
 }
 
 #[derive(Debug, Clone)]
@@ -467,10 +470,17 @@ impl P<'_> {
                 // A cast: only type words (and '*') up to ')'.
                 let save = self.i;
                 let mut is_cast = false;
+                let mut unsigned = false;
                 while let Some(t) = self.peek() {
                     match t {
-                        Tok::Id(w) if TYPE_WORDS.contains(&w.as_str()) || w.ends_with("_t") => self.i += 1,
-                        Tok::P("*") if self.i > save => self.i += 1,
+                        Tok::Id(w) if TYPE_WORDS.contains(&w.as_str()) || w.ends_with("_t") => {
+                            unsigned |= w == "unsigned" || w.starts_with('u') || w.starts_with("__u") || w == "size_t";
+                            self.i += 1
+                        }
+                        Tok::P("*") if self.i > save => {
+                            unsigned = true;
+                            self.i += 1
+                        }
                         Tok::P(")") if self.i > save => {
                             is_cast = true;
                             break;
@@ -480,7 +490,8 @@ impl P<'_> {
                 }
                 if is_cast {
                     self.i += 1;
-                    return self.unary();
+                    let e = self.unary()?;
+                    return Some(if unsigned { Expr::Unsigned(Box::new(e)) } else { e });
                 }
                 self.i = save;
                 let e = self.expr()?;
@@ -520,6 +531,15 @@ impl P<'_> {
                         let syms = self.symbols()?;
                         self.need(")")?;
                         Some(Expr::Flags(Box::new(v), d, syms))
+                    }
+                    // A branch-prediction hint: its value is its first argument.
+                    "__builtin_expect" => {
+                        self.need("(")?;
+                        let v = self.expr()?;
+                        self.need(",")?;
+                        self.expr()?;
+                        self.need(")")?;
+                        Some(v)
                     }
                     "__print_symbolic" => {
                         self.need("(")?;
@@ -620,6 +640,7 @@ pub fn compile(fmt: &EventFormat) -> Option<Compiled> {
 fn const_eval(e: &Expr) -> Option<i64> {
     Some(match e {
         Expr::Num(n) => *n,
+        Expr::Unsigned(e) => const_eval(e)?,
         Expr::Unary(op, a) => {
             let a = const_eval(a)?;
             match op {
@@ -664,9 +685,15 @@ fn eval(e: &Expr, ev: &Event) -> Option<V> {
                 _ => !a,
             })
         }
-        Expr::Bin(op, a, b) => {
-            let (a, b) = (eval(a, ev)?.int(), eval(b, ev)?.int());
+        Expr::Bin(op, ea, eb) => {
+            let (a, b) = (eval(ea, ev)?.int(), eval(eb, ev)?.int());
+            let unsigned = matches!(**ea, Expr::Unsigned(_)) || matches!(**eb, Expr::Unsigned(_));
+            let (ua, ub) = (a as u64, b as u64);
             V::I(match *op {
+                "<" if unsigned => (ua < ub) as i64,
+                ">" if unsigned => (ua > ub) as i64,
+                "<=" if unsigned => (ua <= ub) as i64,
+                ">=" if unsigned => (ua >= ub) as i64,
                 "||" => (a != 0 || b != 0) as i64,
                 "&&" => (a != 0 && b != 0) as i64,
                 "|" => a | b,
@@ -688,6 +715,7 @@ fn eval(e: &Expr, ev: &Event) -> Option<V> {
                 _ => return None,
             })
         }
+        Expr::Unsigned(e) => eval(e, ev)?,
         Expr::Cond(c, a, b) => {
             if eval(c, ev)?.int() != 0 {
                 eval(a, ev)?

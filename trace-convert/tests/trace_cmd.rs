@@ -380,9 +380,6 @@ const NAMED_DIFFERENCES: &[(&str, &str)] = &[
     // __print_flags and prints flags the event does not have (D|P|I for
     // 0xf800000); we print the flags of the masked value.
     ("timer_start:", "libtraceevent's masked __print_flags"),
-    // Unsigned comparisons through casts (IS_ERR_VALUE): not evaluated here,
-    // the event prints as name=value.
-    ("vm_unmapped_area:", "unsigned casts in the print fmt"),
 ];
 
 /// A trace of our guest's Linux 6.12 (aarch64) with timer, workqueue, irq,
@@ -392,7 +389,7 @@ const NAMED_DIFFERENCES: &[(&str, &str)] = &[
 /// Regression: 213 of its 693 lines differed (`%ps`/`%pS` not resolved
 /// through kallsyms, `(1 << n)` and enum-name keys of `__print_symbolic`,
 /// sched_waking in the sched plugin's form, the kmem plugin's caller prefix,
-/// `(nil)` pointers).
+/// `(nil)` pointers, unsigned casts and `__builtin_expect` in IS_ERR_VALUE).
 #[test]
 fn a_foreign_kernel_trace_reads_as_trace_cmd_report_reads_it() {
     let path = fixture("guest-many.dat");
