@@ -48,6 +48,9 @@ impl BodyPrinter {
                 _ => {}
             }
         }
+        if fmt.system == "timer" && self.hrtimer(ev, out) {
+            return;
+        }
         // trace-cmd's kmem plugin puts the caller in front: `(func+0xoff) `.
         if fmt.system == "kmem" && KMEM_CALLERS.contains(&fmt.name.as_str()) {
             if let Some((name, off)) = ev.int("call_site").and_then(|a| self.kallsyms.resolve(a as u64)) {
@@ -69,6 +72,36 @@ impl BodyPrinter {
             out.truncate(mark);
         }
         raw_body(ev, &self.kallsyms, out);
+    }
+
+    /// hrtimer_expire_entry and hrtimer_start as libtraceevent's hrtimer
+    /// plugin prints them (which trace-cmd loads by default): the timer,
+    /// then `now` or the expiry times, and the function as
+    /// `name/0x<symbol address - value>` (its own arithmetic, kept).
+    fn hrtimer(&self, ev: &Event, out: &mut String) -> bool {
+        let name = ev.format.name.as_str();
+        if name != "hrtimer_expire_entry" && name != "hrtimer_start" {
+            return false;
+        }
+        let (Some(timer), Some(function)) = (ev.int("hrtimer").or_else(|| ev.int("timer")), ev.int("function")) else {
+            return false;
+        };
+        let function = function as u64;
+        let func = match self.kallsyms.resolve(function) {
+            Some((sym, off)) => format!("{sym}/0x{:x}", (function - off).wrapping_sub(function)),
+            None => format!("0x{function:08x}"),
+        };
+        let rest = if name == "hrtimer_expire_entry" {
+            let Some(now) = ev.int("now") else { return false };
+            format!(" now={} function={func}", now as u64)
+        } else {
+            let (Some(exp), Some(soft)) = (ev.int("expires"), ev.int("softexpires")) else {
+                return false;
+            };
+            format!(" function={func} expires={} softexpires={}", exp as u64, soft as u64)
+        };
+        let _ = write!(out, "hrtimer=0x{:x}{rest}", timer as u64);
+        true
     }
 
     /// The `trace-cmd report -R` body of `ev` (see [`raw_body`]).

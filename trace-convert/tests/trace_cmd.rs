@@ -373,9 +373,6 @@ fn a_dat_written_from_a_dat_keeps_its_options() {
 /// Events `trace-cmd report` prints differently on purpose or by mistake,
 /// and why; every other line of a foreign trace must be identical.
 const NAMED_DIFFERENCES: &[(&str, &str)] = &[
-    // libtraceevent's hrtimer plugin: its own layout (`function=f/0x0`, no mode).
-    ("hrtimer_start:", "hrtimer plugin"),
-    ("hrtimer_expire_entry:", "hrtimer plugin"),
     // libtraceevent drops the parentheses of `REC->flags & (A | B | …)` in
     // __print_flags and prints flags the event does not have (D|P|I for
     // 0xf800000); we print the flags of the masked value.
@@ -389,7 +386,8 @@ const NAMED_DIFFERENCES: &[(&str, &str)] = &[
 /// Regression: 213 of its 693 lines differed (`%ps`/`%pS` not resolved
 /// through kallsyms, `(1 << n)` and enum-name keys of `__print_symbolic`,
 /// sched_waking in the sched plugin's form, the kmem plugin's caller prefix,
-/// `(nil)` pointers, unsigned casts and `__builtin_expect` in IS_ERR_VALUE).
+/// `(nil)` pointers, unsigned casts and `__builtin_expect` in IS_ERR_VALUE,
+/// the hrtimer plugin's layout).
 #[test]
 fn a_foreign_kernel_trace_reads_as_trace_cmd_report_reads_it() {
     let path = fixture("guest-many.dat");
@@ -411,7 +409,7 @@ fn a_foreign_kernel_trace_reads_as_trace_cmd_report_reads_it() {
         named += 1;
     }
     eprintln!("{} lines, {named} differ, all of named kinds", t.len());
-    assert!(named * 5 < t.len(), "{named} of {} lines differ", t.len());
+    assert!(named * 50 < t.len(), "{named} of {} lines differ", t.len());
 }
 
 /// Regression: `--raw` printed every number in decimal, where `trace-cmd
