@@ -35,6 +35,28 @@ const MAGIC: &[u8] = b"\x17\x08\x44tracing";
 const MAX_INFLATE: u64 = 64 << 20;
 
 // Option ids (shared by v6 and v7).
+/// Marks a section base whose data was decompressed (the rest of the value
+/// is the file offset of the compressed block); see `in_section`.
+const COMPRESSED: u64 = 1 << 63;
+
+/// The cursor base and error wrapping of a section's data: file offsets for
+/// plain sections, decompressed offsets (wrapped with the block's file
+/// offset) for compressed ones.
+fn section_base(base: u64) -> (u64, Option<u64>) {
+    if base & COMPRESSED != 0 {
+        (0, Some(base & !COMPRESSED))
+    } else {
+        (base, None)
+    }
+}
+
+fn in_section<T>(block: Option<u64>, r: Result<T>) -> Result<T> {
+    match block {
+        Some(at) => r.map_err(|e| e.in_compressed(at)),
+        None => r,
+    }
+}
+
 const OPT_DONE: u16 = 0;
 const OPT_BUFFER: u16 = 3;
 const OPT_TRACECLOCK: u16 = 4;
@@ -251,7 +273,9 @@ impl<'a> Parser<'a> {
             let csize = b.u32("compressed size")? as u64;
             let usize_ = b.u32("uncompressed size")? as u64;
             let data = b.take(csize, "compressed data")?;
-            Ok((inflate(algo, data, usize_, body_at)?.into(), body_at))
+            // Offsets into the decompressed data; callers wrap errors with
+            // `in_section` so messages say which block.
+            Ok((inflate(algo, data, usize_, body_at)?.into(), COMPRESSED | body_at))
         } else {
             Ok((body.into(), body_at))
         }
@@ -318,28 +342,45 @@ impl<'a> Parser<'a> {
                 OPT_BUFFER_TEXT => {}
                 OPT_HEADER_INFO if v7 => {
                     let (sec, base) = self.section(u64_at(0)?, OPT_HEADER_INFO, "header info")?;
-                    self.header_info(&mut Cursor::new(&sec, base, self.endian))?;
+                    let (base, block) = section_base(base);
+                    in_section(block, self.header_info(&mut Cursor::new(&sec, base, self.endian)))?;
                 }
                 OPT_FTRACE_EVENTS if v7 => {
                     let (sec, base) = self.section(u64_at(0)?, OPT_FTRACE_EVENTS, "ftrace formats")?;
-                    self.ftrace_formats(&mut Cursor::new(&sec, base, self.endian))?;
+                    let (base, block) = section_base(base);
+                    in_section(block, self.ftrace_formats(&mut Cursor::new(&sec, base, self.endian)))?;
                 }
                 OPT_EVENT_FORMATS if v7 => {
                     let (sec, base) = self.section(u64_at(0)?, OPT_EVENT_FORMATS, "event formats")?;
-                    self.event_formats(&mut Cursor::new(&sec, base, self.endian))?;
+                    let (base, block) = section_base(base);
+                    in_section(block, self.event_formats(&mut Cursor::new(&sec, base, self.endian)))?;
                 }
                 OPT_KALLSYMS if v7 => {
                     let (sec, base) = self.section(u64_at(0)?, OPT_KALLSYMS, "kallsyms")?;
-                    self.meta.kallsyms = Self::sized_text(&mut Cursor::new(&sec, base, self.endian), 4, "kallsyms")?.0;
+                    let (base, block) = section_base(base);
+                    self.meta.kallsyms = in_section(
+                        block,
+                        Self::sized_text(&mut Cursor::new(&sec, base, self.endian), 4, "kallsyms"),
+                    )?
+                    .0;
                 }
                 OPT_PRINTK if v7 => {
                     let (sec, base) = self.section(u64_at(0)?, OPT_PRINTK, "printk formats")?;
-                    self.meta.printk =
-                        Self::sized_text(&mut Cursor::new(&sec, base, self.endian), 4, "printk formats")?.0;
+                    let (base, block) = section_base(base);
+                    self.meta.printk = in_section(
+                        block,
+                        Self::sized_text(&mut Cursor::new(&sec, base, self.endian), 4, "printk formats"),
+                    )?
+                    .0;
                 }
                 OPT_CMDLINES if v7 => {
                     let (sec, base) = self.section(u64_at(0)?, OPT_CMDLINES, "cmdlines")?;
-                    let t = Self::sized_text(&mut Cursor::new(&sec, base, self.endian), 8, "cmdlines")?.0;
+                    let (base, block) = section_base(base);
+                    let t = in_section(
+                        block,
+                        Self::sized_text(&mut Cursor::new(&sec, base, self.endian), 8, "cmdlines"),
+                    )?
+                    .0;
                     self.meta.cmdlines = Cmdlines::parse(&t);
                 }
                 _ => {}
@@ -462,6 +503,11 @@ fn selected_clock(t: &str) -> Option<String> {
 impl DatFile {
     /// Parses the metadata of `bytes` (the whole file).
     pub fn parse(bytes: Bytes) -> Result<DatFile> {
+        let len = (*bytes).as_ref().len() as u64;
+        Self::parse_all(bytes).map_err(|e| e.within(len))
+    }
+
+    fn parse_all(bytes: Bytes) -> Result<DatFile> {
         let data: &[u8] = (*bytes).as_ref();
         let mut c = Cursor::new(data, 0, Endian::Little);
         c.expect(MAGIC, "trace-cmd magic")?;
@@ -580,8 +626,9 @@ impl DatFile {
                     return Err(Error::malformed(off, "more than 1024 options sections (a loop?)"));
                 }
                 let (sec, base) = p.section(off, 0, "options")?;
+                let (base, block) = section_base(base);
                 let mut oc = Cursor::new(&sec, base, endian);
-                next = p.options(&mut oc, true)?;
+                next = in_section(block, p.options(&mut oc, true))?;
             }
             // The top buffer first, as in v6.
             if let Some(top) = p.meta.buffers.iter().position(|b| b.name.is_empty()) {
@@ -779,20 +826,23 @@ impl CpuEvents {
                 }
                 let start = self.next_page;
                 self.next_page += ps;
-                (&self.chunk[..], self.chunk_base, start, true)
+                // Offsets into the decompressed chunk (errors say which chunk).
+                (&self.chunk[..], 0, start, true)
             }
         };
+        let chunk_at = self.chunk_base;
+        let located = |e: Error| if in_chunk { e.in_compressed(chunk_at) } else { e };
         let end = (start + ps).min(buf.len() as u64);
         let page = &buf[start as usize..end as usize];
         if (page.len() as u64) < ps {
-            return Err(Error::Truncated {
+            return Err(located(Error::Truncated {
                 offset: base + start,
                 what: "ring-buffer page",
                 need: ps,
                 have: page.len() as u64,
-            });
+            }));
         }
-        let recs = PageRecords::new(page, &self.shared.page_hdr, self.shared.endian, base + start)?;
+        let recs = PageRecords::new(page, &self.shared.page_hdr, self.shared.endian, base + start).map_err(located)?;
         self.page = Some(PageState {
             start: start as usize,
             in_chunk,
@@ -813,7 +863,7 @@ impl CpuEvents {
             let hdr = self.shared.page_hdr;
             let file: &[u8] = (*self.bytes).as_ref();
             let (buf, base) = if st.in_chunk {
-                (&self.chunk[..], self.chunk_base)
+                (&self.chunk[..], 0)
             } else {
                 (
                     &file[self.cd.offset as usize..(self.cd.offset + self.cd.size) as usize],
@@ -833,6 +883,7 @@ impl CpuEvents {
                     self.page = None;
                     continue;
                 }
+                Some(Err(e)) if st.in_chunk => return Err(e.in_compressed(self.chunk_base)),
                 Some(Err(e)) => return Err(e),
                 Some(Ok(r)) => {
                     let missed = std::mem::take(&mut st.missed);
@@ -848,8 +899,11 @@ impl CpuEvents {
                         r.data,
                         r.offset,
                         missed,
-                    )?;
-                    return Ok(Some(ev));
+                    );
+                    return match ev {
+                        Err(e) if st.in_chunk => Err(e.in_compressed(self.chunk_base)),
+                        ev => ev.map(Some),
+                    };
                 }
             }
         }
@@ -936,7 +990,7 @@ impl Iterator for CpuEvents {
             }
             Err(e) => {
                 self.failed = true;
-                Some(Err(e))
+                Some(Err(e.within((*self.bytes).as_ref().len() as u64)))
             }
         }
     }

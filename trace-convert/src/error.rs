@@ -70,6 +70,26 @@ pub enum Error {
     /// Writing to an output stream failed.
     #[error("output: {0}")]
     Output(#[from] std::io::Error),
+    /// Something wrong inside compressed data: `error`'s offsets are into the
+    /// data decompressed from the block at file offset `at` (so they can lie
+    /// past the end of the file, which holds the data compressed).
+    #[error("in the data decompressed from the block at {at:#x} (offsets into that data): {error}")]
+    Compressed {
+        /// File offset of the compressed block.
+        at: u64,
+        /// What was wrong, with offsets into the decompressed data.
+        error: Box<Error>,
+    },
+    /// A structure the file points to lies past its end.
+    #[error("{what} should be at offset {offset:#x}, past the end of the {len}-byte file: the file is cut short or that offset is corrupt")]
+    PastEnd {
+        /// Where the file says the structure is.
+        offset: u64,
+        /// The structure.
+        what: &'static str,
+        /// The file's length.
+        len: u64,
+    },
     /// A path that cannot hold a trace at all.
     #[error("{path} is not a trace: {why}")]
     NotATrace {
@@ -103,6 +123,27 @@ impl Error {
         Error::Io {
             path: path.into(),
             error: source,
+        }
+    }
+}
+
+impl Error {
+    /// `self` for a file of `len` bytes: a truncation at or past its end is
+    /// a structure the file points past its end.
+    pub fn within(self, len: u64) -> Self {
+        match self {
+            Error::Truncated {
+                offset, what, have: 0, ..
+            } if offset >= len => Error::PastEnd { offset, what, len },
+            e => e,
+        }
+    }
+
+    /// `self`, found in the data decompressed from the block at `at`.
+    pub fn in_compressed(self, at: u64) -> Self {
+        Error::Compressed {
+            at,
+            error: Box::new(self),
         }
     }
 }
