@@ -62,6 +62,15 @@ enum Cmd {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Bring a file home from the Linux guest, checked against the size and
+    /// SHA-256 the guest states (over the binary data port when there is one).
+    Fetch {
+        /// The file in the guest.
+        guest_file: String,
+        /// Where to write it (default: its name, in the current directory).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
     /// Record with the real trace-cmd in the Linux guest and bring trace.dat home.
     Record {
         /// Seconds to record.
@@ -151,6 +160,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let path = record::record(&mut ctl, duration, &out, None)?;
             println!("{}", path.display());
         }
+        Cmd::Fetch { guest_file, out } => cli::fetch::fetch(&guest_file, out)?,
         Cmd::Demo(args) => cli::demo::demo(args)?,
         Cmd::Exec { command } => {
             let mut ctl = Control::connect(&session::dir())?;

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod boot_time;
 pub mod build;
 pub mod demo;
+pub mod fetch;
 pub mod probe;
 pub mod profile_hits;
 pub mod profile_kernel;

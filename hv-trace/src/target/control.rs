@@ -8,14 +8,40 @@ use anyhow::{bail, Context, Result};
 use base64::Engine;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The control channel: a shell in the Linux guest on its virtio console.
 pub struct Control {
     stream: BufReader<UnixStream>,
     serial: u64,
+    /// The session's binary data port (`hvtrace.data`, a second virtio
+    /// console port) on the host.
+    data_sock: PathBuf,
+    /// How the last `fetch` came home: the channel and the time it took.
+    pub last_transfer: Option<Transfer>,
+    /// How long `exec` waits for output before it kicks the console.
+    kick: Duration,
 }
+
+/// How a file came home.
+#[derive(Clone, Copy, Debug)]
+pub struct Transfer {
+    /// `data port` or `console (base64)`.
+    pub channel: &'static str,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+impl Transfer {
+    /// Megabytes (10^6 bytes) a second.
+    pub fn rate_mb_s(&self) -> f64 {
+        self.bytes as f64 / self.seconds.max(1e-9) / 1e6
+    }
+}
+
+/// The guest's end of the data port (made by the guest's init).
+const GUEST_DATA_PORT: &str = "/dev/hvtrace-data";
 
 /// What a command in the guest printed, and its exit status.
 pub struct Output {
@@ -78,6 +104,9 @@ impl Control {
         Ok(Control {
             stream: BufReader::new(stream),
             serial: 0,
+            data_sock: dir.join("data.sock"),
+            last_transfer: None,
+            kick: Duration::from_millis(200),
         })
     }
 
@@ -90,9 +119,7 @@ impl Control {
     pub fn exec(&mut self, cmd: &str, timeout: Duration) -> Result<Output> {
         self.serial += 1;
         let marker = format!("@@hvt-{}-{}@@", std::process::id(), self.serial);
-        self.stream
-            .get_mut()
-            .set_read_timeout(Some(Duration::from_millis(200)))?;
+        self.stream.get_mut().set_read_timeout(Some(self.kick))?;
         // One line per command (the guest's agent evals line by line); the
         // end marker carries its status; output before the start marker is
         // left over from earlier commands.
@@ -189,7 +216,9 @@ impl Control {
     /// Copies a file out of the guest, checked: the guest states its size
     /// and SHA-256 first, and a copy that arrives different is sent again
     /// (up to [`FETCH_ATTEMPTS`] times). A file that cannot be brought home
-    /// intact is an error, never damaged bytes.
+    /// intact is an error, never damaged bytes. The bytes travel over the
+    /// binary data port when the system has one (`HV_TRACE_FETCH=console`
+    /// forces the control shell's base64, for comparison).
     pub fn fetch(&mut self, guest_path: &str, timeout: Duration) -> Result<Vec<u8>> {
         anyhow::ensure!(
             !guest_path.is_empty() && !guest_path.contains(|c: char| c.is_whitespace() || "'\"$`;&|".contains(c)),
@@ -200,9 +229,79 @@ impl Control {
             .with_context(|| format!("reading the size and SHA-256 of {guest_path} in the guest"))?;
         let expected = Stated::parse(&stated)
             .with_context(|| format!("the guest's size and SHA-256 of {guest_path}: {:?}", stated.trim()))?;
-        fetch_verified(guest_path, &expected, |_| {
-            self.run(&format!("base64 {guest_path}"), timeout)
-        })
+        let started = Instant::now();
+        let console = std::env::var("HV_TRACE_FETCH").is_ok_and(|v| v == "console");
+        let (channel, bytes) = if !console && self.has_data_port() {
+            let bytes = fetch_verified(guest_path, &expected, |_| {
+                self.receive(guest_path, expected.size, timeout)
+            })?;
+            ("data port", bytes)
+        } else {
+            let bytes = fetch_verified(guest_path, &expected, |_| {
+                let text = self.run(&format!("base64 {guest_path}"), timeout)?;
+                let joined: String = text.split_whitespace().collect();
+                Ok(base64::engine::general_purpose::STANDARD
+                    .decode(joined)
+                    .map_err(|e| format!("its base64 does not decode ({e})")))
+            })?;
+            ("console (base64)", bytes)
+        };
+        self.last_transfer = Some(Transfer {
+            channel,
+            bytes: bytes.len() as u64,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        Ok(bytes)
+    }
+
+    /// Whether the session has a data port and the guest its end of it.
+    fn has_data_port(&mut self) -> bool {
+        self.data_sock.exists()
+            && self
+                .exec(&format!("test -c {GUEST_DATA_PORT}"), Duration::from_secs(10))
+                .is_ok_and(|o| o.status == 0)
+    }
+
+    /// One copy of `guest_path` (`size` bytes) over the data port: the
+    /// guest writes a start line with a fresh marker, then the file; the host
+    /// skips anything before the marker (left from an interrupted transfer)
+    /// and takes `size` bytes after it.
+    fn receive(
+        &mut self,
+        guest_path: &str,
+        size: u64,
+        timeout: Duration,
+    ) -> Result<std::result::Result<Vec<u8>, String>> {
+        self.serial += 1;
+        let marker = format!("@@hvt-data-{}-{}@@\n", std::process::id(), self.serial);
+        let mut sock = UnixStream::connect(&self.data_sock)
+            .with_context(|| format!("connecting to the data port {}", self.data_sock.display()))?;
+        sock.set_read_timeout(Some(Duration::from_millis(200)))?;
+        let expect = marker.clone().into_bytes();
+        let reader = std::thread::spawn(move || read_after_marker(&mut sock, &expect, size, timeout));
+        // The guest's virtio ports hand their output over when the host
+        // writes to a port: kick often while the file flows.
+        self.kick = Duration::from_millis(2);
+        let sent = self.exec(
+            // The marker is [@a-z0-9-] only: a safe printf format.
+            &format!(
+                "{{ printf '{}\\n'; cat {guest_path}; }} > {GUEST_DATA_PORT}",
+                marker.trim_end()
+            ),
+            timeout,
+        );
+        self.kick = Duration::from_millis(200);
+        let received = reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("the data port's reader failed"))?;
+        let sent = sent?;
+        if sent.status != 0 {
+            bail!(
+                "the guest could not write {guest_path} to its data port: {}",
+                sent.text.trim()
+            );
+        }
+        Ok(received)
     }
 }
 
@@ -243,19 +342,74 @@ impl Stated {
     }
 }
 
-/// Receives `path` with `send(attempt)` (base64 text) until a copy matches
-/// what the guest stated, at most [`FETCH_ATTEMPTS`] times.
-pub fn fetch_verified(path: &str, expected: &Stated, mut send: impl FnMut(u32) -> Result<String>) -> Result<Vec<u8>> {
+/// Reads `stream` until `marker`, then `size` bytes; `Err` (a damaged copy)
+/// when they do not all arrive within `timeout`.
+fn read_after_marker(
+    stream: &mut UnixStream,
+    marker: &[u8],
+    size: u64,
+    timeout: Duration,
+) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    let started = Instant::now();
+    let mut seen: Vec<u8> = Vec::new();
+    let mut data: Option<Vec<u8>> = None;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        if let Some(d) = &data {
+            if d.len() as u64 >= size {
+                let mut d = data.take().unwrap_or_default();
+                d.truncate(size as usize);
+                return Ok(d);
+            }
+        }
+        if started.elapsed() > timeout {
+            let got = data.as_ref().map_or(0, Vec::len);
+            return Err(format!(
+                "{got} of {size} bytes arrived on the data port in {} s",
+                timeout.as_secs()
+            ));
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                let got = data.as_ref().map_or(0, Vec::len);
+                return Err(format!("the data port closed after {got} of {size} bytes"));
+            }
+            Ok(n) => match &mut data {
+                Some(d) => d.extend_from_slice(&buf[..n]),
+                None => {
+                    seen.extend_from_slice(&buf[..n]);
+                    if let Some(at) = seen.windows(marker.len()).position(|w| w == marker) {
+                        data = Some(seen.split_off(at + marker.len()));
+                    } else if seen.len() > marker.len() {
+                        // Keep only what could still hold the start of the marker.
+                        seen.drain(..seen.len() - marker.len());
+                    }
+                }
+            },
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => return Err(format!("reading the data port: {e}")),
+        }
+    }
+}
+
+/// Receives `path` with `send(attempt)` until a copy matches what the guest
+/// stated, at most [`FETCH_ATTEMPTS`] times. `send` gives the bytes of one
+/// copy, `Ok(Err(why))` for a copy that came damaged (undecodable, cut
+/// short), or `Err` when the channel itself failed.
+pub fn fetch_verified(
+    path: &str,
+    expected: &Stated,
+    mut send: impl FnMut(u32) -> Result<std::result::Result<Vec<u8>, String>>,
+) -> Result<Vec<u8>> {
     let mut why = String::new();
     for attempt in 1..=FETCH_ATTEMPTS {
-        let text = send(attempt)?;
-        let joined: String = text.split_whitespace().collect();
-        why = match base64::engine::general_purpose::STANDARD.decode(joined) {
+        why = match send(attempt)? {
             Ok(bytes) => match expected.mismatch(&bytes) {
                 None => return Ok(bytes),
                 Some(why) => why,
             },
-            Err(e) => format!("its base64 does not decode ({e})"),
+            Err(why) => why,
         };
         if attempt < FETCH_ATTEMPTS {
             eprintln!("[hv-trace] {path} arrived damaged ({why}); sending it again ({attempt} of {FETCH_ATTEMPTS})");
@@ -291,7 +445,6 @@ pub fn wait_control(dir: &Path, timeout: Duration) -> Result<Control> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine;
 
     fn stated(bytes: &[u8]) -> Stated {
         use sha2::{Digest, Sha256};
@@ -301,13 +454,42 @@ mod tests {
         }
     }
 
-    fn b64(bytes: &[u8]) -> String {
-        let t = base64::engine::general_purpose::STANDARD.encode(bytes);
-        // As `base64` prints it: 76 columns.
-        t.as_bytes()
-            .chunks(76)
-            .map(|c| String::from_utf8_lossy(c) + "\n")
-            .collect()
+    /// The data port may hold the rest of an interrupted transfer: what
+    /// comes before this transfer's marker is skipped.
+    #[test]
+    fn the_data_port_takes_the_bytes_after_the_marker() {
+        let (mut guest, mut host) = UnixStream::pair().unwrap();
+        host.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let file: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let sent = file.clone();
+        let writer = std::thread::spawn(move || {
+            guest
+                .write_all(b"stale bytes of an earlier copy @@hvt-data-1-1@@\n")
+                .unwrap();
+            guest.write_all(b"@@hvt-data-1-2@@\n").unwrap();
+            for chunk in sent.chunks(7_000) {
+                guest.write_all(chunk).unwrap();
+            }
+            guest.write_all(b"trailing").unwrap();
+        });
+        let got = read_after_marker(
+            &mut host,
+            b"@@hvt-data-1-2@@\n",
+            file.len() as u64,
+            Duration::from_secs(10),
+        );
+        writer.join().unwrap();
+        assert_eq!(got.unwrap(), file);
+    }
+
+    #[test]
+    fn a_data_port_copy_cut_short_is_a_damaged_copy() {
+        let (mut guest, mut host) = UnixStream::pair().unwrap();
+        host.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        guest.write_all(b"@@m@@\n0123").unwrap();
+        drop(guest);
+        let why = read_after_marker(&mut host, b"@@m@@\n", 10, Duration::from_secs(5)).unwrap_err();
+        assert!(why.contains("4 of 10 bytes"), "{why}");
     }
 
     #[test]
@@ -331,10 +513,10 @@ mod tests {
         let mut sent = 0;
         let got = fetch_verified("/tmp/guest.dat", &stated(&file), |attempt| {
             sent = attempt;
-            Ok(match attempt {
-                1 => b64(&damaged),
-                _ => b64(&file),
-            })
+            Ok(Ok(match attempt {
+                1 => damaged.clone(),
+                _ => file.clone(),
+            }))
         })
         .unwrap();
         assert_eq!((got, sent), (file, 2));
@@ -343,7 +525,7 @@ mod tests {
     #[test]
     fn short_or_undecodable_copies_are_damaged_too() {
         let file = b"hvtrace".repeat(100);
-        let replies = [b64(&file[..650]), "not base64 at all!".to_string(), b64(&file)];
+        let replies = [Ok(file[..650].to_vec()), Err("cut short".to_string()), Ok(file.clone())];
         let got = fetch_verified("f", &stated(&file), |a| Ok(replies[a as usize - 1].clone())).unwrap();
         assert_eq!(got, file);
     }
@@ -351,7 +533,7 @@ mod tests {
     #[test]
     fn a_file_that_never_arrives_intact_is_an_error() {
         let file = b"0123456789".to_vec();
-        let e = fetch_verified("/tmp/guest.dat", &stated(&file), |_| Ok(b64(b"0123456780"))).unwrap_err();
+        let e = fetch_verified("/tmp/guest.dat", &stated(&file), |_| Ok(Ok(b"0123456780".to_vec()))).unwrap_err();
         let msg = format!("{e:#}");
         assert!(
             msg.contains("could not be brought home intact in 3 attempts") && msg.contains("SHA-256"),

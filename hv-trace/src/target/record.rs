@@ -37,6 +37,9 @@ pub fn record(ctl: &mut Control, duration: f64, out: &Path, load: Option<&str>) 
     let bytes = ctl.fetch("/tmp/guest.dat", Duration::from_secs(300))?;
     let path = out.join("guest.dat");
     trace_convert::output::write_atomically(&path, &bytes)?;
-    step.finish(&format!("{} KiB", bytes.len() / 1024));
+    let how = ctl.last_transfer.map_or_else(String::new, |t| {
+        format!(" over the {}, {:.2} MB/s", t.channel, t.rate_mb_s())
+    });
+    step.finish(&format!("{} KiB{how}", bytes.len() / 1024));
     Ok(path)
 }

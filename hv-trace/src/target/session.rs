@@ -45,7 +45,8 @@ impl Drop for Private {
     }
 }
 
-/// QEMU arguments for the control channel and the monitor of a session in `dir`.
+/// QEMU arguments for the control channel, the data port and the monitor of
+/// a session in `dir`.
 pub fn qemu_args(dir: &Path) -> Vec<String> {
     vec![
         "-device".into(),
@@ -57,6 +58,14 @@ pub fn qemu_args(dir: &Path) -> Vec<String> {
         ),
         "-device".into(),
         "virtconsole,chardev=ctl,name=hvtrace.ctl".into(),
+        // The binary data port: files come home over it (Control::fetch).
+        "-chardev".into(),
+        format!(
+            "socket,id=data,path={},server=on,wait=off",
+            dir.join("data.sock").display()
+        ),
+        "-device".into(),
+        "virtserialport,chardev=data,name=hvtrace.data".into(),
         "-monitor".into(),
         format!("unix:{},server=on,wait=off", dir.join("monitor.sock").display()),
     ]
@@ -85,6 +94,7 @@ impl Running {
             "console.log",
             "qemu.stderr",
             "ctl.sock",
+            "data.sock",
             "monitor.sock",
             "artifacts.json",
         ] {
