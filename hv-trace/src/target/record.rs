@@ -4,10 +4,14 @@
 use crate::progress::Step;
 use crate::target::control::Control;
 use crate::target::hvtrace;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Where the background recording leaves its exit status and its output.
+const STATUS: &str = "/tmp/hv-trace-record.status";
+const LOG: &str = "/tmp/hv-trace-record.log";
 
 /// The events every recording takes: both OSes' switches and wake-ups.
 pub const EVENTS: &str = "-e hvtrace -e sched:sched_switch -e sched:sched_wakeup";
@@ -31,7 +35,50 @@ pub fn record(ctl: &mut Control, duration: f64, out: &Path, load: Option<&str>) 
     let cmd = format!("{load}trace-cmd record -q {EVENTS} -o /tmp/guest.dat sleep {duration}{stop_load}");
     let limit = Duration::from_secs_f64(duration) + Duration::from_secs(120);
     let step = Step::start(format!("recording {duration} s in the guest with trace-cmd"));
-    ctl.run(&cmd, limit)?;
+    // In the background, its status in a file, so that the recording can be
+    // watched: once a second the RTOS records the module has turned into
+    // events and its drops (read with shell builtins only: no process of
+    // ours appears in the trace).
+    ctl.run(
+        &format!(
+            // `{ … & }`: the channel's own `{ CMD ; }` cannot end in `& ;`.
+            "rm -f {STATUS} {LOG}; {{ ( {{ {cmd} ; }} > {LOG} 2>&1; echo $? > {STATUS} ) < /dev/null > /dev/null 2>&1 & }}"
+        ),
+        Duration::from_secs(30),
+    )?;
+    let started = std::time::Instant::now();
+    let status = loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let out = ctl.run(
+            &format!(
+                "if [ -f {STATUS} ]; then read -r s < {STATUS}; echo \"status $s\"; fi; \
+                 while read -r l; do case $l in records*|drops*) echo \"$l\";; esac; done < {}/stats",
+                hvtrace::SYSFS
+            ),
+            Duration::from_secs(30),
+        )?;
+        let stats = hvtrace::parse_stats(&out);
+        step.detail(&format!(
+            "{:.0}/{duration} s, {} RTOS records, {} drops",
+            started.elapsed().as_secs_f64().min(duration),
+            stats.get("records").copied().unwrap_or(0),
+            stats.get("drops").copied().unwrap_or(0)
+        ));
+        if let Some(s) = stats.get("status") {
+            break *s;
+        }
+        anyhow::ensure!(
+            started.elapsed() < limit,
+            "trace-cmd did not finish within {} s in the guest",
+            limit.as_secs()
+        );
+    };
+    if status != 0 {
+        let log = ctl
+            .run(&format!("cat {LOG}"), Duration::from_secs(30))
+            .unwrap_or_default();
+        bail!("trace-cmd record failed in the guest (status {status}): {}", log.trim());
+    }
     step.finish("done");
     let step = Step::start("bringing guest.dat home");
     let bytes = ctl.fetch("/tmp/guest.dat", Duration::from_secs(300))?;
