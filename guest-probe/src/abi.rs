@@ -307,6 +307,19 @@ pub const fn probe_hvc(id: u16) -> Option<u32> {
     }
 }
 
+/// What removing probe `id` does to its site, given the word there now and
+/// the word the probe displaced: put `original` back when the site holds
+/// the probe's `HVC` (or already the original, mid-step); otherwise the guest
+/// has rewritten its code since (a module loaded over it, freed init code,
+/// self-modifying code) and the new word must stay: `None`.
+pub const fn word_on_removal(current: u32, original: u32, id: u16) -> Option<u32> {
+    match probe_hvc(id) {
+        Some(hvc) if current == hvc => Some(original),
+        _ if current == original => Some(original),
+        _ => None,
+    }
+}
+
 /// What an `HVC` immediate means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HvcImm {
@@ -534,6 +547,19 @@ pub use header::c_header;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removal_restores_only_a_site_that_is_still_ours() {
+        let original = 0xd503_201f; // nop
+        let hvc = probe_hvc(3).unwrap();
+        assert_eq!(word_on_removal(hvc, original, 3), Some(original));
+        // Mid-step the original is already back.
+        assert_eq!(word_on_removal(original, original, 3), Some(original));
+        // The guest wrote new code there: it stays.
+        assert_eq!(word_on_removal(0x9100_0421, original, 3), None);
+        // Another probe's HVC is not ours either.
+        assert_eq!(word_on_removal(probe_hvc(4).unwrap(), original, 3), None);
+    }
     use core::mem::offset_of;
 
     #[test]

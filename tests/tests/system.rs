@@ -190,3 +190,121 @@ fn four_core_layout_runs_linux_on_three_cores_and_the_rtos_on_the_fourth() {
         "{console}"
     );
 }
+
+/// A guest in the RTOS's place that waits until the instruction at `site`
+/// is probed (it reads the word back and sees an `HVC`), then writes new
+/// code over it, and from then on prints the word at `site` as hex.
+const REWRITER: &str = r#"
+    .global _start
+    .global site
+_start:
+    ldr     x1, =0x09000000
+    adr     x2, ready
+    bl      puts
+    adr     x6, site
+site:
+    nop
+    ldr     w7, [x6]
+    mov     w9, #0x0002
+    movk    w9, #0xd400, lsl #16
+    and     w8, w7, #0xffe0001f
+    cmp     w8, w9
+    b.ne    site
+    // Probed: write `mov x5, #7` over the HVC, as self-modifying code does.
+    mov     w10, #0x00e5
+    movk    w10, #0xd280, lsl #16
+    str     w10, [x6]
+    dc      cvau, x6
+    dsb     ish
+    ic      ivau, x6
+    dsb     ish
+    isb
+    adr     x2, rewrote
+    bl      puts
+1:  adr     x2, word
+    bl      puts
+    ldr     w7, [x6]
+    mov     x11, #28
+2:  lsr     w12, w7, w11
+    and     w12, w12, #0xf
+    cmp     w12, #10
+    add     w13, w12, #'0'
+    add     w14, w12, #('a' - 10)
+    csel    w12, w13, w14, lt
+    str     w12, [x1]
+    subs    x11, x11, #4
+    b.ge    2b
+    mov     w12, #'\n'
+    str     w12, [x1]
+    mov     x15, #0x4000000
+3:  subs    x15, x15, #1
+    b.ne    3b
+    b       1b
+puts:
+    ldrb    w3, [x2], #1
+    cbz     w3, 4f
+    str     w3, [x1]
+    b       puts
+4:  ret
+ready:   .asciz "rewriter: ready\n"
+rewrote: .asciz "rewriter: rewrote the probed word\n"
+word:    .asciz "rewriter: site="
+"#;
+
+/// Regression: removing a probe wrote the word it had displaced back over
+/// whatever the guest had written there since (self-modifying code, a
+/// module loaded over a probed area, freed init code).
+#[test]
+fn removing_a_probe_leaves_code_the_guest_rewrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, obj, elf) = (dir.path().join("r.s"), dir.path().join("r.o"), dir.path().join("r.elf"));
+    std::fs::write(&src, REWRITER).unwrap();
+    assert!(Command::new("aarch64-linux-gnu-as")
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj)
+        .status()
+        .unwrap()
+        .success());
+    assert!(Command::new("aarch64-linux-gnu-ld")
+        .args(["-Ttext=0x40100000", "-e", "_start"])
+        .arg(&obj)
+        .arg("-o")
+        .arg(&elf)
+        .status()
+        .unwrap()
+        .success());
+    let sys = hv_trace_e2e::System::start(&["--rtos-elf", elf.to_str().unwrap()]).unwrap();
+    assert!(sys.run_log().contains("rewriter: ready"), "{}", sys.run_log());
+    let out = sys
+        .hv_trace(&["probe", "add", "site", "--vm", "rtos", "--kind", "plain"])
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let started = std::time::Instant::now();
+    while !sys.run_log().contains("rewriter: site=") && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = sys.hv_trace(&["probe", "remove", "site", "--vm", "rtos"]).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Later lines of the guest still show its own code at the site.
+    let before = sys.run_log().matches("rewriter: site=").count();
+    let started = std::time::Instant::now();
+    while sys.run_log().matches("rewriter: site=").count() < before + 2 && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = sys.run_log();
+    assert!(log.contains("rewriter: rewrote the probed word"), "{log}");
+    assert!(
+        log.contains("the guest rewrote the word (0xd28000e5, not the probe's HVC); left as it is"),
+        "the hypervisor must say so:\n{log}"
+    );
+    let last = log
+        .lines()
+        .rev()
+        .find_map(|l| l.split("rewriter: site=").nth(1))
+        .unwrap();
+    assert_eq!(last.trim(), "d28000e5", "the guest's code was overwritten:\n{log}");
+    // Linux runs on.
+    let out = sys.hv_trace(&["exec", "echo", "linux-alive"]).unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("linux-alive"));
+}

@@ -116,8 +116,21 @@ pub(super) fn remove_here(vm: &'static VmConfig, id: u64) -> Result<u64, HvError
         let p = t.slots[slot].ok_or(HvError::NotFound)?;
         // Whatever state a hit left it in (HVC, or the original mid-step),
         // the site ends with its original word (if that fails, the probe
-        // stays listed).
-        patch(&mut mem, p.pa, p.original)?;
+        // stays listed) -- unless the guest has rewritten it since: its new
+        // code stays.
+        let mut word = [0u8; 4];
+        mem.read(PhysAddr::new(p.pa), &mut word).map_err(|_| HvError::Unmapped)?;
+        let current = u32::from_le_bytes(word);
+        match abi::word_on_removal(current, p.original, p.id) {
+            Some(original) if original != current => patch(&mut mem, p.pa, original)?,
+            Some(_) => {}
+            None => crate::warn!(
+                "VM {}: probe {} at {:#x}: the guest rewrote the word ({current:#010x}, not the probe's HVC); left as it is",
+                vm.name,
+                p.id,
+                p.va
+            ),
+        }
         t.slots[slot] = None;
         table_changed(vm.id);
         p
