@@ -119,7 +119,8 @@ pub(super) fn remove_here(vm: &'static VmConfig, id: u64) -> Result<u64, HvError
         // stays listed) -- unless the guest has rewritten it since: its new
         // code stays.
         let mut word = [0u8; 4];
-        mem.read(PhysAddr::new(p.pa), &mut word).map_err(|_| HvError::Unmapped)?;
+        mem.read(PhysAddr::new(p.pa), &mut word)
+            .map_err(|_| HvError::Unmapped)?;
         let current = u32::from_le_bytes(word);
         match abi::word_on_removal(current, p.original, p.id) {
             Some(original) if original != current => patch(&mut mem, p.pa, original)?,
