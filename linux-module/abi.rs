@@ -16,7 +16,7 @@ use core::mem::{offset_of, size_of};
 /// ABI major version this module speaks.
 pub(crate) const ABI_MAJOR: u16 = 1;
 /// ABI minor version this module was written against.
-pub(crate) const ABI_MINOR: u16 = 0;
+pub(crate) const ABI_MINOR: u16 = 1;
 /// Size of one record.
 pub(crate) const RECORD_SIZE: usize = 64;
 /// Length of the task-name fields.
@@ -70,6 +70,8 @@ pub(crate) mod err {
     pub(crate) const PERM: i64 = -8;
     /// Try again later.
     pub(crate) const BUSY: i64 = -9;
+    /// The VM was stopped (it faulted outside its memory map).
+    pub(crate) const STOPPED: i64 = -10;
 }
 
 /// Probe kinds (x3 of `PROBE_ADD`).
@@ -266,6 +268,7 @@ layout_table! {
     "HVTRACE_EUNMAPPED" => err::UNMAPPED,
     "HVTRACE_EPERM" => err::PERM,
     "HVTRACE_EBUSY" => err::BUSY,
+    "HVTRACE_ESTOPPED" => err::STOPPED,
     "HVTRACE_PROBE_PLAIN" => probe_kind::PLAIN,
     "HVTRACE_PROBE_CONTEXT_SWITCH" => probe_kind::CONTEXT_SWITCH,
     "HVTRACE_REC_CONTEXT_SWITCH" => kind::CONTEXT_SWITCH,

@@ -39,6 +39,7 @@ impl HvError {
             err::UNMAPPED => "the address is not mapped in that VM",
             err::PERM => "permission denied by the hypervisor",
             err::BUSY => "busy, try again",
+            err::STOPPED => "the VM is stopped (it faulted outside its memory map)",
             _ => "unknown hypervisor error",
         }
     }
@@ -55,6 +56,7 @@ impl HvError {
             err::UNMAPPED => EFAULT,
             err::PERM => EACCES,
             err::BUSY => EBUSY,
+            err::STOPPED => Error::from_errno(-(bindings::ENODEV as i32)),
             _ => EIO,
         }
     }

@@ -770,6 +770,10 @@ fn show_probes(p: &mut Page<'_>) -> Result {
                 Err(e) if e.0 == abi::err::INVAL && index == 0 => return Ok(()),
                 Err(e) if e.0 == abi::err::NOENT => break,
                 Err(e) if e.0 == abi::err::NOTSUPP => return Err(e.fail("PROBE_LIST")),
+                Err(e) if e.0 == abi::err::STOPPED => {
+                    let _ = writeln!(p, "vm={vm} stopped: {}", e.describe());
+                    break;
+                }
                 Err(e) => {
                     let _ = writeln!(p, "vm={vm} error: {}", e.describe());
                     break;

@@ -31,7 +31,7 @@ pub use ring::{Consumer, Producer, Ring, RingError, RingHeader};
 /// ABI major version: incompatible changes bump it.
 pub const ABI_MAJOR: u16 = 1;
 /// ABI minor version: compatible additions bump it.
-pub const ABI_MINOR: u16 = 0;
+pub const ABI_MINOR: u16 = 1;
 
 /// The value `VERSION` returns: `major << 16 | minor`.
 pub const fn abi_version() -> u64 {
@@ -156,11 +156,15 @@ pub enum HvError {
     /// Try again later.
     #[error("busy")]
     Busy = -9,
+    /// The VM was stopped (it faulted outside its memory map): nothing can
+    /// be done in it any more.
+    #[error("VM stopped")]
+    Stopped = -10,
 }
 
 impl HvError {
     /// Every error, for tables and the C header.
-    pub const ALL: [HvError; 9] = [
+    pub const ALL: [HvError; 10] = [
         Self::NotSupported,
         Self::InvalidArgument,
         Self::NoSpace,
@@ -170,6 +174,7 @@ impl HvError {
         Self::Unmapped,
         Self::Denied,
         Self::Busy,
+        Self::Stopped,
     ];
 
     /// The (negative) code.
@@ -201,6 +206,7 @@ impl HvError {
             Self::Unmapped => "UNMAPPED",
             Self::Denied => "PERM",
             Self::Busy => "BUSY",
+            Self::Stopped => "STOPPED",
         }
     }
 }
@@ -659,7 +665,7 @@ mod tests {
 
     #[test]
     fn results_and_errors() {
-        assert_eq!(abi_version(), 0x1_0000);
+        assert_eq!(abi_version(), 0x1_0001);
         for e in HvError::ALL {
             assert_eq!(decode_result(encode_result(Err(e))), Err(HvCallError::Known(e)));
             assert_eq!(HvError::from_code(e.code()), Some(e));

@@ -3,7 +3,7 @@
 
 use crate::arch::exceptions::{enter_guest, TrapFrame};
 use crate::{read_sysreg, write_sysreg};
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use hyp_core::config::{DeviceAccess, VmConfig};
 use hyp_core::regs;
 use hyp_core::stage2::{self, Attrs, MapError, TableStore};
@@ -113,9 +113,20 @@ pub fn is_stage2_table(pa: u64, len: usize) -> bool {
     pa >= base && pa.checked_add(len as u64).is_some_and(|e| e <= end)
 }
 
+/// VMs that were stopped (by id): the probe hypercalls refuse them.
+static STOPPED: [AtomicBool; 8] = [const { AtomicBool::new(false) }; 8];
+
+/// Whether VM `id` was stopped.
+pub fn is_stopped(id: u8) -> bool {
+    STOPPED.get(usize::from(id)).is_some_and(|s| s.load(Ordering::Acquire))
+}
+
 /// A guest did something the partition forbids: say so and stop that VM's
 /// core. The other VMs (and the hypervisor) keep running.
 pub fn stop_vm(vm: &VmConfig, frame: &TrapFrame, why: core::fmt::Arguments) -> ! {
+    if let Some(s) = STOPPED.get(usize::from(vm.id)) {
+        s.store(true, Ordering::Release);
+    }
     crate::error!(
         "VM {} ({}) on CPU{}: {} at pc {:#x}; VM stopped",
         vm.id,

@@ -308,3 +308,42 @@ fn removing_a_probe_leaves_code_the_guest_rewrote() {
     let out = sys.hv_trace(&["exec", "echo", "linux-alive"]).unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("linux-alive"));
 }
+
+/// Regression: once the RTOS's VM was stopped (it faulted), `probe add`
+/// waited for its halted core and failed with "busy", and `probe list` did
+/// not say why. Now the hypervisor refuses with "stopped" at once.
+#[test]
+fn a_stopped_vm_says_so_and_refuses_probes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, obj, elf) = (dir.path().join("i.s"), dir.path().join("i.o"), dir.path().join("i.elf"));
+    std::fs::write(&src, INTRUDER).unwrap();
+    assert!(Command::new("aarch64-linux-gnu-as")
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj)
+        .status()
+        .unwrap()
+        .success());
+    assert!(Command::new("aarch64-linux-gnu-ld")
+        .args(["-Ttext=0x40100000", "-e", "_start"])
+        .arg(&obj)
+        .arg("-o")
+        .arg(&elf)
+        .status()
+        .unwrap()
+        .success());
+    let sys = hv_trace_e2e::System::start(&["--rtos-elf", elf.to_str().unwrap()]).unwrap();
+    assert!(sys.run_log().contains("VM stopped"), "{}", sys.run_log());
+    let out = sys
+        .hv_trace(&["probe", "add", "_start", "--vm", "rtos", "--kind", "plain"])
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("the VM is stopped"), "{err}");
+    let out = sys.hv_trace(&["probe", "list"]).unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(list.contains("vm=1 stopped"), "{list}");
+    // Linux runs on, and its own probes still work.
+    let out = sys.hv_trace(&["probe", "add", "__switch_to", "--vm", "linux"]).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -250,7 +250,10 @@ mod tests {
                 Box::new(|b: &mut Vec<u8>| b[4] = 9),
                 DumpError {
                     offset: 4,
-                    kind: DumpErrorKind::UnsupportedAbi { major: 9, minor: 0 },
+                    kind: DumpErrorKind::UnsupportedAbi {
+                        major: 9,
+                        minor: crate::abi::ABI_MINOR,
+                    },
                 },
             ),
             (

@@ -89,9 +89,15 @@ fn partition() -> &'static config::Partition {
     crate::partition()
 }
 
+/// The VM a probe hypercall names; a stopped VM is refused (its core is
+/// halted: nothing can be patched or listed there any more).
 fn target_vm(vm_id: u64) -> Result<&'static VmConfig, HvError> {
     let id = u8::try_from(vm_id).map_err(|_| HvError::InvalidArgument)?;
-    partition().vm(id).ok_or(HvError::InvalidArgument)
+    let vm = partition().vm(id).ok_or(HvError::InvalidArgument)?;
+    if crate::vm::is_stopped(id) {
+        return Err(HvError::Stopped);
+    }
+    Ok(vm)
 }
 
 pub fn request_add(vm_id: u64, va: u64, kind: u64) -> Result<u64, HvError> {
