@@ -35,6 +35,29 @@ fn linux_and_rtos_run_together_and_poweroff_ends_qemu_with_0() {
     );
 }
 
+/// Assembles `source` into a guest ELF in `dir` that runs in the RTOS's
+/// place (linked at its image's address, IPA 0x4010_0000).
+fn guest_elf(dir: &std::path::Path, source: &str) -> std::path::PathBuf {
+    let (src, obj, elf) = (dir.join("guest.s"), dir.join("guest.o"), dir.join("guest.elf"));
+    std::fs::write(&src, source).unwrap();
+    let ok = Command::new("aarch64-linux-gnu-as")
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "assembling {}", src.display());
+    let ok = Command::new("aarch64-linux-gnu-ld")
+        .args(["-Ttext=0x40100000", "-e", "_start"])
+        .arg(&obj)
+        .arg("-o")
+        .arg(&elf)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "linking {}", elf.display());
+    elf
+}
+
 /// A guest in the RTOS's place that prints a line, then reads Linux's memory.
 const INTRUDER: &str = r#"
     .global _start
@@ -60,25 +83,7 @@ escaped: .asciz "intruder: the read went through\n"
 #[test]
 fn a_vm_reading_another_vms_memory_is_stopped_and_linux_keeps_running() {
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("intruder.s");
-    let obj = dir.path().join("intruder.o");
-    let elf = dir.path().join("intruder.elf");
-    std::fs::write(&src, INTRUDER).unwrap();
-    let ok = Command::new("aarch64-linux-gnu-as")
-        .arg(&src)
-        .arg("-o")
-        .arg(&obj)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let ok = Command::new("aarch64-linux-gnu-ld")
-        .args(["-Ttext=0x40100000", "-e", "_start"])
-        .arg(&obj)
-        .arg("-o")
-        .arg(&elf)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let elf = guest_elf(dir.path(), INTRUDER);
     let out = hv_trace(
         &[
             "run",
@@ -257,23 +262,7 @@ word:    .asciz "rewriter: site="
 #[test]
 fn removing_a_probe_leaves_code_the_guest_rewrote() {
     let dir = tempfile::tempdir().unwrap();
-    let (src, obj, elf) = (dir.path().join("r.s"), dir.path().join("r.o"), dir.path().join("r.elf"));
-    std::fs::write(&src, REWRITER).unwrap();
-    assert!(Command::new("aarch64-linux-gnu-as")
-        .arg(&src)
-        .arg("-o")
-        .arg(&obj)
-        .status()
-        .unwrap()
-        .success());
-    assert!(Command::new("aarch64-linux-gnu-ld")
-        .args(["-Ttext=0x40100000", "-e", "_start"])
-        .arg(&obj)
-        .arg("-o")
-        .arg(&elf)
-        .status()
-        .unwrap()
-        .success());
+    let elf = guest_elf(dir.path(), REWRITER);
     let sys = hv_trace_e2e::System::start(&["--rtos-elf", elf.to_str().unwrap()]).unwrap();
     assert!(sys.run_log().contains("rewriter: ready"), "{}", sys.run_log());
     let out = sys
@@ -315,23 +304,7 @@ fn removing_a_probe_leaves_code_the_guest_rewrote() {
 #[test]
 fn a_stopped_vm_says_so_and_refuses_probes() {
     let dir = tempfile::tempdir().unwrap();
-    let (src, obj, elf) = (dir.path().join("i.s"), dir.path().join("i.o"), dir.path().join("i.elf"));
-    std::fs::write(&src, INTRUDER).unwrap();
-    assert!(Command::new("aarch64-linux-gnu-as")
-        .arg(&src)
-        .arg("-o")
-        .arg(&obj)
-        .status()
-        .unwrap()
-        .success());
-    assert!(Command::new("aarch64-linux-gnu-ld")
-        .args(["-Ttext=0x40100000", "-e", "_start"])
-        .arg(&obj)
-        .arg("-o")
-        .arg(&elf)
-        .status()
-        .unwrap()
-        .success());
+    let elf = guest_elf(dir.path(), INTRUDER);
     let sys = hv_trace_e2e::System::start(&["--rtos-elf", elf.to_str().unwrap()]).unwrap();
     assert!(sys.run_log().contains("VM stopped"), "{}", sys.run_log());
     let out = sys
