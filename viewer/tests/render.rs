@@ -395,13 +395,54 @@ fn missing_and_corrupt_files_are_errors() {
     assert!(format!("{e:#}").contains("cut.dat"), "{e:#}");
 }
 
+/// One event of `format` at `ts` on `cpu`, by task `pid` (`comm`).
+fn event(
+    ts: u64,
+    cpu: u32,
+    (pid, comm): (i32, &str),
+    format: &Arc<trace_convert::EventFormat>,
+    fields: Vec<trace_convert::Value>,
+) -> trace_convert::Event {
+    trace_convert::Event {
+        ts_ns: ts,
+        cpu,
+        pid,
+        comm: Arc::from(comm),
+        format: format.clone(),
+        fields,
+        flags: 0,
+        preempt_count: 0,
+        buffer: 0,
+        missed_before: trace_convert::Missed::None,
+    }
+}
+
+/// `events` (in time order) written as a 2-CPU .dat at `path`.
+fn write_dat(
+    path: &std::path::Path,
+    formats: &[Arc<trace_convert::EventFormat>],
+    events: impl IntoIterator<Item = trace_convert::Event>,
+) {
+    use trace_convert::write::dat::{DatHeader, DatWriter};
+    let header = DatHeader {
+        cpus: 2,
+        buffers: vec![String::new()],
+        clock: "local".into(),
+        ..Default::default()
+    };
+    let mut w = DatWriter::new(std::fs::File::create(path).unwrap(), header, formats).unwrap();
+    for e in events {
+        w.write(&e).unwrap();
+    }
+    w.finish_into().unwrap();
+}
+
 /// A small trace with what the merged fixture lacks: a pointer field above
 /// 2^63, two event names alike in their first 12 characters, and a CPU
 /// with events but no sched_switch.
 fn odd_trace(dir: &std::path::Path) -> std::path::PathBuf {
     use trace_convert::format::{standard_common, EventFormat, FieldDef};
-    use trace_convert::write::dat::{DatHeader, DatWriter};
-    use trace_convert::{Event, Missed, Value};
+    use trace_convert::Value;
     let timer = Arc::new(EventFormat {
         id: 90,
         system: "timer".into(),
@@ -425,38 +466,20 @@ fn odd_trace(dir: &std::path::Path) -> std::path::PathBuf {
     };
     let (wakeup, wakeup_new) = (wake(91, "sched_wakeup_x"), wake(92, "sched_wakeup_x_new"));
     let formats = vec![timer.clone(), wakeup.clone(), wakeup_new.clone()];
-    let ev = |ts: u64, format: &Arc<EventFormat>, fields: Vec<Value>| Event {
-        ts_ns: ts,
-        cpu: 1,
-        pid: 42,
-        comm: Arc::from("worker"),
-        format: format.clone(),
-        fields,
-        flags: 0,
-        preempt_count: 0,
-        buffer: 0,
-        missed_before: Missed::None,
-    };
+    let ev = |ts: u64, format: &Arc<EventFormat>, fields: Vec<Value>| event(ts, 1, (42, "worker"), format, fields);
     let path = dir.join("odd.dat");
-    let header = DatHeader {
-        cpus: 2,
-        buffers: vec![String::new()],
-        clock: "local".into(),
-        ..Default::default()
-    };
-    let mut w = DatWriter::new(std::fs::File::create(&path).unwrap(), header, &formats).unwrap();
-    for i in 0..30u64 {
-        let ts = 1_000_000 + i * 10_000;
-        w.write(&ev(
-            ts,
-            &timer,
-            vec![Value::UInt(0xffff_8881_0000_1000 + i), Value::Int(5)],
-        ))
-        .unwrap();
-        w.write(&ev(ts + 1, &wakeup, vec![Value::Int(7)])).unwrap();
-        w.write(&ev(ts + 2, &wakeup_new, vec![Value::Int(8)])).unwrap();
-    }
-    w.finish_into().unwrap();
+    write_dat(
+        &path,
+        &formats,
+        (0..30u64).flat_map(|i| {
+            let ts = 1_000_000 + i * 10_000;
+            [
+                ev(ts, &timer, vec![Value::UInt(0xffff_8881_0000_1000 + i), Value::Int(5)]),
+                ev(ts + 1, &wakeup, vec![Value::Int(7)]),
+                ev(ts + 2, &wakeup_new, vec![Value::Int(8)]),
+            ]
+        }),
+    );
     path
 }
 
@@ -483,16 +506,10 @@ fn pointers_long_event_names_and_cpus_without_switches_read_true() {
 /// viewer kept whichever name its first CPU saw.
 #[test]
 fn a_task_has_one_name_its_latest_everywhere() {
-    use trace_convert::write::dat::{DatHeader, DatWriter};
-    use trace_convert::{Event, Missed, Value};
+    use trace_convert::Value;
     let sw = Arc::new(trace_convert::text::sched_switch_format(316));
-    let switch = |ts: u64, cpu: u32, prev: (&str, i64), next: (&str, i64)| Event {
-        ts_ns: ts,
-        cpu,
-        pid: prev.1 as i32,
-        comm: Arc::from(prev.0),
-        format: sw.clone(),
-        fields: vec![
+    let switch = |ts: u64, cpu: u32, prev: (&str, i64), next: (&str, i64)| {
+        let fields = vec![
             Value::Str(prev.0.into()),
             Value::Int(prev.1),
             Value::Int(120),
@@ -500,28 +517,23 @@ fn a_task_has_one_name_its_latest_everywhere() {
             Value::Str(next.0.into()),
             Value::Int(next.1),
             Value::Int(120),
-        ],
-        flags: 0,
-        preempt_count: 0,
-        buffer: 0,
-        missed_before: Missed::None,
+        ];
+        event(ts, cpu, (prev.1 as i32, prev.0), &sw, fields)
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("exec.dat");
-    let header = DatHeader {
-        cpus: 2,
-        buffers: vec![String::new()],
-        clock: "local".into(),
-        ..Default::default()
-    };
-    let mut w = DatWriter::new(std::fs::File::create(&path).unwrap(), header, std::slice::from_ref(&sw)).unwrap();
     // pid 7 runs as init on CPU0, then on CPU1, where it exec's dd and is
     // switched out under its new name, never to run again.
-    w.write(&switch(1_000, 0, ("swapper/0", 0), ("init", 7))).unwrap();
-    w.write(&switch(2_000, 0, ("init", 7), ("swapper/0", 0))).unwrap();
-    w.write(&switch(3_000, 1, ("swapper/1", 0), ("init", 7))).unwrap();
-    w.write(&switch(4_000, 1, ("dd", 7), ("swapper/1", 0))).unwrap();
-    w.finish_into().unwrap();
+    write_dat(
+        &path,
+        std::slice::from_ref(&sw),
+        [
+            switch(1_000, 0, ("swapper/0", 0), ("init", 7)),
+            switch(2_000, 0, ("init", 7), ("swapper/0", 0)),
+            switch(3_000, 1, ("swapper/1", 0), ("init", 7)),
+            switch(4_000, 1, ("dd", 7), ("swapper/1", 0)),
+        ],
+    );
     let a = app(&path, 100, 24);
     let viewer_name = a.index.tasks.iter().find(|t| t.pid == 7).map(|t| t.name.to_string());
     let trace = trace_convert::Trace::open(&path).unwrap();
