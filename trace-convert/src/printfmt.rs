@@ -120,6 +120,20 @@ const KMEM_CALLERS: [&str; 6] = [
     "kmem_cache_free",
 ];
 
+/// The code symbols of a `/proc/kallsyms` text: `(address, name, module)`
+/// of its `ADDR TYPE NAME [MODULE]` lines of text (`t`, `T`) and weak (`w`,
+/// `W`) symbols; lines without an address (kptr_restrict) and data are left
+/// out.
+pub fn code_symbols(text: &str) -> impl Iterator<Item = (u64, &str, Option<&str>)> {
+    text.lines().filter_map(|l| {
+        let mut w = l.split_whitespace();
+        let addr = u64::from_str_radix(w.next()?, 16).ok().filter(|&a| a != 0)?;
+        let kind = w.next()?;
+        let name = w.next()?;
+        matches!(kind, "t" | "T" | "w" | "W").then_some((addr, name, w.next()))
+    })
+}
+
 /// Code symbols of a `/proc/kallsyms` text, by address.
 #[derive(Debug, Default)]
 pub struct Kallsyms {
@@ -128,19 +142,9 @@ pub struct Kallsyms {
 }
 
 impl Kallsyms {
-    /// Reads `ADDR TYPE NAME [MODULE]` lines, keeping text symbols (`t`, `T`,
-    /// `w`, `W`); other lines are skipped.
+    /// The code symbols of a `/proc/kallsyms` text (see [`code_symbols`]).
     pub fn parse(text: &str) -> Self {
-        let mut all: Vec<(u64, &str)> = text
-            .lines()
-            .filter_map(|l| {
-                let mut w = l.split_whitespace();
-                let addr = u64::from_str_radix(w.next()?, 16).ok()?;
-                let kind = w.next()?;
-                let name = w.next()?;
-                (addr != 0 && matches!(kind, "t" | "T" | "w" | "W")).then_some((addr, name))
-            })
-            .collect();
+        let mut all: Vec<(u64, &str)> = code_symbols(text).map(|(addr, name, _)| (addr, name)).collect();
         all.sort_by_key(|s| s.0);
         all.dedup_by_key(|s| s.0);
         let (addrs, names) = all.into_iter().map(|(a, n)| (a, n.to_string())).unzip();

@@ -316,23 +316,17 @@ impl Space {
     }
 }
 
-/// The code symbols of `/proc/kallsyms` (text, weak), modules as
-/// `name [module]`; lines without an address (kptr_restrict) and data are left out.
+/// The code symbols of `/proc/kallsyms` (`trace_convert::printfmt::code_symbols`),
+/// demangled, modules as `name [module]`.
 fn kallsyms(text: &str) -> Vec<(u64, String)> {
-    text.lines()
-        .filter_map(|line| {
-            let mut f = line.split_whitespace();
-            let addr = u64::from_str_radix(f.next()?, 16).ok().filter(|&a| a != 0)?;
-            let kind = f.next()?;
-            if !matches!(kind, "t" | "T" | "w" | "W") {
-                return None;
-            }
+    trace_convert::printfmt::code_symbols(text)
+        .map(|(addr, name, module)| {
             // Rust code (the hvtrace module) is listed mangled.
-            let name = format!("{:#}", rustc_demangle::demangle(f.next()?));
-            Some(match f.next() {
+            let name = format!("{:#}", rustc_demangle::demangle(name));
+            match module {
                 Some(module) => (addr, format!("{name} {module}")),
                 None => (addr, name),
-            })
+            }
         })
         .collect()
 }
