@@ -20,8 +20,6 @@ pub struct Control {
     data_sock: PathBuf,
     /// How the last `fetch` came home: the channel and the time it took.
     pub last_transfer: Option<Transfer>,
-    /// How long `exec` waits for output before it kicks the console.
-    kick: Duration,
 }
 
 /// How a file came home.
@@ -106,7 +104,6 @@ impl Control {
             serial: 0,
             data_sock: dir.join("data.sock"),
             last_transfer: None,
-            kick: Duration::from_millis(200),
         })
     }
 
@@ -117,9 +114,14 @@ impl Control {
 
     /// Run a shell command in the guest; stdout and stderr together.
     pub fn exec(&mut self, cmd: &str, timeout: Duration) -> Result<Output> {
+        self.exec_kicking(cmd, timeout, Duration::from_millis(200))
+    }
+
+    /// `exec`, kicking the console after each `kick` without output.
+    fn exec_kicking(&mut self, cmd: &str, timeout: Duration, kick: Duration) -> Result<Output> {
         self.serial += 1;
         let marker = format!("@@hvt-{}-{}@@", std::process::id(), self.serial);
-        self.stream.get_mut().set_read_timeout(Some(self.kick))?;
+        self.stream.get_mut().set_read_timeout(Some(kick))?;
         // One line per command (the guest's agent evals line by line); the
         // end marker carries its status; output before the start marker is
         // left over from earlier commands.
@@ -281,16 +283,15 @@ impl Control {
         let reader = std::thread::spawn(move || read_after_marker(&mut sock, &expect, size, timeout));
         // The guest's virtio ports hand their output over when the host
         // writes to a port: kick often while the file flows.
-        self.kick = Duration::from_millis(2);
-        let sent = self.exec(
+        let sent = self.exec_kicking(
             // The marker is [@a-z0-9-] only: a safe printf format.
             &format!(
                 "{{ printf '{}\\n'; cat {guest_path}; }} > {GUEST_DATA_PORT}",
                 marker.trim_end()
             ),
             timeout,
+            Duration::from_millis(2),
         );
-        self.kick = Duration::from_millis(200);
         let received = reader
             .join()
             .map_err(|_| anyhow::anyhow!("the data port's reader failed"))?;
