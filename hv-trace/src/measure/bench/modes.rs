@@ -85,9 +85,13 @@ pub fn disable(ctl: &mut Control, mode: Mode) -> Result<()> {
     match mode {
         Mode::Native | Mode::Hyp => {}
         Mode::Probe | Mode::Records | Mode::Traced => {
-            hvtrace::enable(ctl, false)?;
+            // Recording off and the listing in one round trip, as before.
+            let listing = ctl.run(
+                &format!("{} && cat {}/probes", hvtrace::enable_command(false), hvtrace::SYSFS),
+                T,
+            )?;
             let mut cmds = vec![format!("echo 0 > {TRACING}/events/hvtrace/enable")];
-            for p in hvtrace::list(ctl)? {
+            for p in hvtrace::parse_list(&listing) {
                 cmds.push(hvtrace::probe_command(&ProbeCmd::Remove { vm: p.vm, id: p.id }));
             }
             ctl.run(&cmds.join(" && "), T)?;
