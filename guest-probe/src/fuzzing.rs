@@ -88,3 +88,25 @@ pub fn elf(data: &[u8]) {
         }
     }
 }
+
+/// The sysfs control protocol (`abi::control`): a probe command, enable and
+/// count writes, and listing and stats lines. A command that parses formats
+/// back to itself.
+pub fn control(data: &[u8]) {
+    use crate::abi::control::{parse_count, parse_enable, parse_probe, stat_lines, ProbeLine};
+    let _ = parse_enable(data);
+    let _ = parse_count(data);
+    if let Ok(cmd) = parse_probe(data) {
+        let text = cmd.to_string();
+        assert_eq!(parse_probe(text.as_bytes()), Ok(cmd), "{text:?}");
+    }
+    if let Ok(text) = core::str::from_utf8(data) {
+        for line in text.lines() {
+            if let Ok(p) = ProbeLine::parse(line) {
+                let again = p.to_string();
+                assert_eq!(ProbeLine::parse(&again), Ok(p), "{again:?}");
+            }
+        }
+        let _ = stat_lines(text).count();
+    }
+}

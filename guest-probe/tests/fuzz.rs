@@ -218,3 +218,18 @@ fn fuzz_elf_readers() {
     }
     run("elf", &seeds, 6000, fuzzing::elf);
 }
+
+#[test]
+fn fuzz_control_protocol() {
+    let seeds: Vec<Vec<u8>> = [
+        "add 1 ffff000040105af0 switch\n",
+        "remove 0 17",
+        "1\n",
+        "1000",
+        "vm=0 id=3 addr=0xffff800080012340 kind=plain hits=12 owner=hvtrace\nvm=1 error: busy\nrecords 4\n",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    run("control", &seeds, 20_000, fuzzing::control);
+}
