@@ -98,10 +98,20 @@ fn exercise(bytes: Vec<u8>) -> bool {
     let len = bytes.len();
     match Trace::from_bytes(Arc::new(bytes)) {
         Ok(t) => {
+            // Printed as `trace-cmd report` prints: the file's print formats
+            // and kallsyms are outside input too.
+            let mut text = trace_convert::write::text::TextWriter::new(std::io::sink(), t.meta(), Default::default())
+                .expect("a sink takes the header");
             for ev in t.events().take(200_000) {
-                if let Err(e) = ev {
-                    check_error(&e, len);
-                    return false;
+                match ev {
+                    Ok(ev) => {
+                        use trace_convert::write::EventSink;
+                        let _ = text.event(&ev);
+                    }
+                    Err(e) => {
+                        check_error(&e, len);
+                        return false;
+                    }
                 }
             }
             true
