@@ -16,7 +16,7 @@ use core::mem::{offset_of, size_of};
 /// ABI major version this module speaks.
 pub(crate) const ABI_MAJOR: u16 = 1;
 /// ABI minor version this module was written against.
-pub(crate) const ABI_MINOR: u16 = 1;
+pub(crate) const ABI_MINOR: u16 = 2;
 /// Size of one record.
 pub(crate) const RECORD_SIZE: usize = 64;
 /// Length of the task-name fields.
@@ -29,6 +29,10 @@ pub(crate) const RING_HEADER_SIZE: usize = 256;
 pub(crate) const MAX_RING_CAPACITY: u32 = 1 << 26;
 /// Probe ids are below this.
 pub(crate) const MAX_PROBE_ID: u16 = 0x8000;
+/// Most slots of fetched values after one record.
+pub(crate) const MAX_DATA_SLOTS: usize = 10;
+/// Largest fetch plan `PROBE_ADD` takes.
+pub(crate) const FETCH_PLAN_MAX: usize = 416;
 
 /// Hypercall function ids (x0).
 pub(crate) mod hvc {
@@ -46,6 +50,8 @@ pub(crate) mod hvc {
     pub(crate) const RING_INFO: u64 = 0x14;
     /// x1 = counter index; returns the counter.
     pub(crate) const STATS: u64 = 0x16;
+    /// x1 = VM, x2 = probe id, x3 = buffer IPA, x4 = its length; returns the plan's length.
+    pub(crate) const PROBE_PLAN: u64 = 0x17;
     /// x1 = count; returns the number of synthetic records written.
     pub(crate) const TEST_EMIT: u64 = 0x1f;
 }
@@ -134,8 +140,20 @@ pub(crate) struct Record {
     pub(crate) seq: u32,
     /// NUL-padded (not terminated) name of the task switched from.
     pub(crate) prev_name: [u8; NAME_LEN],
-    /// NUL-padded (not terminated) name of the task switched to.
+    /// NUL-padded (not terminated) name of the task switched to (a probe
+    /// hit: the probe's label).
     pub(crate) next_name: [u8; NAME_LEN],
+}
+
+impl Record {
+    /// Slots of fetched values after a probe hit (its `next_prio`).
+    pub(crate) fn data_slots(&self) -> usize {
+        if self.kind == kind::PROBE_HIT {
+            usize::from(self.next_prio)
+        } else {
+            0
+        }
+    }
 }
 
 /// A ring header as it lies in shared memory. Never referenced while
@@ -155,13 +173,15 @@ pub(crate) struct RingHeader {
     pub(crate) capacity: u32,
     /// Source CPU.
     pub(crate) cpu: u64,
+    /// Slots ever used by data after a record (producer).
+    pub(crate) data_slots: u64,
     /// Reserved.
-    pub(crate) reserved0: [u8; 40],
-    /// Records ever written (producer).
+    pub(crate) reserved0: [u8; 32],
+    /// Slots ever written (producer).
     pub(crate) head: u64,
     /// Padding to the next cache line.
     pub(crate) pad1: [u8; 56],
-    /// Records ever read (consumer: this module).
+    /// Slots ever read (consumer: this module).
     pub(crate) tail: u64,
     /// Padding to the next cache line.
     pub(crate) pad2: [u8; 56],
@@ -242,6 +262,7 @@ layout_table! {
     "hvtrace_ring_header.record_size" => offset_of!(RingHeader, record_size),
     "hvtrace_ring_header.capacity" => offset_of!(RingHeader, capacity),
     "hvtrace_ring_header.cpu" => offset_of!(RingHeader, cpu),
+    "hvtrace_ring_header.data_slots" => offset_of!(RingHeader, data_slots),
     "hvtrace_ring_header.head" => offset_of!(RingHeader, head),
     "hvtrace_ring_header.tail" => offset_of!(RingHeader, tail),
     "hvtrace_ring_header.drops" => offset_of!(RingHeader, drops),
@@ -251,6 +272,8 @@ layout_table! {
     "HVTRACE_NAME_LEN" => NAME_LEN,
     "HVTRACE_RING_MAGIC" => RING_MAGIC,
     "HVTRACE_RING_HEADER_SIZE" => RING_HEADER_SIZE,
+    "HVTRACE_MAX_DATA_SLOTS" => MAX_DATA_SLOTS,
+    "HVTRACE_FETCH_PLAN_MAX" => FETCH_PLAN_MAX,
     "HVTRACE_HVC_VERSION" => hvc::VERSION,
     "HVTRACE_HVC_PROBE_ADD" => hvc::PROBE_ADD,
     "HVTRACE_HVC_PROBE_REMOVE" => hvc::PROBE_REMOVE,
@@ -258,6 +281,7 @@ layout_table! {
     "HVTRACE_HVC_TRACE_ENABLE" => hvc::TRACE_ENABLE,
     "HVTRACE_HVC_RING_INFO" => hvc::RING_INFO,
     "HVTRACE_HVC_STATS" => hvc::STATS,
+    "HVTRACE_HVC_PROBE_PLAN" => hvc::PROBE_PLAN,
     "HVTRACE_HVC_TEST_EMIT" => hvc::TEST_EMIT,
     "HVTRACE_ENOTSUPP" => err::NOTSUPP,
     "HVTRACE_EINVAL" => err::INVAL,

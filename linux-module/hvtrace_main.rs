@@ -30,8 +30,12 @@ mod abi;
 // guest-probe's `abi/control.rs`, copied here by the build: the one
 // definition of the sysfs text protocol, whose host half (listing parsers)
 // the module does not use.
-#[allow(dead_code)]
+#[allow(dead_code, unreachable_pub)]
 mod cmd;
+// guest-probe's `abi/fetch.rs`, copied here by the build: fetch arguments'
+// text form, plan blob and payload (the hypervisor runs the plans).
+#[allow(dead_code, unreachable_pub)]
+mod fetch;
 mod hvc;
 mod ring;
 
@@ -144,7 +148,19 @@ mod shim {
             next_comm: *const c_char,
             seq: u32,
         );
-        fn hvtrace_shim_emit_probe(ts: u64, cpu: u32, probe_id: u32, pc: u64, prio: u8, comm: *const c_char, seq: u32);
+        fn hvtrace_shim_emit_probe(
+            ts: u64,
+            cpu: u32,
+            probe_id: u32,
+            pc: u64,
+            prio: u8,
+            comm: *const c_char,
+            seq: u32,
+            what: *const c_char,
+        );
+        fn hvtrace_shim_ipa_buf_alloc(len: usize) -> *mut u8;
+        fn hvtrace_shim_ipa_buf_free(buf: *mut u8);
+        fn hvtrace_shim_ipa_of(buf: *const u8) -> u64;
         fn hvtrace_shim_switch_enabled() -> bool;
         fn hvtrace_shim_probe_enabled() -> bool;
         fn hvtrace_shim_dt_present() -> c_int;
@@ -205,10 +221,51 @@ mod shim {
         }
     }
 
-    /// Emits `hvtrace:rtos_probe`; the name is a 16-byte array.
-    pub(crate) fn emit_probe(ts: u64, cpu: u32, id: u32, pc: u64, prio: u8, comm: &[u8; 16], seq: u32) {
-        // SAFETY: the shim copies exactly 16 bytes from `comm`.
-        unsafe { hvtrace_shim_emit_probe(ts, cpu, id, pc, prio, comm.as_ptr().cast(), seq) }
+    /// Emits `hvtrace:rtos_probe`; the name is a 16-byte array, `what` a
+    /// NUL-terminated string.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn emit_probe(ts: u64, cpu: u32, id: u32, pc: u64, prio: u8, comm: &[u8; 16], seq: u32, what: &core::ffi::CStr) {
+        // SAFETY: the shim copies exactly 16 bytes from `comm` and the
+        // NUL-terminated `what`, both alive for the call.
+        unsafe { hvtrace_shim_emit_probe(ts, cpu, id, pc, prio, comm.as_ptr().cast(), seq, what.as_ptr()) }
+    }
+
+    /// A zeroed, physically contiguous buffer the hypervisor can reach by
+    /// its address (Linux's IPA = PA); freed when dropped.
+    pub(crate) struct IpaBuf {
+        ptr: *mut u8,
+        len: usize,
+    }
+
+    impl IpaBuf {
+        /// `len` bytes (process context: it may sleep).
+        pub(crate) fn new(len: usize) -> Result<Self> {
+            // SAFETY: a plain allocation; null is checked below.
+            let ptr = unsafe { hvtrace_shim_ipa_buf_alloc(len) };
+            if ptr.is_null() {
+                return Err(ENOMEM);
+            }
+            Ok(Self { ptr, len })
+        }
+
+        /// Its bytes.
+        pub(crate) fn bytes(&mut self) -> &mut [u8] {
+            // SAFETY: `ptr` is a live allocation of `len` bytes owned by self.
+            unsafe { core::slice::from_raw_parts_mut(self.ptr, self.len) }
+        }
+
+        /// Its intermediate physical address.
+        pub(crate) fn ipa(&self) -> u64 {
+            // SAFETY: `ptr` is kmalloc memory, in the linear map.
+            unsafe { hvtrace_shim_ipa_of(self.ptr) }
+        }
+    }
+
+    impl Drop for IpaBuf {
+        fn drop(&mut self) {
+            // SAFETY: allocated by hvtrace_shim_ipa_buf_alloc, freed once.
+            unsafe { hvtrace_shim_ipa_buf_free(self.ptr) }
+        }
     }
 
     /// Whether `hvtrace:rtos_switch` is on (a static key).
@@ -382,9 +439,58 @@ impl Tally {
     }
 }
 
-/// Turns one record into its ftrace event. The names are made printable only
-/// when the event is on: records are also drained with the events off.
-fn emit(ring: usize, r: &Record, tally: &mut Tally) {
+/// A probe hit's `what`: its label (or its address) and the values it
+/// fetched, `name=value` as kprobe events print them; cut (ending in `...`)
+/// if it does not fit.
+struct What {
+    buf: [u8; WHAT_MAX],
+    len: usize,
+    cut: bool,
+}
+
+/// Longest `what` text (NUL included).
+const WHAT_MAX: usize = 768;
+
+impl Write for What {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = WHAT_MAX - 4 - self.len;
+        let n = s.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        if n < s.len() {
+            self.cut = true;
+            return Err(fmt::Error);
+        }
+        Ok(())
+    }
+}
+
+impl What {
+    fn of(r: &Record, data: &[u8]) -> Self {
+        let mut w = What {
+            buf: [0; WHAT_MAX],
+            len: 0,
+            cut: false,
+        };
+        let label = &r.next_name[..r.next_name.iter().position(|&c| c == 0).unwrap_or(r.next_name.len())];
+        let _ = fetch::write_what(&mut w, label, r.pc, data);
+        if w.cut {
+            w.buf[w.len..w.len + 3].copy_from_slice(b"...");
+            w.len += 3;
+        }
+        w
+    }
+
+    fn as_cstr(&self) -> &CStr {
+        // The buffer was zeroed and at most WHAT_MAX - 1 bytes are written.
+        CStr::from_bytes_until_nul(&self.buf).unwrap_or(c"?")
+    }
+}
+
+/// Turns one record (and the values a probe fetched, `data`) into its
+/// ftrace event. The names are made printable only when the event is on:
+/// records are also drained with the events off.
+fn emit(ring: usize, r: &Record, data: &[u8], tally: &mut Tally) {
     tally.records += 1;
     tally.track_seq(r.seq);
     match r.kind {
@@ -405,6 +511,7 @@ fn emit(ring: usize, r: &Record, tally: &mut Tally) {
         kind::PROBE_HIT => {
             tally.probe_hits += 1;
             if tally.probe_on {
+                let what = What::of(r, data);
                 shim::emit_probe(
                     r.timestamp,
                     r.cpu.into(),
@@ -413,6 +520,7 @@ fn emit(ring: usize, r: &Record, tally: &mut Tally) {
                     r.prev_prio,
                     &abi::comm(&r.prev_name),
                     r.seq,
+                    what.as_cstr(),
                 );
             }
         }
@@ -464,7 +572,7 @@ fn drain(budget: u64) -> bool {
         let mut tally = Tally::default();
         region.walk(|ring| {
             tally.start_ring(ring.index);
-            let d = ring.drain(left, |r| emit(ring.index, r, &mut tally));
+            let d = ring.drain(left, |r, data| emit(ring.index, r, data, &mut tally));
             tally.end_ring(ring.index);
             left -= d.records;
             if let Some(skipped) = d.resynced {
@@ -756,6 +864,7 @@ fn show_probes(p: &mut Page<'_>) -> Result {
                         cmd::ListedKind::Plain
                     };
                     let line = cmd::ProbeLine {
+                        plan: probe_plan(vm, id),
                         vm: vm as u8,
                         id,
                         addr: r.x1,
@@ -784,9 +893,24 @@ fn show_probes(p: &mut Page<'_>) -> Result {
     Ok(())
 }
 
+/// A probe's label and fetch arguments, as the hypervisor holds them (none
+/// if it cannot say).
+fn probe_plan(vm: u64, id: u16) -> fetch::FetchPlan {
+    let Ok(mut buf) = shim::IpaBuf::new(fetch::PLAN_MAX) else {
+        return fetch::FetchPlan::EMPTY;
+    };
+    match hvc::call5(f::PROBE_PLAN, [vm, id.into(), buf.ipa(), fetch::PLAN_MAX as u64, 0]) {
+        Ok(r) => {
+            let n = (r.x0 as usize).min(fetch::PLAN_MAX);
+            fetch::FetchPlan::from_bytes(&buf.bytes()[..n]).unwrap_or(fetch::FetchPlan::EMPTY)
+        }
+        Err(_) => fetch::FetchPlan::EMPTY,
+    }
+}
+
 fn store_probes(input: &[u8]) -> Result {
     match cmd::parse_probe(input).map_err(|e| refuse("probes", input, e))? {
-        ProbeCmd::Add { vm, addr, switch } => {
+        ProbeCmd::Add { vm, addr, switch, plan } => {
             if OWN.iter().all(|o| o.load(Ordering::Relaxed) != 0) {
                 pr_warn!("probes: refused: this module already tracks {OWN_PROBES} probes\n");
                 return Err(ENOSPC);
@@ -796,7 +920,12 @@ fn store_probes(input: &[u8]) -> Result {
             } else {
                 abi::probe_kind::PLAIN
             };
-            let r = hvc::call(f::PROBE_ADD, vm.into(), addr, kind).map_err(|e| e.fail("PROBE_ADD"))?;
+            let mut blob = [0u8; fetch::PLAN_MAX];
+            let len = plan.encode(&mut blob);
+            let mut buf = shim::IpaBuf::new(fetch::PLAN_MAX)?;
+            buf.bytes()[..len].copy_from_slice(&blob[..len]);
+            let r = hvc::call5(f::PROBE_ADD, [vm.into(), addr, kind, buf.ipa(), len as u64])
+                .map_err(|e| e.fail("PROBE_ADD"))?;
             let id = (r.x0 & 0xffff) as u16;
             let entry = own_entry(vm, id);
             let tracked = OWN.iter().any(|o| {
@@ -807,8 +936,9 @@ fn store_probes(input: &[u8]) -> Result {
                 pr_warn!("probe {id} in VM {vm} added but not tracked: it stays after unload\n");
             }
             pr_info!(
-                "probe {id} added in VM {vm} at {addr:#x} ({})\n",
-                if switch { "context switch" } else { "plain" }
+                "probe {id} added in VM {vm} at {addr:#x} ({}, {} fetch arguments)\n",
+                if switch { "context switch" } else { "plain" },
+                plan.argc
             );
         }
         ProbeCmd::Remove { vm, id } => {

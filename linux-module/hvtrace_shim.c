@@ -56,6 +56,7 @@ static const struct hvtrace_layout_entry hvtrace_layout[] = {
 	OFF(hvtrace_ring_header, record_size),
 	OFF(hvtrace_ring_header, capacity),
 	OFF(hvtrace_ring_header, cpu),
+	OFF(hvtrace_ring_header, data_slots),
 	OFF(hvtrace_ring_header, head),
 	OFF(hvtrace_ring_header, tail),
 	OFF(hvtrace_ring_header, drops),
@@ -65,10 +66,13 @@ static const struct hvtrace_layout_entry hvtrace_layout[] = {
 	VAL(HVTRACE_NAME_LEN),
 	VAL(HVTRACE_RING_MAGIC),
 	VAL(HVTRACE_RING_HEADER_SIZE),
+	VAL(HVTRACE_MAX_DATA_SLOTS),
+	VAL(HVTRACE_FETCH_PLAN_MAX),
 	VAL(HVTRACE_HVC_VERSION),
 	VAL(HVTRACE_HVC_PROBE_ADD),
 	VAL(HVTRACE_HVC_PROBE_REMOVE),
 	VAL(HVTRACE_HVC_PROBE_LIST),
+	VAL(HVTRACE_HVC_PROBE_PLAN),
 	VAL(HVTRACE_HVC_TRACE_ENABLE),
 	VAL(HVTRACE_HVC_RING_INFO),
 	VAL(HVTRACE_HVC_STATS),
@@ -124,9 +128,31 @@ bool hvtrace_shim_probe_enabled(void)
 }
 
 void hvtrace_shim_emit_probe(u64 ts_counter, u32 rtos_cpu, u32 probe_id,
-			     u64 pc, u8 prio, const char *comm, u32 seq)
+			     u64 pc, u8 prio, const char *comm, u32 seq,
+			     const char *what)
 {
-	trace_rtos_probe(ts_counter, rtos_cpu, probe_id, pc, prio, comm, seq);
+	trace_rtos_probe(ts_counter, rtos_cpu, probe_id, pc, prio, comm, seq,
+			 what);
+}
+
+/*
+ * A buffer the hypervisor reads or writes by address (Linux's IPA is its
+ * PA): kmalloc memory is physically contiguous, module data and vmap'd
+ * stacks are not.
+ */
+void *hvtrace_shim_ipa_buf_alloc(size_t len)
+{
+	return kzalloc(len, GFP_KERNEL);
+}
+
+void hvtrace_shim_ipa_buf_free(void *buf)
+{
+	kfree(buf);
+}
+
+u64 hvtrace_shim_ipa_of(const void *buf)
+{
+	return virt_to_phys(buf);
 }
 
 /*

@@ -49,11 +49,12 @@ TRACE_EVENT(rtos_switch,
 		  (unsigned long long)__entry->ts_counter)
 );
 
-/* A hit of a plain RTOS probe. */
+/* A hit of a plain probe: `what` is its label and the values it fetched,
+ * `name=value` as kprobe events print them. */
 TRACE_EVENT(rtos_probe,
 	TP_PROTO(u64 ts_counter, u32 rtos_cpu, u32 probe_id, u64 pc, u8 prio,
-		 const char *comm, u32 seq),
-	TP_ARGS(ts_counter, rtos_cpu, probe_id, pc, prio, comm, seq),
+		 const char *comm, u32 seq, const char *what),
+	TP_ARGS(ts_counter, rtos_cpu, probe_id, pc, prio, comm, seq, what),
 	TP_STRUCT__entry(
 		__field(u64, ts_counter)
 		__field(u32, rtos_cpu)
@@ -62,6 +63,7 @@ TRACE_EVENT(rtos_probe,
 		__field(u8, prio)
 		__array(char, comm, HVTRACE_COMM_LEN)
 		__field(u32, seq)
+		__string(what, what)
 	),
 	TP_fast_assign(
 		__entry->ts_counter = ts_counter;
@@ -71,9 +73,10 @@ TRACE_EVENT(rtos_probe,
 		__entry->prio = prio;
 		memcpy(__entry->comm, comm, HVTRACE_COMM_LEN);
 		__entry->seq = seq;
+		__assign_str(what);
 	),
-	TP_printk("rtos_cpu=%u probe=%u pc=0x%llx comm=%s prio=%u seq=%u ts_counter=%llu",
-		  __entry->rtos_cpu, __entry->probe_id,
+	TP_printk("%s rtos_cpu=%u probe=%u pc=0x%llx comm=%s prio=%u seq=%u ts_counter=%llu",
+		  __get_str(what), __entry->rtos_cpu, __entry->probe_id,
 		  (unsigned long long)__entry->pc, __entry->comm,
 		  __entry->prio, __entry->seq,
 		  (unsigned long long)__entry->ts_counter)

@@ -204,9 +204,26 @@ impl Ring {
         Record::from_words(words)
     }
 
-    /// Hands waiting records to `f`, in order, at most `limit` of them, and
-    /// frees their slots.
-    pub(crate) fn drain(&self, limit: u64, mut f: impl FnMut(&Record)) -> Drained {
+    /// The data slots after the record in slot `n` into `out`, a word at a
+    /// time; returns the bytes read.
+    fn read_data(&self, n: u64, slots: usize, out: &mut [u8; abi::MAX_DATA_SLOTS * abi::RECORD_SIZE]) -> usize {
+        for i in 0..slots {
+            let slot = (n.wrapping_add(1 + i as u64) & (u64::from(self.capacity) - 1)) as usize;
+            for w in 0..abi::RECORD_SIZE / 8 {
+                // SAFETY: as in `read`: a slot inside the ring, published
+                // with its record by the producer's store of head.
+                let word = unsafe { ptr::read_volatile(self.slots.add(slot).cast::<u64>().add(w)) };
+                let at = i * abi::RECORD_SIZE + w * 8;
+                out[at..at + 8].copy_from_slice(&word.to_le_bytes());
+            }
+        }
+        slots * abi::RECORD_SIZE
+    }
+
+    /// Hands waiting records (and the data slots after a probe hit with
+    /// fetched values) to `f`, in order, at most `limit` records, and frees
+    /// their slots.
+    pub(crate) fn drain(&self, limit: u64, mut f: impl FnMut(&Record, &[u8])) -> Drained {
         let mut out = Drained::default();
         let head = self.head();
         let mut tail = self.tail();
@@ -230,12 +247,22 @@ impl Ring {
                     return out;
                 }
                 let record = self.read(tail);
-                tail += 1;
+                let extra = record.data_slots();
+                if extra > abi::MAX_DATA_SLOTS || extra as u64 >= head - tail {
+                    // Data that was not published with its record: not our
+                    // producer's doing. Start over from head.
+                    self.set_tail(head);
+                    out.resynced = Some(head - tail);
+                    return out;
+                }
+                let mut data = [0u8; abi::MAX_DATA_SLOTS * abi::RECORD_SIZE];
+                let len = self.read_data(tail, extra, &mut data);
+                tail += 1 + extra as u64;
                 out.records += 1;
-                f(&record);
+                f(&record, &data[..len]);
                 // Slots go back to the producer in batches: one store per
                 // batch, not per record, yet never a whole ring held.
-                if tail % TAIL_BATCH == 0 {
+                if tail % TAIL_BATCH <= extra as u64 {
                     self.set_tail(tail);
                 }
             }

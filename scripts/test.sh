@@ -22,7 +22,7 @@ step cargo fmt --manifest-path hypervisor/Cargo.toml --check
 # its folder plus guest-probe's control protocol as its `cmd` module: check
 # it as the build assembles it.
 modsrc=$(mktemp -d)
-cp linux-module/*.rs "$modsrc/" && cp guest-probe/src/abi/control.rs "$modsrc/cmd.rs"
+cp linux-module/*.rs "$modsrc/" && cp guest-probe/src/abi/control.rs "$modsrc/cmd.rs" && cp guest-probe/src/abi/fetch.rs "$modsrc/fetch.rs"
 step rustfmt --edition 2021 --config-path rustfmt.toml --check "$modsrc"/*.rs
 step cargo clippy --quiet --workspace --all-targets -- -D warnings
 step cargo test --workspace --exclude hv-trace-e2e --no-fail-fast

@@ -22,6 +22,7 @@
 //! hypervisor (`PROFILE_SET`) so that it never hard-codes an OS layout.
 
 pub mod control;
+pub mod fetch;
 pub mod profile;
 pub mod ring;
 
@@ -31,7 +32,7 @@ pub use ring::{Consumer, Producer, Ring, RingError, RingHeader};
 /// ABI major version: incompatible changes bump it.
 pub const ABI_MAJOR: u16 = 1;
 /// ABI minor version: compatible additions bump it.
-pub const ABI_MINOR: u16 = 1;
+pub const ABI_MINOR: u16 = 2;
 
 /// The value `VERSION` returns: `major << 16 | minor`.
 pub const fn abi_version() -> u64 {
@@ -52,8 +53,9 @@ pub enum HvcFunction {
     /// x1 = IPA of a buffer, x2 = length (≤ [`CONSOLE_WRITE_MAX`]): prints
     /// it on the hypervisor console. Returns the length.
     ConsoleWrite = 0x01,
-    /// x1 = VM id, x2 = guest virtual address, x3 = [`ProbeKind`]. Returns the
-    /// probe id.
+    /// x1 = VM id, x2 = guest virtual address, x3 = [`ProbeKind`], x4 = IPA
+    /// of a [`fetch::FetchPlan`] blob in the caller's memory (0: none), x5 =
+    /// its length. Returns the probe id.
     ProbeAdd = 0x10,
     /// x1 = VM id, x2 = probe id. Returns 0.
     ProbeRemove = 0x11,
@@ -71,6 +73,10 @@ pub enum HvcFunction {
     ProfileSet = 0x15,
     /// x1 = [`Stat`] index. Returns the counter.
     Stats = 0x16,
+    /// x1 = VM id, x2 = probe id, x3 = IPA of a buffer in the caller's
+    /// memory, x4 = its length (≥ [`fetch::PLAN_MAX`]). Writes the probe's
+    /// [`fetch::FetchPlan`] blob there; returns its length.
+    ProbePlan = 0x17,
     /// x1 = count: emits that many synthetic probe-hit records (tests).
     /// Returns the number written (the rest counted as drops).
     TestEmit = 0x1F,
@@ -78,7 +84,7 @@ pub enum HvcFunction {
 
 impl HvcFunction {
     /// Every function, for tables and the C header.
-    pub const ALL: [HvcFunction; 10] = [
+    pub const ALL: [HvcFunction; 11] = [
         Self::Version,
         Self::ConsoleWrite,
         Self::ProbeAdd,
@@ -88,6 +94,7 @@ impl HvcFunction {
         Self::RingInfo,
         Self::ProfileSet,
         Self::Stats,
+        Self::ProbePlan,
         Self::TestEmit,
     ];
 
@@ -120,6 +127,7 @@ impl HvcFunction {
             Self::RingInfo => "RING_INFO",
             Self::ProfileSet => "PROFILE_SET",
             Self::Stats => "STATS",
+            Self::ProbePlan => "PROBE_PLAN",
             Self::TestEmit => "TEST_EMIT",
         }
     }
@@ -356,7 +364,9 @@ impl HvcImm {
 pub enum RecordKind {
     /// A context switch: prev/next fields describe the two tasks.
     ContextSwitch = 1,
-    /// A probe hit: `prev_*` describe the current task; `next_*` are zero.
+    /// A probe hit: `prev_*` describe the current task, `next_name` holds
+    /// the probe's label and `next_prio` how many slots of fetched values
+    /// follow the record ([`Record::data_slots`]).
     ProbeHit = 2,
     /// A clock sync point: `timestamp` (counter) and `pc` (the other clock's
     /// value, e.g. the ftrace clock in ns) were read together.
@@ -380,6 +390,12 @@ impl RecordKind {
 
 /// Length of the task-name fields.
 pub const NAME_LEN: usize = 16;
+
+/// Most slots of data (a [`fetch`] payload) after one record.
+pub const MAX_DATA_SLOTS: usize = fetch::MAX_PAYLOAD.div_ceil(Record::SIZE);
+/// Their bytes.
+pub const MAX_DATA_BYTES: usize = MAX_DATA_SLOTS * Record::SIZE;
+const _: () = assert!(MAX_DATA_SLOTS <= u8::MAX as usize);
 
 /// One trace record: 64 bytes, `repr(C)`, little-endian in memory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -421,6 +437,32 @@ const _: () = assert!(core::mem::align_of::<Record>() == 8);
 impl Record {
     /// Size in bytes.
     pub const SIZE: usize = 64;
+
+    /// How many 64-byte slots of fetched values follow this record in its
+    /// ring (a probe hit's `next_prio`; 0 for every other kind).
+    pub const fn data_slots(&self) -> usize {
+        if self.kind == RecordKind::ProbeHit as u16 {
+            self.next_prio as usize
+        } else {
+            0
+        }
+    }
+
+    /// Sets [`Record::data_slots`] (the producer does, as it writes them).
+    pub fn set_data_slots(&mut self, n: usize) {
+        if self.kind == RecordKind::ProbeHit as u16 {
+            self.next_prio = n as u8;
+        }
+    }
+
+    /// A probe hit's label (the function it is in), without its padding.
+    pub fn label(&self) -> &[u8] {
+        if self.kind != RecordKind::ProbeHit as u16 {
+            return &[];
+        }
+        let n = self.next_name.iter().position(|&c| c == 0).unwrap_or(NAME_LEN);
+        &self.next_name[..n]
+    }
 
     /// The little-endian byte image.
     pub fn to_bytes(&self) -> [u8; 64] {
@@ -665,7 +707,7 @@ mod tests {
 
     #[test]
     fn results_and_errors() {
-        assert_eq!(abi_version(), 0x1_0001);
+        assert_eq!(abi_version(), 0x1_0002);
         for e in HvError::ALL {
             assert_eq!(decode_result(encode_result(Err(e))), Err(HvCallError::Known(e)));
             assert_eq!(HvError::from_code(e.code()), Some(e));
@@ -677,7 +719,7 @@ mod tests {
         for f in HvcFunction::ALL {
             assert_eq!(HvcFunction::from_id(f.id()), Some(f));
         }
-        assert_eq!(HvcFunction::from_id(0x17), None);
+        assert_eq!(HvcFunction::from_id(0x18), None);
         assert_eq!(HvcFunction::TestEmit.id(), 0x1f);
         assert_eq!(HvcFunction::Stats.id(), 0x16);
         assert_eq!(ProbeKind::from_raw(1), Some(ProbeKind::ContextSwitch));

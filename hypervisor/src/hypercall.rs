@@ -73,7 +73,11 @@ fn call(vm: &'static VmConfig, f: HvcFunction, a: [u64; 5], frame: &mut TrapFram
         }
         HvcFunction::ProbeAdd => {
             require_linux(vm)?;
-            crate::probe::request_add(a[0], a[1], a[2])
+            crate::probe::request_add(vm, a[0], a[1], a[2], a[3], a[4])
+        }
+        HvcFunction::ProbePlan => {
+            require_linux(vm)?;
+            crate::probe::plan(vm, a[0], a[1], a[2], a[3])
         }
         HvcFunction::ProbeRemove => {
             require_linux(vm)?;

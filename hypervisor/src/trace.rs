@@ -75,13 +75,18 @@ fn producer(cpu: &mut PerCpu) -> Option<&mut guest_probe::abi::Producer<'static>
     cpu.ring.as_mut()
 }
 
-/// Append a record to this core's ring and ring Linux's doorbell when the
-/// ring was empty or is half full (coalesced: one interrupt per burst).
-pub fn emit(record: &Record) -> bool {
+/// Append a record (and `data`, the values a probe fetched, in the slots
+/// after it) to this core's ring and ring Linux's doorbell when the ring was
+/// empty or is half full (coalesced: one interrupt per burst).
+pub fn emit(record: &Record, data: &[u8]) -> bool {
     let cpu = this_cpu();
     let in_linux = cpu.vm.is_some_and(|vm| vm.kind == hyp_core::config::GuestKind::Linux);
     let Some(p) = producer(cpu) else { return false };
-    let result = p.push(record);
+    let result = if data.is_empty() {
+        p.push(record)
+    } else {
+        p.push_with_data(record, data)
+    };
     // Pairs with the consumer's fence between its tail store and its final
     // head load: one of the two sides sees the other.
     fence(Ordering::SeqCst);
@@ -96,7 +101,10 @@ pub fn emit(record: &Record) -> bool {
     // ever. The module polls that ring on its periodic tick; the doorbell
     // still rings at half capacity. A full ring already rang at half: drops
     // add no interrupts.
-    if result.is_ok() && ((pending == 1 && !in_linux) || pending == capacity / 2) {
+    let added = 1 + data.len().div_ceil(Record::SIZE) as u64;
+    let before = pending.saturating_sub(added);
+    let half = capacity / 2;
+    if result.is_ok() && ((before == 0 && !in_linux) || (before < half && pending >= half)) {
         ring_doorbell();
     }
     result.is_ok()
@@ -135,7 +143,7 @@ pub fn test_emit(count: u64, vm: u8) -> u64 {
         Record::set_name(&mut r.prev_name, &name[..11]);
         name[10] = b'0' + ((i + 1) % 4) as u8;
         Record::set_name(&mut r.next_name, &name[..11]);
-        written += u64::from(emit(&r));
+        written += u64::from(emit(&r, &[]));
     }
     written
 }

@@ -18,6 +18,10 @@ mod abi;
 #[allow(dead_code)]
 #[path = "../../guest-probe/src/abi/control.rs"]
 mod cmd;
+/// Fetch arguments, as the module compiles them.
+#[allow(dead_code)]
+#[path = "../../guest-probe/src/abi/fetch.rs"]
+mod fetch;
 
 /// The generated `hvtrace_abi.h` the module was built with (the build puts
 /// it next to the module sources in its cache directory).
@@ -180,6 +184,7 @@ fn records_are_rebuilt_from_their_words() {
 #[test]
 fn sysfs_parsers_accept_commands_and_refuse_garbage() {
     use cmd::{parse_count, parse_enable, parse_probe, ParseError as E, ProbeCmd};
+    use fetch::FetchPlan;
     assert_eq!(parse_enable(b"1\n"), Ok(true));
     assert_eq!(parse_enable(b"0"), Ok(false));
     assert!(matches!(parse_enable(b"2\n"), Err(E::OutOfRange { .. })));
@@ -199,7 +204,8 @@ fn sysfs_parsers_accept_commands_and_refuse_garbage() {
         Ok(ProbeCmd::Add {
             vm: 1,
             addr: 0x4000_1000,
-            switch: true
+            switch: true,
+            plan: FetchPlan::EMPTY,
         })
     );
     assert_eq!(
@@ -207,13 +213,28 @@ fn sysfs_parsers_accept_commands_and_refuse_garbage() {
         Ok(ProbeCmd::Add {
             vm: 1,
             addr: 0xffff_0000_4000_1000,
-            switch: false
+            switch: false,
+            plan: FetchPlan::EMPTY,
         })
     );
+    // A label and fetch arguments in kprobe syntax, each checked.
+    let Ok(ProbeCmd::Add { plan, .. }) = parse_probe(b"add 1 ffff000040001000 label=OSSemPost cnt=+8(%x0):u16 $comm")
+    else {
+        panic!("a probe with arguments was refused");
+    };
+    assert_eq!(plan.label(), b"OSSemPost");
+    let args: Vec<String> = plan.args().iter().map(|a| a.to_string()).collect();
+    assert_eq!(args, ["cnt=+8(%x0):u16", "arg2=$comm:string"]);
+    assert!(matches!(parse_probe(b"add 1 0x1000 x=+8(%x0):u12"), Err(E::Fetch(_))));
+    assert!(matches!(
+        parse_probe(b"add 1 0x1000 label=a_label_longer_than_16"),
+        Err(E::BadLabel(_))
+    ));
+    assert!(matches!(parse_probe(b"add 1 0x1000 x=%x0 x=%x1"), Err(E::Fetch(_))));
     assert_eq!(parse_probe(b"remove 1 7"), Ok(ProbeCmd::Remove { vm: 1, id: 7 }));
     assert_eq!(parse_probe(b"add 1 0x40001002"), Err(E::Misaligned(0x4000_1002)));
     assert_eq!(parse_probe(b"add 1"), Err(E::Missing("address")));
-    assert_eq!(parse_probe(b"add 1 0x1000 sideways"), Err(E::Trailing("sideways")));
+    assert!(matches!(parse_probe(b"add 1 0x1000 sideways"), Err(E::Fetch(_))));
     assert_eq!(parse_probe(b"remove 1 7 8"), Err(E::Trailing("8")));
     assert_eq!(parse_probe(b"frob"), Err(E::UnknownCommand("frob")));
     assert!(matches!(parse_probe(b"remove 1 32768"), Err(E::OutOfRange { .. })));
@@ -327,8 +348,8 @@ fn module_loads_with_sysfs_events_and_version() {
         "{console}"
     );
     has(lines, console, "version module 0.1.0");
-    has(lines, console, "version abi 1.1");
-    has(lines, console, "version hypervisor_abi 1.1");
+    has(lines, console, "version abi 1.2");
+    has(lines, console, "version hypervisor_abi 1.2");
     assert!(console.contains("ABI layout: "), "{console}");
     assert!(console.contains("values agree with hvtrace_abi.h"), "{console}");
 }

@@ -40,6 +40,13 @@ fn name(b: &[u8]) -> String {
     String::from_utf8_lossy(&b[..n]).into_owned()
 }
 
+/// A probe hit's label and fetched values, as the module's event says them.
+fn what(r: &Record, data: &[u8]) -> String {
+    let mut s = String::new();
+    let _ = guest_probe::abi::fetch::write_what(&mut s, r.label(), r.pc, data);
+    s
+}
+
 impl RingDump {
     /// Parses a dump of consecutive rings.
     pub fn parse(bytes: Bytes) -> Result<RingDump> {
@@ -129,6 +136,7 @@ impl RingDump {
                                 Value::UInt(r.prev_prio as u64),
                                 Value::Str(name(&r.prev_name)),
                                 Value::UInt(r.seq as u64),
+                                Value::Str(what(r, ring.data.get(j - 1).map_or(&[][..], |d| &d[..]))),
                             ],
                         ),
                         Some(RecordKind::ClockSync) => (

@@ -62,8 +62,9 @@ pub fn rtos_probe_format() -> EventFormat {
             FieldDef::int("prio", "u8", 32, 1, false),
             FieldDef::chars("comm", 33, 16),
             FieldDef::int("seq", "u32", 52, 4, false),
+            FieldDef::string_loc("what", 56),
         ],
-        print_fmt: "\"cpu=%u probe=%u pc=0x%llx %s:%u seq=%u\", REC->rtos_cpu, REC->probe_id, REC->pc, REC->comm, REC->prio, REC->seq".into(),
+        print_fmt: "\"%s rtos_cpu=%u probe=%u pc=0x%llx comm=%s prio=%u seq=%u\", __get_str(what), REC->rtos_cpu, REC->probe_id, REC->pc, REC->comm, REC->prio, REC->seq".into(),
     }
 }
 
@@ -184,6 +185,7 @@ pub fn generate(linux_switches: u64, mut sink: impl FnMut(Event) -> Result<()>) 
                             Value::UInt(5),
                             s("ctrl_loop"),
                             Value::UInt(seq),
+                            s(&format!("Ctrl_Step cycle={seq} err=-3")),
                         ],
                     ));
                 }

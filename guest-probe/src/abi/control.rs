@@ -20,15 +20,19 @@
 
 use core::fmt;
 
+use super::fetch::{FetchArg, FetchError, FetchPlan, LABEL_LEN};
 use crate::abi::MAX_PROBE_ID;
 
 /// Largest `test_emit` count.
 pub const MAX_TEST_EMIT: u64 = 1 << 20;
 
 /// A `probes` command.
+// `Add` carries its plan by value (≈0.4 KiB): no allocator in the kernel's
+// and the hypervisor's builds of this file, and commands are rare.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProbeCmd {
-    /// `add <vm> <hexaddr> [switch]`.
+    /// `add <vm> <hexaddr> [switch] [label=<label>] [NAME=FETCHARG[:TYPE]]...`.
     Add {
         /// The VM to patch.
         vm: u8,
@@ -36,6 +40,8 @@ pub enum ProbeCmd {
         addr: u64,
         /// Record a context switch instead of a plain hit.
         switch: bool,
+        /// The label and the arguments each hit fetches.
+        plan: FetchPlan,
     },
     /// `remove <vm> <id>`.
     Remove {
@@ -79,6 +85,10 @@ pub enum ParseError<'a> {
     Misaligned(u64),
     /// Words after a complete command.
     Trailing(&'a str),
+    /// A label with spaces, unprintable bytes or more than 16 bytes.
+    BadLabel(&'a str),
+    /// A fetch argument that does not parse.
+    Fetch(FetchError<'a>),
 }
 
 impl fmt::Display for ParseError<'_> {
@@ -89,7 +99,7 @@ impl fmt::Display for ParseError<'_> {
             Self::UnknownCommand(c) => {
                 write!(
                     f,
-                    "unknown command '{c}' (expected 'add <vm> <hexaddr> [switch]' or 'remove <vm> <id>')"
+                    "unknown command '{c}' (expected 'add <vm> <hexaddr> [switch] [label=<label>] [NAME=FETCHARG[:TYPE]]...' or 'remove <vm> <id>')"
                 )
             }
             Self::Missing(what) => write!(f, "missing {what}"),
@@ -99,6 +109,8 @@ impl fmt::Display for ParseError<'_> {
             }
             Self::Misaligned(a) => write!(f, "address {a:#x} is not 4-byte aligned"),
             Self::Trailing(w) => write!(f, "unexpected '{w}' after the command"),
+            Self::BadLabel(l) => write!(f, "label '{l}' is not 1 to {LABEL_LEN} printable characters"),
+            Self::Fetch(e) => write!(f, "{e}"),
         }
     }
 }
@@ -151,7 +163,48 @@ pub fn parse_count(buf: &[u8]) -> Result<u64, ParseError<'_>> {
     number("count", s, 10, 1, MAX_TEST_EMIT)
 }
 
-/// `probes`: `add <vm> <hexaddr> [switch]` or `remove <vm> <id>`.
+fn label(given: &str) -> Result<FetchPlan, ParseError<'_>> {
+    if given.is_empty() || given.len() > LABEL_LEN || !given.bytes().all(|c| c.is_ascii_graphic()) {
+        return Err(ParseError::BadLabel(given));
+    }
+    Ok(FetchPlan::with_label(given))
+}
+
+/// A label and fetch arguments, as `add` takes them after its address.
+fn plan_words<'a>(words: impl Iterator<Item = &'a str>) -> Result<FetchPlan, ParseError<'a>> {
+    let mut words = words.peekable();
+    let mut plan = match words.peek().and_then(|w| w.strip_prefix("label=")) {
+        Some(l) => {
+            words.next();
+            label(l)?
+        }
+        None => FetchPlan::EMPTY,
+    };
+    for (i, w) in words.enumerate() {
+        let arg = FetchArg::parse(w, i).map_err(ParseError::Fetch)?;
+        if plan.args().iter().any(|a| a.name == arg.name) {
+            return Err(ParseError::Fetch(FetchError::BadName(w)));
+        }
+        plan.push(arg).map_err(|_| ParseError::Fetch(FetchError::TooMany))?;
+    }
+    Ok(plan)
+}
+
+/// Writes ` label=<label>` and ` <arg>` for each argument.
+fn write_plan(f: &mut fmt::Formatter<'_>, plan: &FetchPlan) -> fmt::Result {
+    if let Ok(l) = core::str::from_utf8(plan.label()) {
+        if !l.is_empty() {
+            write!(f, " label={l}")?;
+        }
+    }
+    for a in plan.args() {
+        write!(f, " {a}")?;
+    }
+    Ok(())
+}
+
+/// `probes`: `add <vm> <hexaddr> [switch] [label=<label>] [ARG]...` or
+/// `remove <vm> <id>`.
 pub fn parse_probe(buf: &[u8]) -> Result<ProbeCmd, ParseError<'_>> {
     let s = text(buf)?;
     let mut words = s.split_ascii_whitespace();
@@ -168,12 +221,10 @@ pub fn parse_probe(buf: &[u8]) -> Result<ProbeCmd, ParseError<'_>> {
         if addr % 4 != 0 {
             return Err(ParseError::Misaligned(addr));
         }
-        let switch = match words.next() {
-            None => false,
-            Some("switch") => true,
-            Some(w) => return Err(ParseError::Trailing(w)),
-        };
-        ProbeCmd::Add { vm, addr, switch }
+        let mut rest = words.by_ref().peekable();
+        let switch = rest.next_if_eq(&"switch").is_some();
+        let plan = plan_words(rest)?;
+        ProbeCmd::Add { vm, addr, switch, plan }
     } else {
         let id = arg("probe id", 10, 0, u64::from(MAX_PROBE_ID) - 1)? as u16;
         ProbeCmd::Remove { vm, id }
@@ -188,12 +239,12 @@ impl fmt::Display for ProbeCmd {
     /// The command as the module parses it ([`parse_probe`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Self::Add { vm, addr, switch } => {
+            Self::Add { vm, addr, switch, plan } => {
                 write!(f, "add {vm} {addr:x}")?;
                 if switch {
                     write!(f, " switch")?;
                 }
-                Ok(())
+                write_plan(f, &plan)
             }
             Self::Remove { vm, id } => write!(f, "remove {vm} {id}"),
         }
@@ -220,7 +271,8 @@ impl ListedKind {
 }
 
 /// One line of the `probes` listing:
-/// `vm=<vm> id=<id> addr=<0xhex> kind=<switch|plain> hits=<n> owner=<hvtrace|other>`.
+/// `vm=<vm> id=<id> addr=<0xhex> kind=<switch|plain> hits=<n> owner=<hvtrace|other>`,
+/// then the probe's `label=<label>` and fetch arguments, if it has them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProbeLine {
     /// The VM the probe is in.
@@ -235,6 +287,8 @@ pub struct ProbeLine {
     pub hits: u64,
     /// Whether this module added it (and removes it when unloaded).
     pub owned: bool,
+    /// Its label and fetch arguments.
+    pub plan: FetchPlan,
 }
 
 impl fmt::Display for ProbeLine {
@@ -248,7 +302,8 @@ impl fmt::Display for ProbeLine {
             self.kind.word(),
             self.hits,
             if self.owned { "hvtrace" } else { "other" }
-        )
+        )?;
+        write_plan(f, &self.plan)
     }
 }
 
@@ -264,6 +319,8 @@ pub enum LineError<'a> {
         /// What was given.
         given: &'a str,
     },
+    /// The label or a fetch argument after the fields does not parse.
+    Plan(ParseError<'a>),
 }
 
 impl fmt::Display for LineError<'_> {
@@ -271,6 +328,7 @@ impl fmt::Display for LineError<'_> {
         match self {
             Self::Missing(key) => write!(f, "no {key}= field"),
             Self::Bad { key, given } => write!(f, "{key}={given} is not a valid value"),
+            Self::Plan(e) => write!(f, "{e}"),
         }
     }
 }
@@ -306,7 +364,14 @@ impl ProbeLine {
             "other" => false,
             given => return Err(LineError::Bad { key: "owner", given }),
         };
+        let plan = plan_words(
+            line.split_ascii_whitespace()
+                .skip_while(|w| !w.starts_with("owner="))
+                .skip(1),
+        )
+        .map_err(LineError::Plan)?;
         Ok(ProbeLine {
+            plan,
             vm: num("vm", 10, u64::from(u8::MAX))? as u8,
             id: num("id", 10, u64::from(MAX_PROBE_ID) - 1)? as u16,
             addr: num("addr", 16, u64::MAX)?,

@@ -3,7 +3,7 @@
 //! reads post-mortem or snapshot dumps with [`parse_ring_dump`].
 
 use super::ring::{ring_bytes, RING_HEADER_SIZE, RING_MAGIC};
-use super::{Record, ABI_MAJOR};
+use super::{Record, ABI_MAJOR, MAX_DATA_SLOTS};
 
 /// What is wrong at some offset of a dump.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -74,6 +74,9 @@ pub struct RingDump {
     pub drops: u64,
     /// The unread records, oldest first.
     pub records: Vec<Record>,
+    /// The fetched values after each record ([`Record::data_slots`] slots;
+    /// empty for most), index for index with `records`.
+    pub data: Vec<Vec<u8>>,
 }
 
 fn u16_at(b: &[u8], o: usize) -> u16 {
@@ -138,15 +141,30 @@ pub fn parse_ring_dump(bytes: &[u8]) -> Result<Vec<RingDump>, DumpError> {
         if unread > u64::from(capacity) {
             return Err(err(128, DumpErrorKind::Inconsistent { head, tail, capacity }));
         }
-        let records = (0..unread)
-            .map(|i| {
-                let slot = (tail.wrapping_add(i) % u64::from(capacity)) as usize;
-                let o = RING_HEADER_SIZE + slot * Record::SIZE;
-                let mut b = [0u8; 64];
-                b.copy_from_slice(&rest[o..o + 64]);
-                Record::from_bytes(&b)
-            })
-            .collect();
+        let slot_at = |i: u64| {
+            let slot = (tail.wrapping_add(i) % u64::from(capacity)) as usize;
+            let o = RING_HEADER_SIZE + slot * Record::SIZE;
+            let mut b = [0u8; 64];
+            b.copy_from_slice(&rest[o..o + 64]);
+            (o, b)
+        };
+        let (mut records, mut data) = (Vec::new(), Vec::new());
+        let mut i = 0;
+        while i < unread {
+            let (o, b) = slot_at(i);
+            let r = Record::from_bytes(&b);
+            let extra = r.data_slots() as u64;
+            if extra > MAX_DATA_SLOTS as u64 || i + 1 + extra > unread {
+                // Values that were never published with their record.
+                return Err(err(
+                    o + 22 - at.min(o),
+                    DumpErrorKind::Inconsistent { head, tail, capacity },
+                ));
+            }
+            data.push((1..=extra).flat_map(|k| slot_at(i + k).1).collect());
+            records.push(r);
+            i += 1 + extra;
+        }
         rings.push(RingDump {
             offset: at as u64,
             cpu: u64_at(rest, 16),
@@ -156,6 +174,7 @@ pub fn parse_ring_dump(bytes: &[u8]) -> Result<Vec<RingDump>, DumpError> {
             tail,
             drops,
             records,
+            data,
         });
         at += needed;
     }

@@ -75,6 +75,8 @@ pub fn c_header() -> String {
     d("HVTRACE_RING_HEAD_OFFSET", offset_of!(RingHeader, head).to_string());
     d("HVTRACE_RING_TAIL_OFFSET", offset_of!(RingHeader, tail).to_string());
     d("HVTRACE_RING_DROPS_OFFSET", offset_of!(RingHeader, drops).to_string());
+    d("HVTRACE_MAX_DATA_SLOTS", MAX_DATA_SLOTS.to_string());
+    d("HVTRACE_FETCH_PLAN_MAX", fetch::PLAN_MAX.to_string());
     d("HVTRACE_PROFILE_MAGIC", format!("{PROFILE_MAGIC:#010x}"));
     d("HVTRACE_PROFILE_VERSION", PROFILE_VERSION.to_string());
     d("HVTRACE_PROFILE_SIZE", PROFILE_SIZE.to_string());
@@ -92,12 +94,12 @@ struct hvtrace_record {
 	hvt_u8 vm;
 	hvt_u8 cpu;          /* physical core */
 	hvt_u8 prev_prio;
-	hvt_u8 next_prio;
+	hvt_u8 next_prio;    /* PROBE_HIT: slots of fetched values that follow */
 	hvt_u16 prev_state;  /* OSTCBStat */
 	hvt_u16 next_state;
 	hvt_u32 seq;         /* per-ring, counts drops: gaps mean loss */
 	char prev_name[HVTRACE_NAME_LEN]; /* NUL-padded, not terminated */
-	char next_name[HVTRACE_NAME_LEN];
+	char next_name[HVTRACE_NAME_LEN]; /* PROBE_HIT: the probe's label */
 };
 
 /* Ring header; capacity records follow at HVTRACE_RING_HEADER_SIZE.
@@ -111,10 +113,11 @@ struct hvtrace_ring_header {
 	hvt_u32 record_size;
 	hvt_u32 capacity;    /* records, a power of two */
 	hvt_u64 cpu;
-	hvt_u8 reserved0[40];
-	hvt_u64 head;        /* producer: records written */
+	hvt_u64 data_slots;  /* producer: slots used by data after records */
+	hvt_u8 reserved0[32];
+	hvt_u64 head;        /* producer: slots written */
 	hvt_u8 pad1[56];
-	hvt_u64 tail;        /* consumer: records read */
+	hvt_u64 tail;        /* consumer: slots read */
 	hvt_u8 pad2[56];
 	hvt_u64 drops;       /* producer: records dropped */
 	hvt_u8 pad3[56];
@@ -162,6 +165,7 @@ struct hvtrace_os_profile {
         record_size,
         capacity,
         cpu,
+        data_slots,
         head,
         tail,
         drops

@@ -526,11 +526,17 @@ pub(crate) mod tests {
         assert_eq!(OsProfile::from_bytes(&b), Ok(p));
         #[cfg(target_endian = "little")]
         {
-            // SAFETY: OsProfile is repr(C) with only integer members and no
-            // padding (200 bytes = the sum of its members), so every byte is
-            // initialised.
-            let raw: [u8; PROFILE_SIZE] = unsafe { core::mem::transmute(p) };
-            assert_eq!(raw, b);
+            // The fields end 4 bytes before the size (trailing padding to the
+            // 8-byte alignment, which to_bytes writes as zeros): compare the
+            // field bytes only, as padding holds whatever was there.
+            let end = core::mem::offset_of!(OsProfile, task_prio) + core::mem::size_of::<Field>();
+            assert_eq!(end, PROFILE_SIZE - 4);
+            let mut raw = [0u8; PROFILE_SIZE];
+            // SAFETY: `raw` is PROFILE_SIZE bytes, the size of OsProfile;
+            // write_unaligned needs no alignment.
+            unsafe { core::ptr::write_unaligned(raw.as_mut_ptr().cast::<OsProfile>(), p) };
+            assert_eq!(raw[..end], b[..end]);
+            assert_eq!(b[end..], [0; 4]);
         }
         assert_eq!(&b[0..4], b"HVPF");
     }

@@ -5,12 +5,18 @@
 //! ```text
 //! offset   0  u32 magic "HVTR" (0x52545648), u16 abi_major, u16 abi_minor,
 //!             u32 record_size (64), u32 capacity (records, power of two),
-//!             u64 cpu, reserved to 64
-//! offset  64  u64 head   (producer: records ever written), own cache line
-//! offset 128  u64 tail   (consumer: records ever read),   own cache line
-//! offset 192  u64 drops  (producer: records dropped),     own cache line
-//! offset 256  capacity × 64-byte records; record n lives in slot n % capacity
+//!             u64 cpu, u64 data_slots (producer: slots ever used by
+//!             data), reserved to 64
+//! offset  64  u64 head   (producer: slots ever written), own cache line
+//! offset 128  u64 tail   (consumer: slots ever read),   own cache line
+//! offset 192  u64 drops  (producer: records dropped),   own cache line
+//! offset 256  capacity × 64-byte slots; slot n lives at n % capacity
 //! ```
+//!
+//! A slot holds a [`Record`], or data that belongs to the record before it:
+//! a probe hit with fetched values ([`Record::data_slots`]) is followed by
+//! that many slots of its [`fetch`](super::fetch) payload. A record and its
+//! data are published by one store of `head` and dropped as one.
 //!
 //! # Ordering
 //! The producer writes the record into slot `head % capacity`, then stores
@@ -30,7 +36,7 @@ use core::marker::PhantomData;
 use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Record, ABI_MAJOR, ABI_MINOR};
+use super::{Record, ABI_MAJOR, ABI_MINOR, MAX_DATA_BYTES, MAX_DATA_SLOTS};
 
 /// `"HVTR"` in little-endian.
 pub const RING_MAGIC: u32 = 0x5254_5648;
@@ -53,7 +59,9 @@ pub struct RingHeader {
     pub capacity: u32,
     /// The source CPU (physical core) of this ring.
     pub cpu: u64,
-    _reserved0: [u8; 40],
+    /// Slots ever used by data after a record (producer-owned).
+    pub data_slots: AtomicU64,
+    _reserved0: [u8; 32],
     /// Records ever written (producer-owned).
     pub head: AtomicU64,
     _pad1: [u8; 56],
@@ -70,6 +78,7 @@ const _: () = assert!(offset_of!(RingHeader, head) == 64);
 const _: () = assert!(offset_of!(RingHeader, tail) == 128);
 const _: () = assert!(offset_of!(RingHeader, drops) == 192);
 const _: () = assert!(offset_of!(RingHeader, cpu) == 16);
+const _: () = assert!(offset_of!(RingHeader, data_slots) == 24);
 
 /// Why a memory region is not a usable ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -244,24 +253,53 @@ impl Producer<'_> {
     /// number on success, or `Err(seq)` if the ring was full (or its tail
     /// corrupt) and the record was counted as dropped.
     pub fn push(&mut self, record: &Record) -> Result<u32, u32> {
+        self.push_with_data(record, &[])
+    }
+
+    /// Appends `record` and `data` (at most [`MAX_DATA_SLOTS`] slots) after
+    /// it, all or nothing: its `data_slots` field is set to the slots `data`
+    /// takes. Returns as [`Producer::push`]; a drop counts one record.
+    pub fn push_with_data(&mut self, record: &Record, data: &[u8]) -> Result<u32, u32> {
         let h = self.ring.header;
         let head = h.head.load(Ordering::Relaxed);
         let tail = h.tail.load(Ordering::Acquire);
         let drops = h.drops.load(Ordering::Relaxed);
-        let seq = head.wrapping_add(drops) as u32;
+        let data_slots = h.data_slots.load(Ordering::Relaxed);
+        let seq = head.wrapping_sub(data_slots).wrapping_add(drops) as u32;
+        let extra = data.len().div_ceil(Record::SIZE).min(MAX_DATA_SLOTS);
         let used = head.wrapping_sub(tail);
-        if used >= self.ring.capacity() {
+        if used.saturating_add(1 + extra as u64) > self.ring.capacity() {
             // Full, or a tail ahead of head (used wraps to a huge value).
             h.drops.store(drops.wrapping_add(1), Ordering::Release);
             return Err(seq);
         }
         let mut r = *record;
         r.seq = seq;
+        r.set_data_slots(extra);
         // SAFETY: the slot index is masked into the ring; the consumer does
         // not read this slot until it sees the Release store of head below,
-        // and has released it (tail ≥ head - capacity + 1, Acquire above).
+        // and has released it (tail ≥ head - capacity + 1 + extra, Acquire
+        // above), as for the data slots after it.
         unsafe { self.ring.slots.add((head & self.ring.mask) as usize).write_volatile(r) };
-        h.head.store(head.wrapping_add(1), Ordering::Release);
+        for (i, chunk) in data.chunks(Record::SIZE).take(extra).enumerate() {
+            let mut slot = [0u8; Record::SIZE];
+            slot[..chunk.len()].copy_from_slice(chunk);
+            let at = (head.wrapping_add(1 + i as u64) & self.ring.mask) as usize;
+            // SAFETY: as above: a free slot inside the ring, published by the
+            // store of head below.
+            unsafe {
+                self.ring
+                    .slots
+                    .add(at)
+                    .cast::<[u8; Record::SIZE]>()
+                    .write_volatile(slot)
+            };
+        }
+        if extra != 0 {
+            h.data_slots
+                .store(data_slots.wrapping_add(extra as u64), Ordering::Relaxed);
+        }
+        h.head.store(head.wrapping_add(1 + extra as u64), Ordering::Release);
         Ok(seq)
     }
 
@@ -286,23 +324,43 @@ pub struct Consumer<'a> {
 }
 
 impl Consumer<'_> {
-    /// Takes the oldest unread record, if any.
+    /// Takes the oldest unread record, if any (its data, if it has any,
+    /// is skipped: see [`Consumer::pop_with_data`]).
     pub fn pop(&mut self) -> Result<Option<Record>, RingError> {
+        let mut data = [0u8; MAX_DATA_BYTES];
+        Ok(self.pop_with_data(&mut data)?.map(|(r, _)| r))
+    }
+
+    /// Takes the oldest unread record and copies its data into `data`;
+    /// returns the record and the data's length.
+    pub fn pop_with_data(&mut self, data: &mut [u8; MAX_DATA_BYTES]) -> Result<Option<(Record, usize)>, RingError> {
         let h = self.ring.header;
         let tail = h.tail.load(Ordering::Relaxed);
         let head = h.head.load(Ordering::Acquire);
         if head == tail {
             return Ok(None);
         }
-        if head.wrapping_sub(tail) > self.ring.capacity() {
+        let waiting = head.wrapping_sub(tail);
+        if waiting > self.ring.capacity() {
             return Err(RingError::Inconsistent { head, tail });
         }
         // SAFETY: the slot is inside the ring (masked) and was published by
         // the producer's Release store of head, which we Acquire-loaded; the
         // producer does not reuse it until our Release store of tail.
         let r = unsafe { self.ring.slots.add((tail & self.ring.mask) as usize).read_volatile() };
-        h.tail.store(tail.wrapping_add(1), Ordering::Release);
-        Ok(Some(r))
+        let extra = r.data_slots();
+        if extra > MAX_DATA_SLOTS || extra as u64 >= waiting {
+            // A record whose data was not published with it: not our producer.
+            return Err(RingError::Inconsistent { head, tail });
+        }
+        for i in 0..extra {
+            let at = (tail.wrapping_add(1 + i as u64) & self.ring.mask) as usize;
+            // SAFETY: as above; these slots were published with the record.
+            let slot = unsafe { self.ring.slots.add(at).cast::<[u8; Record::SIZE]>().read_volatile() };
+            data[i * Record::SIZE..(i + 1) * Record::SIZE].copy_from_slice(&slot);
+        }
+        h.tail.store(tail.wrapping_add(1 + extra as u64), Ordering::Release);
+        Ok(Some((r, extra * Record::SIZE)))
     }
 
     /// Records dropped by the producer so far.
@@ -408,6 +466,59 @@ mod tests {
         assert_eq!(got, vec![(2, 2), (3, 3), (10, 6), (11, 7)]);
         assert_eq!(o.ring().header().head.load(Ordering::Relaxed), 6);
         assert_eq!(o.ring().header().cpu, 1);
+    }
+
+    fn hit(n: u64) -> Record {
+        Record {
+            kind: super::super::RecordKind::ProbeHit as u16,
+            ..rec(n)
+        }
+    }
+
+    #[test]
+    fn data_goes_with_its_record_or_is_dropped_with_it() {
+        let o = OwnedRing::new(8, 1).unwrap();
+        let mut p = o.ring().producer();
+        let mut c = o.ring().consumer();
+        let values: Vec<u8> = (0..100).collect();
+        // 1 + 2 slots, then a plain record, then 1 + 2 again: 7 of 8 slots.
+        assert_eq!(p.push_with_data(&hit(0), &values), Ok(0));
+        assert_eq!(p.push(&rec(1)), Ok(1));
+        assert_eq!(p.push_with_data(&hit(2), &values[..64]), Ok(2));
+        assert_eq!(p.push_with_data(&hit(3), &values), Err(3));
+        // Dropped whole (one record), the next one fits and seq shows the gap.
+        assert_eq!(p.push(&rec(4)), Ok(4));
+        assert_eq!((p.drops(), p.pending()), (1, 7));
+        let mut data = [0u8; MAX_DATA_BYTES];
+        let (r, n) = c.pop_with_data(&mut data).unwrap().unwrap();
+        assert_eq!((r.timestamp, r.seq, r.data_slots(), n), (0, 0, 2, 128));
+        assert_eq!(&data[..100], &values[..]);
+        assert_eq!(&data[100..128], &[0; 28]);
+        assert_eq!(c.pop().unwrap().map(|r| (r.timestamp, r.seq)), Some((1, 1)));
+        // Wraps: the next hit's data crosses the end of the slots.
+        let (r, n) = c.pop_with_data(&mut data).unwrap().unwrap();
+        assert_eq!((r.timestamp, r.seq, n), (2, 2, 64));
+        assert_eq!(p.push_with_data(&hit(5), &values), Ok(5));
+        assert_eq!(c.pop().unwrap().map(|r| (r.timestamp, r.seq)), Some((4, 4)));
+        let (r, n) = c.pop_with_data(&mut data).unwrap().unwrap();
+        assert_eq!((r.timestamp, r.seq, n), (5, 5, 128));
+        assert_eq!(&data[..100], &values[..]);
+        assert_eq!(c.pop(), Ok(None));
+        // A record that claims more data than was published is refused.
+        let mut liar = hit(9);
+        liar.next_prio = 3;
+        // Written as a plain slot, the claim is not the producer's.
+        let mut r = liar;
+        r.kind = 1;
+        p.push(&r).unwrap();
+        let h = o.ring().header();
+        let at = (h.head.load(Ordering::Relaxed) - 1) & 7;
+        // SAFETY: slot `at` is inside the ring and not being read.
+        unsafe { o.ring().slots.add(at as usize).write_volatile(liar) };
+        assert!(matches!(
+            c.pop_with_data(&mut data),
+            Err(RingError::Inconsistent { .. })
+        ));
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub struct RunArgs {
     /// Build the RTOS with its ground-truth context-switch log.
     #[arg(long)]
     ground_truth: bool,
+    /// RTOS application: paper (default) or sync (semaphores, queues,
+    /// mailboxes, a mutex and event flags).
+    #[arg(long, value_name = "APP")]
+    rtos_app: Option<String>,
     /// Run /etc/hvtrace/NAME in the Linux guest once it has booted (e.g. `poweroff`).
     #[arg(long, value_name = "NAME")]
     linux_script: Option<String>,
@@ -45,7 +49,7 @@ fn duration_arg(d: Option<f64>) -> Result<Option<Duration>> {
 pub fn run(args: RunArgs) -> Result<()> {
     let limit = duration_arg(args.duration)?;
     let opts = artifacts::Options {
-        rtos_app: None,
+        rtos_app: args.rtos_app,
         ground_truth: args.ground_truth,
     };
     if args.rtos_only {

@@ -203,13 +203,19 @@ pub fn build_linux() -> Result<Artifacts> {
 /// The sysfs control protocol's one definition, compiled into the module as
 /// its `cmd` module.
 const CONTROL_PROTOCOL: &str = "guest-probe/src/abi/control.rs";
+/// The fetch arguments' one definition (plans, payloads), the module's `fetch`.
+const FETCH_PROTOCOL: &str = "guest-probe/src/abi/fetch.rs";
 
 fn build_module(kbuild: &Path) -> Result<PathBuf> {
     let root = paths::repo_root();
     let header = guest_probe::abi::c_header();
     let protocol = root.join(CONTROL_PROTOCOL);
     let kernel_key = fs::read_to_string(kbuild.join(".hv-trace-inputs")).unwrap_or_default();
-    let key = fingerprint(&root, &["linux-module", CONTROL_PROTOCOL], &[&header, &kernel_key])?;
+    let key = fingerprint(
+        &root,
+        &["linux-module", CONTROL_PROTOCOL, FETCH_PROTOCOL],
+        &[&header, &kernel_key],
+    )?;
     let dir = paths::cache_dir().join("module").join(&key);
     let ko = dir.join("hvtrace.ko");
     if ko.is_file() {
@@ -220,6 +226,8 @@ fn build_module(kbuild: &Path) -> Result<PathBuf> {
     copy_dir(&root.join("linux-module"), &src)?;
     fs::write(src.join("hvtrace_abi.h"), header)?;
     fs::copy(&protocol, src.join("cmd.rs")).with_context(|| format!("copying {}", protocol.display()))?;
+    let fetch = root.join(FETCH_PROTOCOL);
+    fs::copy(&fetch, src.join("fetch.rs")).with_context(|| format!("copying {}", fetch.display()))?;
     let step = Step::start("building the hvtrace kernel module");
     let mut cmd = Command::new("make");
     cmd.arg("-C")

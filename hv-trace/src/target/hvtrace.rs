@@ -16,9 +16,10 @@ pub const SYSFS: &str = "/sys/kernel/hvtrace";
 /// How long a control-file access may take in the guest.
 const T: Duration = Duration::from_secs(20);
 
-/// The shell command that writes `cmd` to the `probes` file.
+/// The shell command that writes `cmd` to the `probes` file (`printf`, not
+/// `echo`: fetch arguments may hold a backslash).
 pub fn probe_command(cmd: &ProbeCmd) -> String {
-    format!("echo '{cmd}' > {SYSFS}/probes")
+    format!("printf '%s\\n' '{cmd}' > {SYSFS}/probes")
 }
 
 /// The shell command that switches recording on or off.
@@ -98,6 +99,15 @@ pub fn enable(ctl: &mut Control, on: bool) -> Result<()> {
 mod tests {
     use super::*;
     use guest_probe::abi::control::{parse_probe, ListedKind};
+    use guest_probe::abi::fetch::{FetchArg, FetchPlan};
+
+    fn sem_post_plan() -> FetchPlan {
+        let mut plan = FetchPlan::with_label("OSSemPost");
+        plan.push(FetchArg::parse("cnt=+8(%x0):u16", 0).unwrap()).unwrap();
+        plan.push(FetchArg::parse("k=\\5:s8", 1).unwrap()).unwrap();
+        plan.push(FetchArg::parse("who=$comm", 2).unwrap()).unwrap();
+        plan
+    }
 
     #[test]
     fn probe_commands_are_what_the_module_parses() {
@@ -106,17 +116,19 @@ mod tests {
                 vm: 1,
                 addr: 0xffff_0000_4010_5af0,
                 switch: true,
+                plan: FetchPlan::EMPTY,
             },
             ProbeCmd::Add {
                 vm: 0,
                 addr: 0xffff_8000_8001_2340,
                 switch: false,
+                plan: sem_post_plan(),
             },
             ProbeCmd::Remove { vm: 1, id: 32767 },
         ] {
             let shell = probe_command(&cmd);
             let written = shell
-                .strip_prefix("echo '")
+                .strip_prefix("printf '%s\\n' '")
                 .and_then(|s| s.strip_suffix("' > /sys/kernel/hvtrace/probes"))
                 .expect("an echo into the probes file");
             assert_eq!(parse_probe(written.as_bytes()), Ok(cmd));
@@ -133,6 +145,7 @@ mod tests {
                 kind: ListedKind::Plain,
                 hits: 123_456,
                 owned: true,
+                plan: sem_post_plan(),
             },
             ProbeLine {
                 vm: 1,
@@ -141,6 +154,7 @@ mod tests {
                 kind: ListedKind::Switch,
                 hits: 0,
                 owned: false,
+                plan: FetchPlan::EMPTY,
             },
         ];
         let text = format!("{}\n{}\nvm=2 error: not supported\n", lines[0], lines[1]);

@@ -7,6 +7,7 @@ use crate::target::artifacts::Artifacts;
 use anyhow::{bail, Context, Result};
 use guest_probe::a64::{self, Class};
 use guest_probe::abi::control::ProbeCmd;
+use guest_probe::abi::fetch::FetchPlan;
 use guest_probe::symbols::SymbolTable;
 use std::fs;
 
@@ -59,6 +60,8 @@ pub struct Site {
     /// How the user would name it: `symbol`, `symbol+0xoff` or the address.
     pub label: String,
     pub kind: ProbeKind,
+    /// What each hit fetches besides the task; its label names the event.
+    pub plan: FetchPlan,
 }
 
 impl Site {
@@ -96,6 +99,7 @@ impl Site {
         Ok(Site {
             vm,
             addr: r.addr,
+            plan: FetchPlan::with_label(&label),
             label,
             kind,
         })
@@ -107,6 +111,7 @@ impl Site {
             vm: self.vm.id(),
             addr: self.addr,
             switch: self.kind == ProbeKind::Switch,
+            plan: self.plan,
         }
     }
 }

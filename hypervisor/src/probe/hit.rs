@@ -12,6 +12,7 @@ use crate::percpu::MAX_CPUS;
 use crate::{read_sysreg, trace, vm, write_sysreg};
 use core::sync::atomic::Ordering;
 use guest_probe::a64::{self, Regs};
+use guest_probe::abi::fetch::{self, FetchPlan};
 use guest_probe::abi::profile::{NameKind, OsKind};
 use guest_probe::abi::{self, OsProfile, ProbeKind, Record, RecordKind, Stat, NAME_LEN};
 use guest_probe::addr::GuestVirtAddr;
@@ -57,11 +58,72 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
         if let Some(profile) = profile {
             describe_tasks(profile, &view, probe.kind, &mut r);
         }
-        trace::emit(&r);
+        if probe.kind == ProbeKind::Plain {
+            r.next_name = probe.plan.label;
+        }
+        if probe.plan.argc == 0 {
+            trace::emit(&r, &[]);
+        } else {
+            let static_os = profile.is_some_and(|p| p.kind() == Some(OsKind::UcosII));
+            emit_with_args(&probe.plan, frame, &view, &r, static_os);
+        }
     }
     execute_displaced(vm, frame, probe, first_hit, &mut view, now, site);
     drop(view);
     stats.cost.add(arch::counter().wrapping_sub(now));
+}
+
+/// Runs the probe's fetch plan through the VM's own translations and
+/// writes the record with the values after it. Out of line: a plain or
+/// switch probe's hit does not pay for the payload buffer.
+#[inline(never)]
+fn emit_with_args(plan: &FetchPlan, frame: &TrapFrame, view: &FastView, r: &Record, static_os: bool) {
+    let mut src = HitFetch {
+        frame,
+        rd: HitReader { view },
+        comm: r.prev_name,
+        prio: static_os.then_some(u64::from(r.prev_prio)),
+    };
+    let mut payload = [0u8; fetch::MAX_PAYLOAD];
+    let n = fetch::run(plan, &mut src, &mut payload);
+    trace::emit(r, &payload[..n]);
+}
+
+/// What a hit's arguments are fetched from: the trapped registers, the
+/// current task as the record describes it, and guest memory through the
+/// VM's stage 1 and stage 2 (nothing outside the VM translates).
+struct HitFetch<'a, 'b, 'c> {
+    frame: &'c TrapFrame,
+    rd: HitReader<'a, 'b>,
+    comm: [u8; NAME_LEN],
+    prio: Option<u64>,
+}
+
+impl fetch::FetchSource for HitFetch<'_, '_, '_> {
+    fn reg(&self, n: u8) -> u64 {
+        self.frame.x.get(usize::from(n)).copied().unwrap_or(0)
+    }
+    fn sp(&self) -> u64 {
+        guest_sp(self.frame)
+    }
+    fn comm(&self) -> [u8; 16] {
+        self.comm
+    }
+    fn prio(&self) -> Option<u64> {
+        self.prio
+    }
+    fn load(&mut self, va: u64, size: u8) -> Option<u64> {
+        self.rd.value(va, size)
+    }
+    fn read_within_page(&mut self, va: u64, buf: &mut [u8]) -> bool {
+        match self.rd.view.pa(va, buf.len(), Access::Read) {
+            Ok(pa) => {
+                guestmem::read_bytes(pa, buf);
+                true
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 /// An `HVC #0x8000|id` with no probe `id` at `site` in this core's (fresh)

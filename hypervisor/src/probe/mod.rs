@@ -30,8 +30,11 @@ use crate::arch;
 use crate::sync::SpinLock;
 use cache::HIT_CACHES;
 use core::sync::atomic::{AtomicU32, Ordering};
+use guest_probe::abi::fetch::{FetchPlan, PLAN_MAX};
 use guest_probe::abi::{self, HvError, OsProfile, ProbeKind};
+use guest_probe::addr::PhysAddr;
 use guest_probe::emulate::Execution;
+use guest_probe::memory::GuestMemory;
 use hyp_core::config::{self, VmConfig};
 use hyp_core::hit_cost::HitCost;
 use mailbox::{on_vm_core, OP_ADD, OP_REMOVE};
@@ -52,6 +55,8 @@ struct Probe {
     /// Which insertion this is (ids are slot numbers and come back; a
     /// core's statistics belong to one insertion).
     serial: u32,
+    /// Its label and the arguments each hit fetches (checked at insertion).
+    plan: FetchPlan,
 }
 
 /// A VM's probes (the definitions: hits are counted per core, see
@@ -100,14 +105,38 @@ fn target_vm(vm_id: u64) -> Result<&'static VmConfig, HvError> {
     Ok(vm)
 }
 
-pub fn request_add(vm_id: u64, va: u64, kind: u64) -> Result<u64, HvError> {
+/// PROBE_ADD: `plan_len` bytes at `plan_ipa` in the caller's memory hold the
+/// probe's fetch plan (none when `plan_ipa` is 0).
+pub fn request_add(
+    caller: &VmConfig,
+    vm_id: u64,
+    va: u64,
+    kind: u64,
+    plan_ipa: u64,
+    plan_len: u64,
+) -> Result<u64, HvError> {
     let vm = target_vm(vm_id)?;
     ProbeKind::from_raw(kind).ok_or(HvError::InvalidArgument)?;
     if va & 3 != 0 {
         return Err(HvError::InvalidArgument);
     }
+    let plan = if plan_ipa == 0 {
+        FetchPlan::EMPTY
+    } else {
+        let len = usize::try_from(plan_len).map_err(|_| HvError::InvalidArgument)?;
+        if len > PLAN_MAX {
+            return Err(HvError::InvalidArgument);
+        }
+        let pa = crate::vm::ipa_to_pa(caller, plan_ipa, len as u64).ok_or(HvError::Unmapped)?;
+        let mut bytes = [0u8; PLAN_MAX];
+        crate::guestmem::read_bytes(pa, &mut bytes[..len]);
+        FetchPlan::from_bytes(&bytes[..len]).map_err(|e| {
+            crate::warn!("probe at {va:#x} in VM {} refused: {e}", vm.name);
+            HvError::InvalidArgument
+        })?
+    };
     let start = arch::counter();
-    let r = on_vm_core(vm, OP_ADD, [va, kind, 0]);
+    let r = on_vm_core(vm, OP_ADD, [va, kind, 0], &plan);
     let ticks = arch::counter().wrapping_sub(start);
     if let Ok(id) = r {
         crate::info!(
@@ -120,12 +149,35 @@ pub fn request_add(vm_id: u64, va: u64, kind: u64) -> Result<u64, HvError> {
     r
 }
 
+/// PROBE_PLAN: copy probe `id`'s plan blob into the caller's buffer.
+pub fn plan(caller: &'static VmConfig, vm_id: u64, id: u64, ipa: u64, len: u64) -> Result<u64, HvError> {
+    let vm = target_vm(vm_id)?;
+    if len < PLAN_MAX as u64 {
+        return Err(HvError::InvalidArgument);
+    }
+    let plan = table(vm.id)?
+        .lock()
+        .slots
+        .iter()
+        .flatten()
+        .find(|p| u64::from(p.id) == id)
+        .map(|p| p.plan)
+        .ok_or(HvError::NotFound)?;
+    let mut bytes = [0u8; PLAN_MAX];
+    let n = plan.encode(&mut bytes);
+    let pa = crate::vm::ipa_to_pa(caller, ipa, n as u64).ok_or(HvError::Unmapped)?;
+    crate::guestmem::VmPhysMem { vm: caller }
+        .write(PhysAddr::new(pa), &bytes[..n])
+        .map_err(|_| HvError::Unmapped)?;
+    Ok(n as u64)
+}
+
 pub fn request_remove(vm_id: u64, id: u64) -> Result<u64, HvError> {
     let vm = target_vm(vm_id)?;
     if id == 0 || id > MAX_PROBES as u64 {
         return Err(HvError::InvalidArgument);
     }
-    on_vm_core(vm, OP_REMOVE, [id, 0, 0])
+    on_vm_core(vm, OP_REMOVE, [id, 0, 0], &FetchPlan::EMPTY)
 }
 
 /// PROBE_LIST: the `index`-th probe of `vm`: (kind << 16 | id, va, hits).

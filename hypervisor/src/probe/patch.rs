@@ -8,6 +8,7 @@ use crate::arch;
 use crate::guestmem::VmPhysMem;
 use crate::read_sysreg;
 use guest_probe::a64::{self, Class};
+use guest_probe::abi::fetch::FetchPlan;
 use guest_probe::abi::{self, HvError, ProbeKind};
 use guest_probe::addr::{GuestVirtAddr, PhysAddr};
 use guest_probe::emulate;
@@ -30,7 +31,7 @@ pub(super) fn patch(mem: &mut VmPhysMem, pa: u64, word: u32) -> Result<(), HvErr
     Ok(())
 }
 
-pub(super) fn add_here(vm: &'static VmConfig, va: u64, kind: ProbeKind) -> Result<u64, HvError> {
+pub(super) fn add_here(vm: &'static VmConfig, va: u64, kind: ProbeKind, plan: &FetchPlan) -> Result<u64, HvError> {
     let mut mem = VmPhysMem { vm };
     let tr = translator();
     let t = tr
@@ -92,6 +93,7 @@ pub(super) fn add_here(vm: &'static VmConfig, va: u64, kind: ProbeKind) -> Resul
         kind,
         exec,
         serial,
+        plan: *plan,
     });
     table_changed(vm.id);
     drop(t_lock);
