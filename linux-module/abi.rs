@@ -29,6 +29,8 @@ pub(crate) const RING_HEADER_SIZE: usize = 256;
 pub(crate) const MAX_RING_CAPACITY: u32 = 1 << 26;
 /// Probe ids are below this.
 pub(crate) const MAX_PROBE_ID: u16 = 0x8000;
+/// `next_state` of a probe hit at a function's return site.
+pub(crate) const HIT_RETURN: u16 = 1;
 /// Most slots of fetched values after one record.
 pub(crate) const MAX_DATA_SLOTS: usize = 10;
 /// Largest fetch plan `PROBE_ADD` takes.
@@ -86,6 +88,10 @@ pub(crate) mod probe_kind {
     pub(crate) const PLAIN: u64 = 0;
     /// A context switch.
     pub(crate) const CONTEXT_SWITCH: u64 = 1;
+    /// A function entry, for its return probes (records nothing).
+    pub(crate) const ENTRY: u64 = 2;
+    /// A return site (`| entry_id << 16`).
+    pub(crate) const RETURN: u64 = 3;
 }
 
 /// Record kinds (`Record::kind`).
@@ -273,6 +279,7 @@ layout_table! {
     "HVTRACE_RING_MAGIC" => RING_MAGIC,
     "HVTRACE_RING_HEADER_SIZE" => RING_HEADER_SIZE,
     "HVTRACE_MAX_DATA_SLOTS" => MAX_DATA_SLOTS,
+    "HVTRACE_HIT_RETURN" => HIT_RETURN,
     "HVTRACE_FETCH_PLAN_MAX" => FETCH_PLAN_MAX,
     "HVTRACE_HVC_VERSION" => hvc::VERSION,
     "HVTRACE_HVC_PROBE_ADD" => hvc::PROBE_ADD,
@@ -295,6 +302,8 @@ layout_table! {
     "HVTRACE_ESTOPPED" => err::STOPPED,
     "HVTRACE_PROBE_PLAIN" => probe_kind::PLAIN,
     "HVTRACE_PROBE_CONTEXT_SWITCH" => probe_kind::CONTEXT_SWITCH,
+    "HVTRACE_PROBE_ENTRY" => probe_kind::ENTRY,
+    "HVTRACE_PROBE_RETURN" => probe_kind::RETURN,
     "HVTRACE_REC_CONTEXT_SWITCH" => kind::CONTEXT_SWITCH,
     "HVTRACE_REC_PROBE_HIT" => kind::PROBE_HIT,
     "HVTRACE_REC_CLOCK_SYNC" => kind::CLOCK_SYNC,

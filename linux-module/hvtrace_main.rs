@@ -473,7 +473,8 @@ impl What {
             cut: false,
         };
         let label = &r.next_name[..r.next_name.iter().position(|&c| c == 0).unwrap_or(r.next_name.len())];
-        let _ = fetch::write_what(&mut w, label, r.pc, data);
+        let is_return = r.kind == kind::PROBE_HIT && r.next_state & abi::HIT_RETURN != 0;
+        let _ = fetch::write_what(&mut w, label, is_return, r.pc, data);
         if w.cut {
             w.buf[w.len..w.len + 3].copy_from_slice(b"...");
             w.len += 3;
@@ -858,10 +859,11 @@ fn show_probes(p: &mut Page<'_>) -> Result {
             match hvc::call(f::PROBE_LIST, vm, index, 0) {
                 Ok(r) => {
                     let id = (r.x0 & 0xffff) as u16;
-                    let kind = if (r.x0 >> 16) & 0xffff == abi::probe_kind::CONTEXT_SWITCH {
-                        cmd::ListedKind::Switch
-                    } else {
-                        cmd::ListedKind::Plain
+                    let kind = match (r.x0 >> 16) & 0xffff {
+                        abi::probe_kind::CONTEXT_SWITCH => cmd::ListedKind::Switch,
+                        abi::probe_kind::ENTRY => cmd::ListedKind::Entry,
+                        abi::probe_kind::RETURN => cmd::ListedKind::Return,
+                        _ => cmd::ListedKind::Plain,
                     };
                     let line = cmd::ProbeLine {
                         plan: probe_plan(vm, id),
@@ -910,21 +912,22 @@ fn probe_plan(vm: u64, id: u16) -> fetch::FetchPlan {
 
 fn store_probes(input: &[u8]) -> Result {
     match cmd::parse_probe(input).map_err(|e| refuse("probes", input, e))? {
-        ProbeCmd::Add { vm, addr, switch, plan } => {
+        ProbeCmd::Add { vm, addr, kind, plan } => {
             if OWN.iter().all(|o| o.load(Ordering::Relaxed) != 0) {
                 pr_warn!("probes: refused: this module already tracks {OWN_PROBES} probes\n");
                 return Err(ENOSPC);
             }
-            let kind = if switch {
-                abi::probe_kind::CONTEXT_SWITCH
-            } else {
-                abi::probe_kind::PLAIN
+            let (raw_kind, what) = match kind {
+                cmd::AddKind::Plain => (abi::probe_kind::PLAIN, "plain"),
+                cmd::AddKind::Switch => (abi::probe_kind::CONTEXT_SWITCH, "context switch"),
+                cmd::AddKind::Entry => (abi::probe_kind::ENTRY, "function entry"),
+                cmd::AddKind::Return { entry } => (abi::probe_kind::RETURN | u64::from(entry) << 16, "return site"),
             };
             let mut blob = [0u8; fetch::PLAN_MAX];
             let len = plan.encode(&mut blob);
             let mut buf = shim::IpaBuf::new(fetch::PLAN_MAX)?;
             buf.bytes()[..len].copy_from_slice(&blob[..len]);
-            let r = hvc::call5(f::PROBE_ADD, [vm.into(), addr, kind, buf.ipa(), len as u64])
+            let r = hvc::call5(f::PROBE_ADD, [vm.into(), addr, raw_kind, buf.ipa(), len as u64])
                 .map_err(|e| e.fail("PROBE_ADD"))?;
             let id = (r.x0 & 0xffff) as u16;
             let entry = own_entry(vm, id);
@@ -936,8 +939,7 @@ fn store_probes(input: &[u8]) -> Result {
                 pr_warn!("probe {id} in VM {vm} added but not tracked: it stays after unload\n");
             }
             pr_info!(
-                "probe {id} added in VM {vm} at {addr:#x} ({}, {} fetch arguments)\n",
-                if switch { "context switch" } else { "plain" },
+                "probe {id} added in VM {vm} at {addr:#x} ({what}, {} fetch arguments)\n",
                 plan.argc
             );
         }

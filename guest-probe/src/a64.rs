@@ -683,6 +683,21 @@ const fn dp_register(w: u32) -> Class {
     }
 }
 
+/// `RET Xn`: a function's return.
+pub const fn is_return(w: u32) -> bool {
+    w & 0xffff_fc1f == 0xd65f_0000
+}
+
+/// The target of `B imm26` at `pc`, if `w` is one (a tail call when it
+/// leaves the function).
+pub const fn branch_target(w: u32, pc: u64) -> Option<u64> {
+    if w & 0xfc00_0000 != 0x1400_0000 {
+        return None;
+    }
+    let imm = ((w << 6) as i32 >> 6) as i64 * 4;
+    Some(pc.wrapping_add(imm as u64))
+}
+
 /// Whether `w` is a load-exclusive (LDXR, LDAXR, LDXP, LDAXP, all sizes).
 pub const fn is_load_exclusive(w: u32) -> bool {
     matches!(classify(w), Class::Refused(Refusal::Exclusive)) && field(w, 22, 22) == 1

@@ -53,9 +53,10 @@ pub enum HvcFunction {
     /// x1 = IPA of a buffer, x2 = length (≤ [`CONSOLE_WRITE_MAX`]): prints
     /// it on the hypervisor console. Returns the length.
     ConsoleWrite = 0x01,
-    /// x1 = VM id, x2 = guest virtual address, x3 = [`ProbeKind`], x4 = IPA
-    /// of a [`fetch::FetchPlan`] blob in the caller's memory (0: none), x5 =
-    /// its length. Returns the probe id.
+    /// x1 = VM id, x2 = guest virtual address, x3 = [`ProbeKind`] (for
+    /// [`ProbeKind::Return`]: `| entry_probe_id << 16`, see
+    /// [`ProbeKind::encode`]), x4 = IPA of a [`fetch::FetchPlan`] blob in the
+    /// caller's memory (0: none), x5 = its length. Returns the probe id.
     ProbeAdd = 0x10,
     /// x1 = VM id, x2 = probe id. Returns 0.
     ProbeRemove = 0x11,
@@ -260,18 +261,44 @@ pub enum ProbeKind {
     /// A context switch: a [`RecordKind::ContextSwitch`] from the current
     /// task to the highest-ready one.
     ContextSwitch = 1,
+    /// A function's entry, for its return probes: notes when the current
+    /// task entered and records nothing.
+    Entry = 2,
+    /// A return site (`RET`) of a function whose entry has an
+    /// [`ProbeKind::Entry`] probe: a [`RecordKind::ProbeHit`] whose values
+    /// end with `duration` (ns since the same task's entry, on this core).
+    Return = 3,
 }
 
 impl ProbeKind {
-    /// Decodes x3 of `PROBE_ADD`.
+    /// Decodes the kind in x3 of `PROBE_ADD` (its low 16 bits).
     pub const fn from_raw(v: u64) -> Option<Self> {
-        match v {
+        match v & 0xffff {
             0 => Some(Self::Plain),
             1 => Some(Self::ContextSwitch),
+            2 => Some(Self::Entry),
+            3 => Some(Self::Return),
             _ => None,
         }
     }
+
+    /// x3 of `PROBE_ADD`: the kind, and for a return site the id of its
+    /// function's entry probe.
+    pub const fn encode(self, entry: u16) -> u64 {
+        match self {
+            Self::Return => Self::Return as u64 | (entry as u64) << 16,
+            k => k as u64,
+        }
+    }
+
+    /// The entry probe a `PROBE_ADD` x3 names (return sites only).
+    pub const fn entry_of(raw: u64) -> u16 {
+        (raw >> 16) as u16
+    }
 }
+
+/// The name of the value a return probe appends: ns since the entry.
+pub const DURATION_ARG: &str = "duration";
 
 /// Counters `STATS` can return (x1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -365,8 +392,9 @@ pub enum RecordKind {
     /// A context switch: prev/next fields describe the two tasks.
     ContextSwitch = 1,
     /// A probe hit: `prev_*` describe the current task, `next_name` holds
-    /// the probe's label and `next_prio` how many slots of fetched values
-    /// follow the record ([`Record::data_slots`]).
+    /// the probe's label, `next_prio` how many slots of fetched values
+    /// follow the record ([`Record::data_slots`]) and `next_state` its
+    /// [`HIT_RETURN`] flag.
     ProbeHit = 2,
     /// A clock sync point: `timestamp` (counter) and `pc` (the other clock's
     /// value, e.g. the ftrace clock in ns) were read together.
@@ -390,6 +418,10 @@ impl RecordKind {
 
 /// Length of the task-name fields.
 pub const NAME_LEN: usize = 16;
+
+/// `next_state` of a probe hit at a function's return site (its label is
+/// the function's name; readers show it as `NAME%return`).
+pub const HIT_RETURN: u16 = 1;
 
 /// Most slots of data (a [`fetch`] payload) after one record.
 pub const MAX_DATA_SLOTS: usize = fetch::MAX_PAYLOAD.div_ceil(Record::SIZE);
@@ -453,6 +485,11 @@ impl Record {
         if self.kind == RecordKind::ProbeHit as u16 {
             self.next_prio = n as u8;
         }
+    }
+
+    /// Whether this is a probe hit at a function's return.
+    pub const fn is_return(&self) -> bool {
+        self.kind == RecordKind::ProbeHit as u16 && self.next_state & HIT_RETURN != 0
     }
 
     /// A probe hit's label (the function it is in), without its padding.
@@ -723,6 +760,11 @@ mod tests {
         assert_eq!(HvcFunction::TestEmit.id(), 0x1f);
         assert_eq!(HvcFunction::Stats.id(), 0x16);
         assert_eq!(ProbeKind::from_raw(1), Some(ProbeKind::ContextSwitch));
-        assert_eq!(ProbeKind::from_raw(2), None);
+        assert_eq!(ProbeKind::from_raw(4), None);
+        assert_eq!(
+            ProbeKind::from_raw(ProbeKind::Return.encode(7)),
+            Some(ProbeKind::Return)
+        );
+        assert_eq!(ProbeKind::entry_of(ProbeKind::Return.encode(7)), 7);
     }
 }

@@ -31,6 +31,8 @@ pub mod s1_cache;
 pub mod walk;
 
 #[cfg(feature = "std")]
+pub mod debuginfo;
+#[cfg(feature = "std")]
 pub mod fuzzing;
 #[cfg(feature = "std")]
 pub mod profile;

@@ -77,6 +77,19 @@ pub struct Resolved {
     pub insn: Option<u32>,
 }
 
+/// Where a function returns: for a return probe, fbt-style (no code in the
+/// guest: each `RET` gets its own probe).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReturnSites {
+    /// The function's entry.
+    pub entry: u64,
+    /// Its `RET` instructions.
+    pub rets: Vec<u64>,
+    /// Its tail calls (`B` out of the function): it returns through
+    /// another function there, and such exits are not seen.
+    pub tail_calls: Vec<u64>,
+}
+
 /// An executable section's address range and bytes.
 #[derive(Clone, Debug)]
 struct ExecSection {
@@ -212,6 +225,30 @@ impl SymbolTable {
         self.exec
             .iter()
             .any(|e| addr >= e.addr && addr - e.addr < e.data.len() as u64)
+    }
+
+    /// The return sites of function `name` (its symbol's size bounds it).
+    pub fn return_sites(&self, name: &str) -> Result<ReturnSites, SymbolError> {
+        let r = self.resolve(name)?;
+        let sym = match self.lookup(name).as_slice() {
+            [one] if one.size > 0 => (*one).clone(),
+            _ => return Err(SymbolError::BadSpec(format!("{name} (a function with a known size)"))),
+        };
+        let end = sym.addr + sym.size;
+        let mut sites = ReturnSites {
+            entry: r.addr,
+            rets: Vec::new(),
+            tail_calls: Vec::new(),
+        };
+        for pc in (sym.addr..end).step_by(4) {
+            let Some(w) = self.insn_at(pc) else { continue };
+            if crate::a64::is_return(w) {
+                sites.rets.push(pc);
+            } else if crate::a64::branch_target(w, pc).is_some_and(|t| t < sym.addr || t >= end) {
+                sites.tail_calls.push(pc);
+            }
+        }
+        Ok(sites)
     }
 
     /// Resolves `NAME`, `NAME+OFFSET` or `0xADDRESS`.

@@ -10,75 +10,9 @@ use guest_probe::abi::profile::{Field, NameKind, OsKind, OsProfile};
 use guest_probe::abi::ProbeKind;
 use guest_probe::profile::{extract_linux, extract_ucos, ExtractError};
 use guest_probe::symbols::{SymbolError, SymbolTable};
-use object::{Object, ObjectSection, ObjectSymbol};
 
-const CC: &str = "aarch64-linux-gnu-gcc";
-
-fn have_cc() -> bool {
-    let ok = Command::new(CC)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("SKIP: {CC} not installed (scripts/setup.sh installs gcc-aarch64-linux-gnu)");
-    }
-    ok
-}
-
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("gp-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.0).ok();
-    }
-}
-
-fn cc(args: &[&str], srcs: &[&Path], out: &Path) {
-    let o = Command::new(CC)
-        .args(args)
-        .arg("-o")
-        .arg(out)
-        .args(srcs)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "{CC} failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// The values of `const unsigned long NAME = ...;` symbols in an object.
-fn constants(obj: &[u8]) -> std::collections::HashMap<String, u64> {
-    let f = object::File::parse(obj).unwrap();
-    let mut out = std::collections::HashMap::new();
-    for s in f.symbols() {
-        let (Ok(name), Some(idx)) = (s.name(), s.section_index()) else {
-            continue;
-        };
-        let Ok(sec) = f.section_by_index(idx) else { continue };
-        let Ok(data) = sec.data() else { continue };
-        let at = (s.address() - sec.address()) as usize;
-        if s.size() == 8 && data.len() >= at + 8 {
-            out.insert(
-                name.to_string(),
-                u64::from_le_bytes(data[at..at + 8].try_into().unwrap()),
-            );
-        }
-    }
-    out
-}
+mod common;
+use common::{cc, constants, have_cc, TempDir};
 
 const TCB_HEADER: &str = r#"
 typedef unsigned char INT8U;

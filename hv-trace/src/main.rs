@@ -106,9 +106,14 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum ProbeCmd {
-    /// Insert a probe: a symbol, symbol+offset or address of the VM's image.
+    /// Insert a probe: a symbol, symbol+offset or address of the VM's image,
+    /// or FUNCTION%return; then up to 8 values each hit fetches, as `perf
+    /// probe` takes them (`pevent->OSEventCnt`, `ticks`, `OSTime`,
+    /// `pname:string`, `cnt=+8(%x0):u32`, `$comm`, `$retval`, …). The target
+    /// and its arguments may also be one quoted string.
     Add {
-        target: String,
+        #[arg(required = true, num_args = 1.., value_name = "TARGET [ARG]...")]
+        spec: Vec<String>,
         #[arg(long, value_enum, default_value = "rtos")]
         vm: Vm,
         /// What a hit records (default: switch for the RTOS's context-switch
@@ -116,7 +121,8 @@ enum ProbeCmd {
         #[arg(long, value_enum)]
         kind: Option<ProbeKind>,
     },
-    /// Remove a probe by id or by the symbol it was added at.
+    /// Remove a probe by id or by what it was added at (FUNCTION%return
+    /// removes the function's entry and return probes).
     Remove {
         target: String,
         #[arg(long, value_enum, default_value = "rtos")]
@@ -124,6 +130,20 @@ enum ProbeCmd {
     },
     /// List the probes of the running system.
     List,
+    /// What can be fetched at a site: parameters and locals with their types
+    /// and where they are (like `perf probe -V`). Needs no running system.
+    Vars {
+        target: String,
+        #[arg(long, value_enum, default_value = "rtos")]
+        vm: Vm,
+    },
+    /// Functions that can be probed, optionally matching a pattern with `*`
+    /// (like `perf probe -F`). Needs no running system.
+    Funcs {
+        pattern: Option<String>,
+        #[arg(long, value_enum, default_value = "rtos")]
+        vm: Vm,
+    },
 }
 
 fn main() -> ExitCode {
@@ -151,9 +171,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("[hv-trace] stopped");
         }
         Cmd::Probe { action } => match action {
-            ProbeCmd::Add { target, vm, kind } => cli::probe::add(&target, vm, kind)?,
+            ProbeCmd::Add { spec, vm, kind } => cli::probe::add(&spec, vm, kind)?,
             ProbeCmd::Remove { target, vm } => cli::probe::remove(&target, vm)?,
             ProbeCmd::List => cli::probe::list()?,
+            ProbeCmd::Vars { target, vm } => cli::probe::vars(&target, vm)?,
+            ProbeCmd::Funcs { pattern, vm } => cli::probe::funcs(pattern.as_deref(), vm)?,
         },
         Cmd::Record { duration, out } => {
             let mut ctl = Control::connect(&session::dir())?;

@@ -183,7 +183,7 @@ fn records_are_rebuilt_from_their_words() {
 
 #[test]
 fn sysfs_parsers_accept_commands_and_refuse_garbage() {
-    use cmd::{parse_count, parse_enable, parse_probe, ParseError as E, ProbeCmd};
+    use cmd::{parse_count, parse_enable, parse_probe, AddKind, ParseError as E, ProbeCmd};
     use fetch::FetchPlan;
     assert_eq!(parse_enable(b"1\n"), Ok(true));
     assert_eq!(parse_enable(b"0"), Ok(false));
@@ -204,7 +204,7 @@ fn sysfs_parsers_accept_commands_and_refuse_garbage() {
         Ok(ProbeCmd::Add {
             vm: 1,
             addr: 0x4000_1000,
-            switch: true,
+            kind: AddKind::Switch,
             plan: FetchPlan::EMPTY,
         })
     );
@@ -213,7 +213,7 @@ fn sysfs_parsers_accept_commands_and_refuse_garbage() {
         Ok(ProbeCmd::Add {
             vm: 1,
             addr: 0xffff_0000_4000_1000,
-            switch: false,
+            kind: AddKind::Plain,
             plan: FetchPlan::EMPTY,
         })
     );
@@ -224,13 +224,31 @@ fn sysfs_parsers_accept_commands_and_refuse_garbage() {
     };
     assert_eq!(plan.label(), b"OSSemPost");
     let args: Vec<String> = plan.args().iter().map(|a| a.to_string()).collect();
-    assert_eq!(args, ["cnt=+8(%x0):u16", "arg2=$comm:string"]);
+    assert_eq!(args, ["cnt=+8(%x0):u16", "comm=$comm:string"]);
     assert!(matches!(parse_probe(b"add 1 0x1000 x=+8(%x0):u12"), Err(E::Fetch(_))));
     assert!(matches!(
         parse_probe(b"add 1 0x1000 label=a_label_longer_than_16"),
         Err(E::BadLabel(_))
     ));
     assert!(matches!(parse_probe(b"add 1 0x1000 x=%x0 x=%x1"), Err(E::Fetch(_))));
+    assert!(matches!(
+        parse_probe(b"add 1 0x1000 return=3 label=OSSemPend%return r=$retval"),
+        Ok(ProbeCmd::Add {
+            kind: AddKind::Return { entry: 3 },
+            ..
+        })
+    ));
+    assert!(matches!(
+        parse_probe(b"add 1 0x1000 entry"),
+        Ok(ProbeCmd::Add {
+            kind: AddKind::Entry,
+            ..
+        })
+    ));
+    assert!(matches!(
+        parse_probe(b"add 1 0x1000 return=0"),
+        Err(E::OutOfRange { .. })
+    ));
     assert_eq!(parse_probe(b"remove 1 7"), Ok(ProbeCmd::Remove { vm: 1, id: 7 }));
     assert_eq!(parse_probe(b"add 1 0x40001002"), Err(E::Misaligned(0x4000_1002)));
     assert_eq!(parse_probe(b"add 1"), Err(E::Missing("address")));
@@ -388,7 +406,7 @@ fn invalid_sysfs_writes_are_refused_with_a_reason() {
         (
             "probes 'add 1 0x40001000 sideways'",
             "Invalid argument",
-            "unexpected 'sideways'",
+            "argument 'sideways': expected %xN",
         ),
         (
             "probes 'remove 1 99999'",

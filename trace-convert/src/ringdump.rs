@@ -43,7 +43,7 @@ fn name(b: &[u8]) -> String {
 /// A probe hit's label and fetched values, as the module's event says them.
 fn what(r: &Record, data: &[u8]) -> String {
     let mut s = String::new();
-    let _ = guest_probe::abi::fetch::write_what(&mut s, r.label(), r.pc, data);
+    let _ = guest_probe::abi::fetch::write_what(&mut s, r.label(), r.is_return(), r.pc, data);
     s
 }
 

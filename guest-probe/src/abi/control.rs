@@ -32,14 +32,15 @@ pub const MAX_TEST_EMIT: u64 = 1 << 20;
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProbeCmd {
-    /// `add <vm> <hexaddr> [switch] [label=<label>] [NAME=FETCHARG[:TYPE]]...`.
+    /// `add <vm> <hexaddr> [switch|entry|return=<id>] [label=<label>]
+    /// [NAME=FETCHARG[:TYPE]]...`.
     Add {
         /// The VM to patch.
         vm: u8,
         /// Guest virtual address of the probe site.
         addr: u64,
-        /// Record a context switch instead of a plain hit.
-        switch: bool,
+        /// What a hit records.
+        kind: AddKind,
         /// The label and the arguments each hit fetches.
         plan: FetchPlan,
     },
@@ -49,6 +50,23 @@ pub enum ProbeCmd {
         vm: u8,
         /// The probe id `add` returned.
         id: u16,
+    },
+}
+
+/// What an added probe's hits record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddKind {
+    /// A plain hit (no word).
+    Plain,
+    /// A context switch (`switch`).
+    Switch,
+    /// A function's entry for its return probes (`entry`): records nothing.
+    Entry,
+    /// A return site of the function whose entry probe is `entry`
+    /// (`return=<id>`).
+    Return {
+        /// The entry probe's id.
+        entry: u16,
     },
 }
 
@@ -222,9 +240,20 @@ pub fn parse_probe(buf: &[u8]) -> Result<ProbeCmd, ParseError<'_>> {
             return Err(ParseError::Misaligned(addr));
         }
         let mut rest = words.by_ref().peekable();
-        let switch = rest.next_if_eq(&"switch").is_some();
+        let kind = match rest.peek().copied() {
+            Some("switch") => AddKind::Switch,
+            Some("entry") => AddKind::Entry,
+            Some(w) if w.starts_with("return=") => {
+                let id = number("entry probe id", &w[7..], 10, 1, u64::from(MAX_PROBE_ID) - 1)?;
+                AddKind::Return { entry: id as u16 }
+            }
+            _ => AddKind::Plain,
+        };
+        if kind != AddKind::Plain {
+            rest.next();
+        }
         let plan = plan_words(rest)?;
-        ProbeCmd::Add { vm, addr, switch, plan }
+        ProbeCmd::Add { vm, addr, kind, plan }
     } else {
         let id = arg("probe id", 10, 0, u64::from(MAX_PROBE_ID) - 1)? as u16;
         ProbeCmd::Remove { vm, id }
@@ -239,10 +268,13 @@ impl fmt::Display for ProbeCmd {
     /// The command as the module parses it ([`parse_probe`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Self::Add { vm, addr, switch, plan } => {
+            Self::Add { vm, addr, kind, plan } => {
                 write!(f, "add {vm} {addr:x}")?;
-                if switch {
-                    write!(f, " switch")?;
+                match kind {
+                    AddKind::Plain => {}
+                    AddKind::Switch => write!(f, " switch")?,
+                    AddKind::Entry => write!(f, " entry")?,
+                    AddKind::Return { entry } => write!(f, " return={entry}")?,
                 }
                 write_plan(f, &plan)
             }
@@ -258,6 +290,10 @@ pub enum ListedKind {
     Switch,
     /// A plain hit (`kind=plain`).
     Plain,
+    /// A function entry for return probes (`kind=entry`).
+    Entry,
+    /// A return site (`kind=return`).
+    Return,
 }
 
 impl ListedKind {
@@ -266,6 +302,8 @@ impl ListedKind {
         match self {
             Self::Switch => "switch",
             Self::Plain => "plain",
+            Self::Entry => "entry",
+            Self::Return => "return",
         }
     }
 }
@@ -357,6 +395,8 @@ impl ProbeLine {
         let kind = match field("kind")? {
             "switch" => ListedKind::Switch,
             "plain" => ListedKind::Plain,
+            "entry" => ListedKind::Entry,
+            "return" => ListedKind::Return,
             given => return Err(LineError::Bad { key: "kind", given }),
         };
         let owned = match field("owner")? {

@@ -98,6 +98,11 @@ impl ValueType {
         kind: TypeKind::Hex,
         bytes: 8,
     };
+    /// `u64`.
+    pub const U64: Self = Self {
+        kind: TypeKind::Unsigned,
+        bytes: 8,
+    };
     /// `string`.
     pub const STRING: Self = Self {
         kind: TypeKind::String,
@@ -236,7 +241,10 @@ impl fmt::Display for FetchError<'_> {
     }
 }
 
-fn valid_name(n: &str) -> bool {
+/// Whether `n` may name an argument: `[A-Za-z_][A-Za-z0-9_]*`, at most
+/// [`NAME_MAX`] bytes (the rule of `kprobe_events` names, and what fits a
+/// payload header).
+pub fn valid_name(n: &str) -> bool {
     let b = n.as_bytes();
     !b.is_empty()
         && b.len() <= NAME_MAX
@@ -364,6 +372,8 @@ impl FetchArg {
         let default_name;
         let name = match name {
             Some(n) => n,
+            // `$retval`, `$comm`, `$prio` name themselves.
+            None if matches!(s, "$retval" | "$comm" | "$prio") && n_outer == 0 => &s[1..],
             None => {
                 default_name = ArgName::positional(position);
                 default_name.as_str()
@@ -711,6 +721,29 @@ pub fn run(plan: &FetchPlan, src: &mut impl FetchSource, out: &mut [u8; MAX_PAYL
     at
 }
 
+/// Appends an integer value the hypervisor itself knows (a return's
+/// duration) to a payload of `at` bytes, `None` marking it missing; returns
+/// the new length (unchanged when it does not fit).
+pub fn append_int(out: &mut [u8; MAX_PAYLOAD], at: usize, name: &str, ty: ValueType, v: Option<u64>) -> usize {
+    if at + ARG_HEADER + 8 > MAX_PAYLOAD || name.len() > NAME_MAX {
+        return at;
+    }
+    out[at..at + ARG_HEADER].fill(0);
+    out[at..at + name.len()].copy_from_slice(name.as_bytes());
+    out[at + 14] = ty.code();
+    match v {
+        Some(v) => {
+            out[at + 15] = 8;
+            out[at + ARG_HEADER..at + ARG_HEADER + 8].copy_from_slice(&v.to_le_bytes());
+            at + ARG_HEADER + 8
+        }
+        None => {
+            out[at + 15] = FAULT;
+            at + ARG_HEADER
+        }
+    }
+}
+
 /// The NUL-terminated string at `va` into `buf`, a page at a time; its
 /// length (without the NUL, cut at `buf.len()`), or `None` if its first
 /// byte is unreadable. A string that runs into an unmapped page ends there.
@@ -801,13 +834,20 @@ impl<'a> Iterator for Payload<'a> {
     }
 }
 
+/// The suffix that marks a function's return (`OSSemPend%return`), as
+/// `perf probe` writes it.
+pub const RETURN_SUFFIX: &str = "%return";
+
 /// Writes what a probe hit says (its event's `what`): its label, or `0x<pc>`
-/// when it has none (or an unprintable one), then ` name=value` for each
-/// fetched value in `payload`.
-pub fn write_what(w: &mut impl fmt::Write, label: &[u8], pc: u64, payload: &[u8]) -> fmt::Result {
+/// when it has none (or an unprintable one), `%return` at a return site,
+/// then ` name=value` for each fetched value in `payload`.
+pub fn write_what(w: &mut impl fmt::Write, label: &[u8], is_return: bool, pc: u64, payload: &[u8]) -> fmt::Result {
     match core::str::from_utf8(label) {
         Ok(l) if !l.is_empty() && l.bytes().all(|c| c.is_ascii_graphic()) => w.write_str(l)?,
         _ => write!(w, "{pc:#x}")?,
+    }
+    if is_return {
+        w.write_str(RETURN_SUFFIX)?;
     }
     for arg in Payload::new(payload) {
         write!(w, " {arg}")?;

@@ -51,6 +51,8 @@ pub fn c_header() -> String {
         "HVTRACE_PROBE_CONTEXT_SWITCH",
         (ProbeKind::ContextSwitch as u64).to_string(),
     );
+    d("HVTRACE_PROBE_ENTRY", (ProbeKind::Entry as u64).to_string());
+    d("HVTRACE_PROBE_RETURN", (ProbeKind::Return as u64).to_string());
     for (n, k) in [
         ("CONTEXT_SWITCH", RecordKind::ContextSwitch),
         ("PROBE_HIT", RecordKind::ProbeHit),
@@ -76,6 +78,7 @@ pub fn c_header() -> String {
     d("HVTRACE_RING_TAIL_OFFSET", offset_of!(RingHeader, tail).to_string());
     d("HVTRACE_RING_DROPS_OFFSET", offset_of!(RingHeader, drops).to_string());
     d("HVTRACE_MAX_DATA_SLOTS", MAX_DATA_SLOTS.to_string());
+    d("HVTRACE_HIT_RETURN", HIT_RETURN.to_string());
     d("HVTRACE_FETCH_PLAN_MAX", fetch::PLAN_MAX.to_string());
     d("HVTRACE_PROFILE_MAGIC", format!("{PROFILE_MAGIC:#010x}"));
     d("HVTRACE_PROFILE_VERSION", PROFILE_VERSION.to_string());

@@ -1,49 +1,162 @@
-//! `hv-trace probe add|remove|list`: probes in the running system, through
-//! the hvtrace module's control files.
+//! `hv-trace probe add|remove|list|vars|funcs`: probes in the running
+//! system, through the hvtrace module's control files, and what the VM's
+//! image offers to probe and fetch (from its DWARF, no system needed).
 
 use anyhow::{Context, Result};
+use hv_trace::target::artifacts::{self, Artifacts};
 use hv_trace::target::control::Control;
 use hv_trace::target::hvtrace;
-use hv_trace::target::probe::{ProbeKind, Site, Vm};
+use hv_trace::target::probe::{self, Placement, ProbeKind, Site, Vm, RETURN_SUFFIX};
 use hv_trace::target::session;
 use hv_trace::target::system;
 
 /// The running system's control channel and the images it booted.
-fn connect() -> Result<(Control, hv_trace::target::artifacts::Artifacts)> {
+fn connect() -> Result<(Control, Artifacts)> {
     let dir = session::dir();
     let images = system::load_artifacts(&dir)?;
     Ok((Control::connect(&dir)?, images))
 }
 
-pub fn add(target: &str, vm: Vm, kind: Option<ProbeKind>) -> Result<()> {
+/// The images of the running system, or else the ones a system would boot.
+fn images() -> Result<Artifacts> {
+    system::load_artifacts(&session::dir()).or_else(|_| {
+        let _lock = artifacts::BuildLock::acquire()?;
+        artifacts::build(artifacts::Target::All, &artifacts::Options::default())
+    })
+}
+
+/// `TARGET ARG...`, given as words or as one string (`'OSSemPost pevent->OSEventCnt'`).
+fn split_spec(spec: &[String]) -> (String, Vec<String>) {
+    let mut words: Vec<String> = spec
+        .iter()
+        .flat_map(|s| s.split_whitespace().map(str::to_string))
+        .collect();
+    let target = if words.is_empty() {
+        String::new()
+    } else {
+        words.remove(0)
+    };
+    (target, words)
+}
+
+pub fn add(spec: &[String], vm: Vm, kind: Option<ProbeKind>) -> Result<()> {
+    let (target, args) = split_spec(spec);
     let (mut ctl, images) = connect()?;
-    let site = Site::resolve(&images, target, vm, kind)?;
-    let id = hvtrace::add(&mut ctl, &site)?;
-    println!(
-        "probe {id}: {} ({:#x}) in {:?}, {:?}",
-        site.label, site.addr, vm, site.kind
-    );
+    let placement = probe::resolve(&images, &target, &args, vm, kind)?;
+    let ids = hvtrace::add_placement(&mut ctl, &placement)?;
+    match &placement {
+        Placement::One(site) => println!(
+            "probe {}: {} ({:#x}) in {:?}, {:?}{}",
+            ids[0],
+            site.label,
+            site.addr,
+            vm,
+            site.kind,
+            describe_args(site)
+        ),
+        Placement::Return {
+            entry,
+            returns,
+            tail_calls,
+        } => {
+            println!(
+                "probe {}: {} ({:#x}) in {vm:?}, the entry of {target} (records nothing)",
+                ids[0], entry.label, entry.addr
+            );
+            for (id, site) in ids[1..].iter().zip(returns) {
+                println!(
+                    "probe {id}: {} ({:#x}), a return of {}{}, with duration",
+                    site.label,
+                    site.addr,
+                    entry.label,
+                    describe_args(site)
+                );
+            }
+            if !tail_calls.is_empty() {
+                println!(
+                    "note: {} also leaves by {} tail call(s) (at {}); those returns are not seen",
+                    entry.label,
+                    tail_calls.len(),
+                    tail_calls
+                        .iter()
+                        .map(|a| format!("{a:#x}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+    }
     Ok(())
+}
+
+fn describe_args(site: &Site) -> String {
+    let args: Vec<String> = site.plan.args().iter().map(|a| a.to_string()).collect();
+    if args.is_empty() {
+        String::new()
+    } else {
+        format!(", fetching {}", args.join(" "))
+    }
 }
 
 pub fn remove(target: &str, vm: Vm) -> Result<()> {
     let (mut ctl, images) = connect()?;
-    let id = match target.parse::<u16>() {
-        Ok(id) => id,
+    let ids = match target.parse::<u16>() {
+        Ok(id) => vec![id],
         Err(_) => {
-            let site = Site::resolve(&images, target, vm, None)?;
-            hvtrace::find(&mut ctl, vm.id(), site.addr)?
-                .with_context(|| format!("no probe at {} in {vm:?}", site.label))?
-                .id
+            let placement = probe::resolve(&images, target, &[], vm, None)?;
+            let addrs: Vec<u64> = match &placement {
+                Placement::One(site) => vec![site.addr],
+                // Returns first: an entry probe outlives its returns.
+                Placement::Return { entry, returns, .. } => {
+                    returns.iter().map(|s| s.addr).chain([entry.addr]).collect()
+                }
+            };
+            let listed = hvtrace::list(&mut ctl)?;
+            let ids: Vec<u16> = addrs
+                .iter()
+                .filter_map(|a| listed.iter().find(|p| p.vm == vm.id() && p.addr == *a).map(|p| p.id))
+                .collect();
+            anyhow::ensure!(!ids.is_empty(), "no probe at {target} in {vm:?}");
+            ids
         }
     };
-    hvtrace::remove(&mut ctl, vm.id(), id)?;
-    println!("probe {id} removed");
+    for id in &ids {
+        hvtrace::remove(&mut ctl, vm.id(), *id)?;
+        println!("probe {id} removed");
+    }
     Ok(())
 }
 
 pub fn list() -> Result<()> {
     let mut ctl = Control::connect(&session::dir())?;
     print!("{}", hvtrace::list_text(&mut ctl)?);
+    Ok(())
+}
+
+pub fn vars(target: &str, vm: Vm) -> Result<()> {
+    let images = images()?;
+    let bytes = probe::image_bytes(&images, vm)?;
+    let function = target.strip_suffix(RETURN_SUFFIX).unwrap_or(target);
+    let site = Site::resolve(&images, function, vm, Some(ProbeKind::Plain))?;
+    let debug = guest_probe::debuginfo::DebugInfo::load(&bytes).context("reading the image's debug info")?;
+    let table = guest_probe::symbols::SymbolTable::from_elf(&bytes).context("reading the image's symbols")?;
+    let vars = debug
+        .vars_at(probe::dwarf_address(&table, site.addr))
+        .with_context(|| format!("variables at {}", site.label))?;
+    println!("Available variables at {} ({:#x}):", site.label, site.addr);
+    for v in vars {
+        println!("        {v}");
+    }
+    println!("Also: $comm, $prio (the current task's), $retval (at %return), %xN, @SYMBOL, +OFF(...)");
+    Ok(())
+}
+
+pub fn funcs(pattern: Option<&str>, vm: Vm) -> Result<()> {
+    let images = images()?;
+    let bytes = probe::image_bytes(&images, vm)?;
+    let debug = guest_probe::debuginfo::DebugInfo::load(&bytes).context("reading the image's debug info")?;
+    for f in debug.functions(pattern) {
+        println!("{}", f.name);
+    }
     Ok(())
 }

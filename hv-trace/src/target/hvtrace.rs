@@ -5,9 +5,9 @@
 //! compiles, so the two sides cannot drift apart.
 
 use crate::target::control::Control;
-use crate::target::probe::Site;
+use crate::target::probe::{Placement, Site};
 use anyhow::{bail, Context, Result};
-use guest_probe::abi::control::{stat_lines, ProbeCmd, ProbeLine};
+use guest_probe::abi::control::{stat_lines, AddKind, ProbeCmd, ProbeLine};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -29,7 +29,43 @@ pub fn enable_command(on: bool) -> String {
 
 /// Inserts a probe at `site`; its id.
 pub fn add(ctl: &mut Control, site: &Site) -> Result<u16> {
-    let out = ctl.exec(&probe_command(&site.add_command()), T)?;
+    add_as(ctl, site, site.add_command())
+}
+
+/// Inserts the probes of a placement (a function's entry before its
+/// returns); the ids, in that order. If one is refused, those already in
+/// are taken out again.
+pub fn add_placement(ctl: &mut Control, placement: &Placement) -> Result<Vec<u16>> {
+    let (entry, returns) = match placement {
+        Placement::One(site) => return Ok(vec![add(ctl, site)?]),
+        Placement::Return { entry, returns, .. } => (entry, returns),
+    };
+    let mut cmd = entry.add_command();
+    if let ProbeCmd::Add { kind, .. } = &mut cmd {
+        *kind = AddKind::Entry;
+    }
+    let entry_id = add_as(ctl, entry, cmd)?;
+    let mut ids = vec![entry_id];
+    for site in returns {
+        let mut cmd = site.add_command();
+        if let ProbeCmd::Add { kind, .. } = &mut cmd {
+            *kind = AddKind::Return { entry: entry_id };
+        }
+        match add_as(ctl, site, cmd) {
+            Ok(id) => ids.push(id),
+            Err(e) => {
+                for &id in ids.iter().rev() {
+                    let _ = remove(ctl, site.vm.id(), id);
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(ids)
+}
+
+fn add_as(ctl: &mut Control, site: &Site, cmd: ProbeCmd) -> Result<u16> {
+    let out = ctl.exec(&probe_command(&cmd), T)?;
     if out.status != 0 {
         let why = ctl.exec("dmesg | grep -i hvtrace | tail -n 2", Duration::from_secs(5))?;
         bail!(
@@ -115,13 +151,13 @@ mod tests {
             ProbeCmd::Add {
                 vm: 1,
                 addr: 0xffff_0000_4010_5af0,
-                switch: true,
+                kind: AddKind::Switch,
                 plan: FetchPlan::EMPTY,
             },
             ProbeCmd::Add {
                 vm: 0,
                 addr: 0xffff_8000_8001_2340,
-                switch: false,
+                kind: AddKind::Plain,
                 plan: sem_post_plan(),
             },
             ProbeCmd::Remove { vm: 1, id: 32767 },

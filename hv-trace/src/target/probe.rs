@@ -1,13 +1,15 @@
 //! Probe sites: which VM a probe goes into, what it records, and a site
-//! named by the user (symbol, symbol+offset or address) resolved against the
-//! VM's image on the host, with the instruction there checked before the
-//! hypervisor is asked to patch it.
+//! named by the user (symbol, symbol+offset, address, or `FUNCTION%return`)
+//! resolved against the VM's image on the host, with the instruction there
+//! checked before the hypervisor is asked to patch it, and its fetch
+//! arguments compiled from the image's DWARF into the hypervisor's plan.
 
 use crate::target::artifacts::Artifacts;
 use anyhow::{bail, Context, Result};
 use guest_probe::a64::{self, Class};
-use guest_probe::abi::control::ProbeCmd;
-use guest_probe::abi::fetch::FetchPlan;
+use guest_probe::abi::control::{AddKind, ProbeCmd};
+use guest_probe::abi::fetch::{FetchPlan, MAX_ARGS};
+use guest_probe::debuginfo::DebugInfo;
 use guest_probe::symbols::SymbolTable;
 use std::fs;
 
@@ -28,7 +30,7 @@ impl Vm {
     }
 
     /// The artifact whose symbols name the VM's code.
-    fn image(self) -> &'static str {
+    pub fn image(self) -> &'static str {
         match self {
             Vm::Rtos => "rtos",
             Vm::Linux => "vmlinux",
@@ -110,8 +112,133 @@ impl Site {
         ProbeCmd::Add {
             vm: self.vm.id(),
             addr: self.addr,
-            switch: self.kind == ProbeKind::Switch,
+            kind: if self.kind == ProbeKind::Switch {
+                AddKind::Switch
+            } else {
+                AddKind::Plain
+            },
             plan: self.plan,
         }
     }
+}
+
+pub use guest_probe::abi::fetch::RETURN_SUFFIX;
+
+/// A probe as the user asked for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// One site.
+    One(Site),
+    /// A function's return: a probe at its entry that notes the time (no
+    /// record), and one at each `RET` that records the values and the
+    /// duration since the same task's entry.
+    Return {
+        /// The entry.
+        entry: Site,
+        /// The return sites (all with the same plan).
+        returns: Vec<Site>,
+        /// Tail calls (`B` out of the function): exits that are not seen.
+        tail_calls: Vec<u64>,
+    },
+}
+
+/// The VM's image bytes.
+pub fn image_bytes(images: &Artifacts, vm: Vm) -> Result<Vec<u8>> {
+    let image = images
+        .get(vm.image())
+        .with_context(|| format!("the running system's {} image is unknown", vm.image()))?;
+    fs::read(image).with_context(|| format!("reading {}", image.display()))
+}
+
+/// Where the DWARF describes a site: past the NOPs a Linux function starts
+/// with (ftrace's patchable entry, which its DWARF scope leaves out); NOPs
+/// change no register, so what holds there holds at the site.
+pub fn dwarf_address(table: &SymbolTable, addr: u64) -> u64 {
+    const NOP: u32 = 0xd503_201f;
+    let mut at = addr;
+    while at < addr + 16 && table.insn_at(at) == Some(NOP) {
+        at += 4;
+    }
+    at
+}
+
+/// Resolves `target` (with `args`, fetch arguments in kprobe or `perf probe`
+/// syntax, compiled against the image's DWARF at each site) in the VM's
+/// image.
+pub fn resolve(
+    images: &Artifacts,
+    target: &str,
+    args: &[String],
+    vm: Vm,
+    kind: Option<ProbeKind>,
+) -> Result<Placement> {
+    if args.len() > MAX_ARGS {
+        bail!("{} fetch arguments given; a probe takes at most {MAX_ARGS}", args.len());
+    }
+    let bytes = image_bytes(images, vm)?;
+    let table = SymbolTable::from_elf(&bytes).context("reading the image's symbols")?;
+    let debug =
+        || DebugInfo::load(&bytes).with_context(|| format!("reading the debug info of the {} image", vm.image()));
+    let compile = |site: &mut Site, debug: &DebugInfo| -> Result<()> {
+        for (i, spec) in args.iter().enumerate() {
+            let arg = debug
+                .compile(dwarf_address(&table, site.addr), spec, i)
+                .with_context(|| format!("fetch argument {spec:?} at {}", site.label))?;
+            site.plan
+                .push(arg)
+                .map_err(|e| anyhow::anyhow!("fetch argument {spec:?}: {e}"))?;
+        }
+        Ok(())
+    };
+    let Some(function) = target.strip_suffix(RETURN_SUFFIX) else {
+        let mut site = Site::resolve(images, target, vm, kind)?;
+        if !args.is_empty() {
+            if site.kind == ProbeKind::Switch {
+                bail!("a context-switch probe records the two tasks; add --kind plain to fetch arguments at {target}");
+            }
+            compile(&mut site, &debug()?)?;
+        }
+        return Ok(Placement::One(site));
+    };
+    if kind == Some(ProbeKind::Switch) {
+        bail!("{target}: a return probe cannot record a context switch");
+    }
+    let sites = table
+        .return_sites(function)
+        .with_context(|| format!("the returns of {function:?}"))?;
+    if sites.rets.is_empty() {
+        bail!(
+            "{function} has no RET instruction ({} tail calls): it never returns by itself; probe its callees' returns instead",
+            sites.tail_calls.len()
+        );
+    }
+    let entry = Site {
+        vm,
+        addr: sites.entry,
+        label: function.to_string(),
+        kind: ProbeKind::Plain,
+        plan: FetchPlan::EMPTY,
+    };
+    // The record says it is a return; the label is the function's.
+    let label = function.to_string();
+    let debug = if args.is_empty() { None } else { Some(debug()?) };
+    let mut returns = Vec::new();
+    for addr in sites.rets {
+        let mut site = Site {
+            vm,
+            addr,
+            label: format!("{function}+{:#x}", addr - sites.entry),
+            kind: ProbeKind::Plain,
+            plan: FetchPlan::with_label(&label),
+        };
+        if let Some(d) = &debug {
+            compile(&mut site, d)?;
+        }
+        returns.push(site);
+    }
+    Ok(Placement::Return {
+        entry,
+        returns,
+        tail_calls: sites.tail_calls,
+    })
 }

@@ -17,6 +17,7 @@ use guest_probe::regs::Ttbr;
 use guest_probe::s1_cache::{S1Cache, S1Entry};
 use guest_probe::walk::{Access, AccessError, Stage1, Translator};
 use hyp_core::config::VmConfig;
+use hyp_core::entry_times::EntryTimes;
 use hyp_core::hit_cost::HitCost;
 
 /// What a core keeps between hits: its stage-1 cache, its copy of its
@@ -26,12 +27,15 @@ use hyp_core::hit_cost::HitCost;
 pub(super) struct HitCache {
     pub(super) s1: S1Cache,
     pub(super) table: TableCopy,
+    /// When tasks entered functions with return probes, on this core.
+    pub(super) entries: EntryTimes,
 }
 
 pub(super) static HIT_CACHES: [SpinLock<HitCache>; MAX_CPUS] = [const {
     SpinLock::new(HitCache {
         s1: S1Cache::new(),
         table: TableCopy::new(),
+        entries: EntryTimes::NEW,
     })
 }; MAX_CPUS];
 

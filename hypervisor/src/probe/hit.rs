@@ -19,6 +19,7 @@ use guest_probe::addr::GuestVirtAddr;
 use guest_probe::emulate::{self, Execution};
 use guest_probe::walk::Access;
 use hyp_core::config::VmConfig;
+use hyp_core::entry_times::{self, EntryKey};
 
 /// A probe `id` was hit on this core: `frame.elr` is the site + 4.
 pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
@@ -30,7 +31,7 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
     // uncontended; the probe's definition is this core's copy (no lock of
     // the shared table unless it changed).
     let mut cache = HIT_CACHES[arch::cpu_id() % MAX_CPUS].lock();
-    let HitCache { s1, table } = &mut *cache;
+    let HitCache { s1, table, entries } = &mut *cache;
     let Some((probe, stats, profile)) = table.hit(vm.id, slot, id, site) else {
         drop(cache);
         return not_a_probe(vm, frame, id, site);
@@ -42,13 +43,18 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
     // Guest memory through the guest's stage 1 (cached per core) and the
     // partition's linear stage 2.
     let mut view = FastView::new(vm, s1, static_tables);
-    if trace::ENABLED.load(Ordering::Relaxed) {
+    if probe.kind == ProbeKind::Entry {
+        if trace::ENABLED.load(Ordering::Relaxed) {
+            let task = current_task(profile, &view);
+            entries.enter(entry_key(vm, (probe.id, probe.serial), task), now);
+        }
+    } else if trace::ENABLED.load(Ordering::Relaxed) {
         let mut r = Record {
             timestamp: now,
             pc: site,
             kind: match probe.kind {
                 ProbeKind::ContextSwitch => RecordKind::ContextSwitch as u16,
-                ProbeKind::Plain => RecordKind::ProbeHit as u16,
+                _ => RecordKind::ProbeHit as u16,
             },
             probe_id: id,
             vm: vm.id,
@@ -58,14 +64,25 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
         if let Some(profile) = profile {
             describe_tasks(profile, &view, probe.kind, &mut r);
         }
-        if probe.kind == ProbeKind::Plain {
+        if probe.kind != ProbeKind::ContextSwitch {
             r.next_name = probe.plan.label;
         }
-        if probe.plan.argc == 0 {
+        let duration = if probe.kind == ProbeKind::Return {
+            r.next_state = abi::HIT_RETURN;
+            let task = current_task(profile, &view);
+            Some(
+                entries
+                    .leave(entry_key(vm, probe.entry, task))
+                    .map(|t0| entry_times::ticks_to_ns(now.wrapping_sub(t0), arch::counter_freq())),
+            )
+        } else {
+            None
+        };
+        if probe.plan.argc == 0 && duration.is_none() {
             trace::emit(&r, &[]);
         } else {
             let static_os = profile.is_some_and(|p| p.kind() == Some(OsKind::UcosII));
-            emit_with_args(&probe.plan, frame, &view, &r, static_os);
+            emit_with_args(&probe.plan, frame, &view, &r, static_os, duration);
         }
     }
     execute_displaced(vm, frame, probe, first_hit, &mut view, now, site);
@@ -77,7 +94,14 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
 /// writes the record with the values after it. Out of line: a plain or
 /// switch probe's hit does not pay for the payload buffer.
 #[inline(never)]
-fn emit_with_args(plan: &FetchPlan, frame: &TrapFrame, view: &FastView, r: &Record, static_os: bool) {
+fn emit_with_args(
+    plan: &FetchPlan,
+    frame: &TrapFrame,
+    view: &FastView,
+    r: &Record,
+    static_os: bool,
+    duration: Option<Option<u64>>,
+) {
     let mut src = HitFetch {
         frame,
         rd: HitReader { view },
@@ -85,8 +109,29 @@ fn emit_with_args(plan: &FetchPlan, frame: &TrapFrame, view: &FastView, r: &Reco
         prio: static_os.then_some(u64::from(r.prev_prio)),
     };
     let mut payload = [0u8; fetch::MAX_PAYLOAD];
-    let n = fetch::run(plan, &mut src, &mut payload);
+    let mut n = fetch::run(plan, &mut src, &mut payload);
+    if let Some(d) = duration {
+        n = fetch::append_int(&mut payload, n, abi::DURATION_ARG, fetch::ValueType::U64, d);
+    }
     trace::emit(r, &payload[..n]);
+}
+
+/// The task running now (what an entry and its return are matched by):
+/// uC/OS-II's `OSTCBCur`, Linux's `current` (SP_EL0 in the kernel).
+fn current_task(profile: Option<&OsProfile>, view: &FastView) -> u64 {
+    match profile.and_then(|p| p.kind()) {
+        Some(OsKind::UcosII) => HitReader { view }.u64_at(profile.map_or(0, |p| p.os_tcb_cur.va)),
+        _ => read_sysreg!("sp_el0"),
+    }
+}
+
+fn entry_key(vm: &VmConfig, (probe, serial): (u16, u32), task: u64) -> EntryKey {
+    EntryKey {
+        vm: vm.id,
+        probe,
+        serial,
+        task,
+    }
 }
 
 /// What a hit's arguments are fetched from: the trapped registers, the

@@ -118,6 +118,7 @@ pub(super) fn run_op(vm: &'static VmConfig, op: u64, a: [u64; 3], plan: &FetchPl
             vm,
             a[0],
             ProbeKind::from_raw(a[1]).ok_or(HvError::InvalidArgument)?,
+            ProbeKind::entry_of(a[1]),
             plan,
         ),
         OP_REMOVE => remove_here(vm, a[0]),

@@ -57,6 +57,8 @@ struct Probe {
     serial: u32,
     /// Its label and the arguments each hit fetches (checked at insertion).
     plan: FetchPlan,
+    /// A return site's function entry probe: its id and insertion serial.
+    entry: (u16, u32),
 }
 
 /// A VM's probes (the definitions: hits are counted per core, see
@@ -137,6 +139,9 @@ pub fn request_add(
     };
     let start = arch::counter();
     let r = on_vm_core(vm, OP_ADD, [va, kind, 0], &plan);
+    if let Err(e) = r {
+        crate::info!("VM {}: probe at {va:#x} refused: {e}", vm.name);
+    }
     let ticks = arch::counter().wrapping_sub(start);
     if let Ok(id) = r {
         crate::info!(

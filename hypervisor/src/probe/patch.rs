@@ -31,7 +31,17 @@ pub(super) fn patch(mem: &mut VmPhysMem, pa: u64, word: u32) -> Result<(), HvErr
     Ok(())
 }
 
-pub(super) fn add_here(vm: &'static VmConfig, va: u64, kind: ProbeKind, plan: &FetchPlan) -> Result<u64, HvError> {
+pub(super) fn add_here(
+    vm: &'static VmConfig,
+    va: u64,
+    kind: ProbeKind,
+    entry_id: u16,
+    plan: &FetchPlan,
+) -> Result<u64, HvError> {
+    if kind == ProbeKind::Entry && plan.argc != 0 {
+        // An entry probe records nothing: arguments would be lost.
+        return Err(HvError::InvalidArgument);
+    }
     let mut mem = VmPhysMem { vm };
     let tr = translator();
     let t = tr
@@ -78,6 +88,17 @@ pub(super) fn add_here(vm: &'static VmConfig, va: u64, kind: ProbeKind, plan: &F
         crate::warn!("probe at {va:#x} in VM {} refused: {why} ({original:#010x})", vm.name);
         return Err(HvError::Unsafe);
     }
+    // A return site belongs to its function's entry probe, which must be one.
+    let entry = match kind {
+        ProbeKind::Return => t_lock
+            .slots
+            .iter()
+            .flatten()
+            .find(|p| p.id == entry_id && p.kind == ProbeKind::Entry)
+            .map(|p| (p.id, p.serial))
+            .ok_or(HvError::NotFound)?,
+        _ => (0, 0),
+    };
     let slot = t_lock.slots.iter().position(|s| s.is_none()).ok_or(HvError::NoSpace)?;
     let id = slot as u16 + 1;
     let hvc = abi::probe_hvc(id).ok_or(HvError::NoSpace)?;
@@ -94,6 +115,7 @@ pub(super) fn add_here(vm: &'static VmConfig, va: u64, kind: ProbeKind, plan: &F
         exec,
         serial,
         plan: *plan,
+        entry,
     });
     table_changed(vm.id);
     drop(t_lock);

@@ -1,0 +1,233 @@
+//! Tracepoints that carry data, end to end on the real system with the RTOS's
+//! `sync` app: arguments named from DWARF, globals, strings, a NULL pointer,
+//! return probes with `$retval` and durations — each checked against what
+//! the app itself does (its constants and its own counters), in the file
+//! Linux's real trace-cmd recorded and in trace-cmd's own report.
+
+use hv_trace_e2e::System;
+use std::collections::BTreeMap;
+use std::process::Output;
+
+fn ok(out: Output, what: &str) -> String {
+    let t = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{what} failed:\n{t}");
+    t
+}
+
+/// One `rtos_probe` event: its label, its values (as printed), the task and
+/// its counter time.
+#[derive(Debug)]
+struct Hit {
+    label: String,
+    values: BTreeMap<String, String>,
+    comm: String,
+    ts: u64,
+}
+
+impl Hit {
+    fn num(&self, name: &str) -> u64 {
+        let v = &self.values[name];
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a number in {self:?}"))
+    }
+}
+
+/// `label name=value …` (values are `"…"` strings or plain words).
+fn parse_what(what: &str) -> (String, BTreeMap<String, String>) {
+    let (label, mut rest) = what.split_once(' ').unwrap_or((what, ""));
+    let mut values = BTreeMap::new();
+    while let Some((name, after)) = rest.split_once('=') {
+        let (value, next) = if let Some(s) = after.strip_prefix('"') {
+            let end = s.find('"').expect("a closed string");
+            (s[..end].to_string(), s[end + 1..].trim_start())
+        } else {
+            let (v, n) = after.split_once(' ').unwrap_or((after, ""));
+            (v.to_string(), n)
+        };
+        values.insert(name.trim().to_string(), value);
+        rest = next;
+    }
+    (label.to_string(), values)
+}
+
+fn hits(dat: &std::path::Path) -> Vec<Hit> {
+    let trace = trace_convert::Trace::open(dat).unwrap();
+    let mut v: Vec<Hit> = trace
+        .events()
+        .map(|e| e.unwrap())
+        .filter(|e| e.name() == "rtos_probe")
+        .map(|e| {
+            let (label, values) = parse_what(e.str("what").expect("rtos_probe has `what`"));
+            Hit {
+                label,
+                values,
+                comm: e.str("comm").unwrap().to_string(),
+                ts: e.int("ts_counter").unwrap() as u64,
+            }
+        })
+        .collect();
+    v.sort_by_key(|h| h.ts);
+    v
+}
+
+#[test]
+fn data_probes_agree_with_the_sync_apps_own_counters() {
+    let sys = System::start(&["--rtos-app", "sync"]).unwrap();
+    for spec in [
+        // The message is `&items[n & 1]` holding n, posted before Produced++.
+        "OSMboxPost pevent->OSEventName:string msg=+0(%x1):u32 produced=Produced",
+        // OSEventPtr is NULL for a semaphore: the load through it faults.
+        "OSSemPost pevent->OSEventCnt pongs=Pongs link=+0(+8(%x0)):u64",
+        "OSTimeDly ticks",
+        "OSSemPend%return",
+        // The consumer's two OSQPend calls return the messages 2n and 2n + 1.
+        "OSQPend%return $retval:u64",
+        "OSMutexPost%return $retval:u8",
+    ] {
+        ok(
+            sys.hv_trace(&["probe", "add", spec]).unwrap(),
+            &format!("probe add {spec}"),
+        );
+    }
+    let list = ok(sys.hv_trace(&["probe", "list"]).unwrap(), "probe list");
+    assert!(
+        list.contains("label=OSMboxPost OSEventName=+0(+") && list.contains("kind=return"),
+        "the listing shows labels, arguments and return sites:\n{list}"
+    );
+
+    let out_path = hv_trace_e2e::repo_root().join("target/e2e/data_probes");
+    let _ = std::fs::remove_dir_all(&out_path);
+    std::fs::create_dir_all(&out_path).unwrap();
+    ok(
+        sys.hv_trace(&["record", "--duration", "4", "--out", out_path.to_str().unwrap()])
+            .unwrap(),
+        "record",
+    );
+    let all = hits(&out_path.join("guest.dat"));
+    let of = |label: &str, comm: Option<&str>| -> Vec<&Hit> {
+        all.iter()
+            .filter(|h| h.label == label && comm.is_none_or(|c| h.comm == c))
+            .collect()
+    };
+
+    // A string, a value behind a pointer argument and a global, in one hit.
+    let mbox = of("OSMboxPost", None);
+    assert!(mbox.len() >= 20, "OSMboxPost hits: {}", mbox.len());
+    for h in &mbox {
+        assert_eq!(h.values["OSEventName"], "SYNC-Mbox", "{h:?}");
+        assert_eq!(
+            h.num("msg"),
+            h.num("produced") + 1,
+            "message n is posted before Produced++: {h:?}"
+        );
+    }
+    for w in mbox.windows(2) {
+        assert_eq!(w[1].num("msg"), w[0].num("msg") + 1, "one message per round: {w:?}");
+    }
+
+    // A count behind a pointer, a global, and a NULL pointer that faults.
+    let sem = of("OSSemPost", None);
+    assert!(sem.len() >= 40, "OSSemPost hits: {}", sem.len());
+    for h in &sem {
+        assert_eq!(h.values["link"], "(fault)", "{h:?}");
+        // Every post in the app has a task waiting for it.
+        assert_eq!(h.num("OSEventCnt"), 0, "{h:?}");
+    }
+    let pongs: Vec<u64> = of("OSSemPost", Some("SYNC-Ping"))
+        .iter()
+        .map(|h| h.num("pongs"))
+        .collect();
+    assert!(pongs.len() >= 20, "Ping's posts: {pongs:?}");
+    assert!(
+        pongs.windows(2).all(|w| w[1] == w[0] + 1),
+        "Pong counts each post: {pongs:?}"
+    );
+
+    // Arguments equal the app's constants (OS_TICKS_PER_SEC = 1000).
+    for (task, ticks) in [("SYNC-Producer", 100), ("SYNC-MutexLow", 60), ("SYNC-Report", 1000)] {
+        let dly = of("OSTimeDly", Some(task));
+        assert!(!dly.is_empty(), "{task} delays");
+        assert!(dly.iter().all(|h| h.num("ticks") == ticks), "{task}: {dly:?}");
+    }
+
+    // Return probes: durations fit between the task's returns, and Ping waits
+    // out the producer's 100 ms period.
+    let ping = of("OSSemPend%return", Some("SYNC-Ping"));
+    assert!(ping.len() >= 20, "Ping's returns: {}", ping.len());
+    let freq = 62_500_000u64;
+    for w in ping.windows(2) {
+        let gap_ns = (w[1].ts - w[0].ts) * 1_000_000_000 / freq;
+        assert!(
+            w[1].num("duration") <= gap_ns,
+            "a call lasts less than the time since the last one returned: {w:?}"
+        );
+    }
+    let mut d: Vec<u64> = ping.iter().map(|h| h.num("duration")).collect();
+    d.sort_unstable();
+    let median_ms = d[d.len() / 2] / 1_000_000;
+    assert!((90..=110).contains(&median_ms), "Ping waits ~100 ms: {d:?}");
+    let msgs: Vec<u64> = of("OSQPend%return", Some("SYNC-Consumer"))
+        .iter()
+        .map(|h| h.num("retval"))
+        .collect();
+    assert!(msgs.len() >= 40, "the consumer's OSQPend returns: {msgs:?}");
+    let first = msgs.iter().position(|m| m % 2 == 0).unwrap();
+    for pair in msgs[first..].chunks_exact(2) {
+        assert_eq!(pair[1], pair[0] + 1, "messages 2n, 2n + 1: {msgs:?}");
+    }
+    assert!(
+        msgs[first..]
+            .chunks_exact(2)
+            .collect::<Vec<_>>()
+            .windows(2)
+            .all(|w| w[1][0] == w[0][0] + 2),
+        "one pair per round: {msgs:?}"
+    );
+    let mutex = of("OSMutexPost%return", None);
+    assert!(mutex.len() >= 10, "OSMutexPost returns: {}", mutex.len());
+    assert!(
+        mutex
+            .iter()
+            .all(|h| h.num("retval") == 0 && h.values.contains_key("duration")),
+        "OSMutexPost returns OS_ERR_NONE: {mutex:?}"
+    );
+
+    // trace-cmd's own report in the guest shows the values.
+    let report = ok(
+        sys.hv_trace(&[
+            "exec",
+            "trace-cmd report /tmp/guest.dat | grep -m 3 'OSMboxPost OSEventName='",
+        ])
+        .unwrap(),
+        "trace-cmd report",
+    );
+    assert!(report.contains("OSEventName=\"SYNC-Mbox\" msg="), "{report}");
+
+    // Both VMs run on after all those faults.
+    let before = sys.run_log().matches("sync: produced").count();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(
+        sys.run_log().matches("sync: produced").count() > before,
+        "the RTOS runs on"
+    );
+    ok(sys.hv_trace(&["exec", "true"]).unwrap(), "Linux answers");
+    for target in [
+        "OSMboxPost",
+        "OSSemPost",
+        "OSTimeDly",
+        "OSSemPend%return",
+        "OSQPend%return",
+        "OSMutexPost%return",
+    ] {
+        ok(
+            sys.hv_trace(&["probe", "remove", target]).unwrap(),
+            &format!("probe remove {target}"),
+        );
+    }
+    let list = ok(sys.hv_trace(&["probe", "list"]).unwrap(), "probe list");
+    assert!(!list.contains("vm=1"), "every probe went:\n{list}");
+}
