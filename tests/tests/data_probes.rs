@@ -207,6 +207,32 @@ fn data_probes_agree_with_the_sync_apps_own_counters() {
     );
     assert!(report.contains("OSEventName=\"SYNC-Mbox\" msg="), "{report}");
 
+    // Linux: a file's name, read through a user pointer in Linux's stage 1.
+    ok(
+        sys.hv_trace(&["probe", "add", "--vm", "linux", "do_sys_openat2 dfd filename:string"])
+            .unwrap(),
+        "probe add --vm linux",
+    );
+    let opened = ok(
+        sys.hv_trace(&[
+            "exec",
+            "echo 1 > /sys/kernel/tracing/events/hvtrace/rtos_probe/enable; echo 1 > /sys/kernel/hvtrace/enable; \
+             cat /proc/version > /dev/null; sleep 0.3; echo 0 > /sys/kernel/hvtrace/enable; \
+             grep -m 1 'comm=cat ' /sys/kernel/tracing/trace",
+        ])
+        .unwrap(),
+        "opening a file in Linux",
+    );
+    assert!(
+        opened.contains("do_sys_openat2 dfd=-100 filename=\"/proc/version\" rtos_cpu=0"),
+        "{opened}"
+    );
+    ok(
+        sys.hv_trace(&["probe", "remove", "--vm", "linux", "do_sys_openat2"])
+            .unwrap(),
+        "probe remove --vm linux",
+    );
+
     // Both VMs run on after all those faults.
     let before = sys.run_log().matches("sync: produced").count();
     std::thread::sleep(std::time::Duration::from_secs(3));
