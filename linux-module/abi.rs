@@ -179,8 +179,8 @@ pub(crate) struct RingHeader {
     pub(crate) capacity: u32,
     /// Source CPU.
     pub(crate) cpu: u64,
-    /// Slots ever used by data after a record (producer).
-    pub(crate) data_slots: u64,
+    /// Drops minus slots ever used by data (producer; numbers the records).
+    pub(crate) seq_base: u64,
     /// Reserved.
     pub(crate) reserved0: [u8; 32],
     /// Slots ever written (producer).
@@ -268,7 +268,7 @@ layout_table! {
     "hvtrace_ring_header.record_size" => offset_of!(RingHeader, record_size),
     "hvtrace_ring_header.capacity" => offset_of!(RingHeader, capacity),
     "hvtrace_ring_header.cpu" => offset_of!(RingHeader, cpu),
-    "hvtrace_ring_header.data_slots" => offset_of!(RingHeader, data_slots),
+    "hvtrace_ring_header.seq_base" => offset_of!(RingHeader, seq_base),
     "hvtrace_ring_header.head" => offset_of!(RingHeader, head),
     "hvtrace_ring_header.tail" => offset_of!(RingHeader, tail),
     "hvtrace_ring_header.drops" => offset_of!(RingHeader, drops),

@@ -56,7 +56,7 @@ static const struct hvtrace_layout_entry hvtrace_layout[] = {
 	OFF(hvtrace_ring_header, record_size),
 	OFF(hvtrace_ring_header, capacity),
 	OFF(hvtrace_ring_header, cpu),
-	OFF(hvtrace_ring_header, data_slots),
+	OFF(hvtrace_ring_header, seq_base),
 	OFF(hvtrace_ring_header, head),
 	OFF(hvtrace_ring_header, tail),
 	OFF(hvtrace_ring_header, drops),

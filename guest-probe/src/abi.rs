@@ -596,7 +596,7 @@ impl Record {
     /// words, giving the name field's two words: for callers that load
     /// guest memory a word at a time (a strict-alignment target turns byte
     /// arrays of unknown alignment into byte loads and stores).
-    #[inline]
+    #[inline(always)]
     pub fn name_words(mut lo: u64, hi: u64) -> (u64, u64) {
         const ONES: u64 = 0x0101_0101_0101_0101;
         const HIGHS: u64 = 0x8080_8080_8080_8080;

@@ -75,36 +75,45 @@ fn producer(cpu: &mut PerCpu) -> Option<&mut guest_probe::abi::Producer<'static>
     cpu.ring.as_mut()
 }
 
-/// Append a record (and `data`, the values a probe fetched, in the slots
-/// after it) to this core's ring and ring Linux's doorbell when the ring was
-/// empty or is half full (coalesced: one interrupt per burst).
-pub fn emit(record: &Record, data: &[u8]) -> bool {
+/// Append a record to this core's ring and ring Linux's doorbell when the
+/// ring was empty or is half full (coalesced: one interrupt per burst).
+pub fn emit(record: &Record) -> bool {
     let cpu = this_cpu();
     let in_linux = cpu.vm.is_some_and(|vm| vm.kind == hyp_core::config::GuestKind::Linux);
     let Some(p) = producer(cpu) else { return false };
-    let result = if data.is_empty() {
-        p.push(record)
-    } else {
-        p.push_with_data(record, data)
-    };
+    let result = p.push(record);
     // Pairs with the consumer's fence between its tail store and its final
     // head load: one of the two sides sees the other.
     fence(Ordering::SeqCst);
     let pending = p.pending();
-    match result {
-        Ok(_) => count(Stat::Records),
-        Err(_) => count(Stat::Drops),
-    }
+    count(if result.is_ok() { Stat::Records } else { Stat::Drops });
     let capacity = RING_CAPACITY.load(Ordering::Relaxed);
     // Records from Linux's own cores (probes in Linux) must not ring at once:
     // the drain would cause the very context switches it then records, for
     // ever. The module polls that ring on its periodic tick; the doorbell
     // still rings at half capacity. A full ring already rang at half: drops
     // add no interrupts.
-    let added = 1 + data.len().div_ceil(Record::SIZE) as u64;
-    let before = pending.saturating_sub(added);
-    let half = capacity / 2;
-    if result.is_ok() && ((before == 0 && !in_linux) || (before < half && pending >= half)) {
+    if result.is_ok() && ((pending == 1 && !in_linux) || pending == capacity / 2) {
+        ring_doorbell();
+    }
+    result.is_ok()
+}
+
+/// [`emit`] with `data` (a probe's fetched values) in the slots after the
+/// record, published and dropped with it.
+pub fn emit_with_data(record: &Record, data: &[u8]) -> bool {
+    let cpu = this_cpu();
+    let in_linux = cpu.vm.is_some_and(|vm| vm.kind == hyp_core::config::GuestKind::Linux);
+    let Some(p) = producer(cpu) else { return false };
+    let result = p.push_with_data(record, data);
+    fence(Ordering::SeqCst);
+    let pending = p.pending();
+    count(if result.is_ok() { Stat::Records } else { Stat::Drops });
+    // As in `emit`, but the half mark may be passed rather than hit.
+    let slots = 1 + data.len().div_ceil(Record::SIZE) as u64;
+    let half = RING_CAPACITY.load(Ordering::Relaxed) / 2;
+    let was = pending.wrapping_sub(slots);
+    if result.is_ok() && ((pending == slots && !in_linux) || (was < half && pending >= half)) {
         ring_doorbell();
     }
     result.is_ok()
@@ -143,7 +152,7 @@ pub fn test_emit(count: u64, vm: u8) -> u64 {
         Record::set_name(&mut r.prev_name, &name[..11]);
         name[10] = b'0' + ((i + 1) % 4) as u8;
         Record::set_name(&mut r.next_name, &name[..11]);
-        written += u64::from(emit(&r, &[]));
+        written += u64::from(emit(&r));
     }
     written
 }

@@ -116,7 +116,7 @@ struct hvtrace_ring_header {
 	hvt_u32 record_size;
 	hvt_u32 capacity;    /* records, a power of two */
 	hvt_u64 cpu;
-	hvt_u64 data_slots;  /* producer: slots used by data after records */
+	hvt_u64 seq_base;    /* producer: drops - data slots (wrapping); seq = head + seq_base */
 	hvt_u8 reserved0[32];
 	hvt_u64 head;        /* producer: slots written */
 	hvt_u8 pad1[56];
@@ -168,7 +168,7 @@ struct hvtrace_os_profile {
         record_size,
         capacity,
         cpu,
-        data_slots,
+        seq_base,
         head,
         tail,
         drops

@@ -5,8 +5,8 @@
 //! ```text
 //! offset   0  u32 magic "HVTR" (0x52545648), u16 abi_major, u16 abi_minor,
 //!             u32 record_size (64), u32 capacity (records, power of two),
-//!             u64 cpu, u64 data_slots (producer: slots ever used by
-//!             data), reserved to 64
+//!             u64 cpu, u64 seq_base (producer: drops minus the slots
+//!             ever used by data, wrapping), reserved to 64
 //! offset  64  u64 head   (producer: slots ever written), own cache line
 //! offset 128  u64 tail   (consumer: slots ever read),   own cache line
 //! offset 192  u64 drops  (producer: records dropped),   own cache line
@@ -59,8 +59,9 @@ pub struct RingHeader {
     pub capacity: u32,
     /// The source CPU (physical core) of this ring.
     pub cpu: u64,
-    /// Slots ever used by data after a record (producer-owned).
-    pub data_slots: AtomicU64,
+    /// Records dropped minus slots ever used by data after a record,
+    /// wrapping (producer-owned): `head + seq_base` numbers the records.
+    pub seq_base: AtomicU64,
     _reserved0: [u8; 32],
     /// Records ever written (producer-owned).
     pub head: AtomicU64,
@@ -78,7 +79,7 @@ const _: () = assert!(offset_of!(RingHeader, head) == 64);
 const _: () = assert!(offset_of!(RingHeader, tail) == 128);
 const _: () = assert!(offset_of!(RingHeader, drops) == 192);
 const _: () = assert!(offset_of!(RingHeader, cpu) == 16);
-const _: () = assert!(offset_of!(RingHeader, data_slots) == 24);
+const _: () = assert!(offset_of!(RingHeader, seq_base) == 24);
 
 /// Why a memory region is not a usable ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -249,11 +250,30 @@ pub struct Producer<'a> {
 }
 
 impl Producer<'_> {
-    /// Appends `record` (its `seq` is overwritten). Returns the sequence
-    /// number on success, or `Err(seq)` if the ring was full (or its tail
-    /// corrupt) and the record was counted as dropped.
+    /// Appends `record` (its `seq` is overwritten), which carries no data
+    /// ([`Record::data_slots`] is 0: see [`Producer::push_with_data`]).
+    /// Returns the sequence number on success, or `Err(seq)` if the ring was
+    /// full (or its tail corrupt) and the record was counted as dropped.
     pub fn push(&mut self, record: &Record) -> Result<u32, u32> {
-        self.push_with_data(record, &[])
+        debug_assert_eq!(record.data_slots(), 0, "push_with_data writes a record's data");
+        let h = self.ring.header;
+        let head = h.head.load(Ordering::Relaxed);
+        let tail = h.tail.load(Ordering::Acquire);
+        let base = h.seq_base.load(Ordering::Relaxed);
+        let seq = head.wrapping_add(base) as u32;
+        if head.wrapping_sub(tail) >= self.ring.capacity() {
+            // Full, or a tail ahead of head (used wraps to a huge value).
+            self.count_drop(base);
+            return Err(seq);
+        }
+        let mut r = *record;
+        r.seq = seq;
+        // SAFETY: the slot index is masked into the ring; the consumer does
+        // not read this slot until it sees the Release store of head below,
+        // and has released it (tail ≥ head - capacity + 1, Acquire above).
+        unsafe { self.ring.slots.add((head & self.ring.mask) as usize).write_volatile(r) };
+        h.head.store(head.wrapping_add(1), Ordering::Release);
+        Ok(seq)
     }
 
     /// Appends `record` and `data` (at most [`MAX_DATA_SLOTS`] slots) after
@@ -263,14 +283,13 @@ impl Producer<'_> {
         let h = self.ring.header;
         let head = h.head.load(Ordering::Relaxed);
         let tail = h.tail.load(Ordering::Acquire);
-        let drops = h.drops.load(Ordering::Relaxed);
-        let data_slots = h.data_slots.load(Ordering::Relaxed);
-        let seq = head.wrapping_sub(data_slots).wrapping_add(drops) as u32;
+        let base = h.seq_base.load(Ordering::Relaxed);
+        let seq = head.wrapping_add(base) as u32;
         let extra = data.len().div_ceil(Record::SIZE).min(MAX_DATA_SLOTS);
         let used = head.wrapping_sub(tail);
         if used.saturating_add(1 + extra as u64) > self.ring.capacity() {
             // Full, or a tail ahead of head (used wraps to a huge value).
-            h.drops.store(drops.wrapping_add(1), Ordering::Release);
+            self.count_drop(base);
             return Err(seq);
         }
         let mut r = *record;
@@ -296,11 +315,19 @@ impl Producer<'_> {
             };
         }
         if extra != 0 {
-            h.data_slots
-                .store(data_slots.wrapping_add(extra as u64), Ordering::Relaxed);
+            h.seq_base.store(base.wrapping_sub(extra as u64), Ordering::Relaxed);
         }
         h.head.store(head.wrapping_add(1 + extra as u64), Ordering::Release);
         Ok(seq)
+    }
+
+    /// One record dropped: counted for the consumer and in the numbering.
+    #[cold]
+    fn count_drop(&mut self, base: u64) {
+        let h = self.ring.header;
+        h.seq_base.store(base.wrapping_add(1), Ordering::Relaxed);
+        let drops = h.drops.load(Ordering::Relaxed);
+        h.drops.store(drops.wrapping_add(1), Ordering::Release);
     }
 
     /// Records written and not yet read.

@@ -11,10 +11,15 @@ pub struct ProfileHitsArgs {
     /// Print the numbers as JSON.
     #[arg(long)]
     json: bool,
+    /// The RTOS probe to profile instead of the switch probe at OSCtxSw, as
+    /// `probe add` takes it (e.g. 'OSTimeDly ticks OSTime $comm $prio' or
+    /// 'OSSemPend%return'; Linux keeps its switch probe).
+    #[arg(long, value_name = "SPEC")]
+    rtos_probe: Option<String>,
 }
 
 pub fn profile_hits(args: ProfileHitsArgs) -> Result<()> {
-    let report = profile_hits::profile(args.seconds)?;
+    let report = profile_hits::profile(args.seconds, args.rtos_probe.as_deref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

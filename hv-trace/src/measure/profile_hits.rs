@@ -24,7 +24,7 @@ use crate::target::boot::{self, Pace};
 use crate::target::control::Control;
 use crate::target::hvtrace;
 use crate::target::monitor::Monitor;
-use crate::target::probe::{ProbeKind, Site, Vm, LINUX_SWITCH};
+use crate::target::probe::{self, ProbeKind, Site, Vm, LINUX_SWITCH};
 use crate::target::qemu;
 use crate::target::session::{self, Running};
 use crate::target::system::{self, Plan};
@@ -38,15 +38,16 @@ use std::time::{Duration, Instant};
 
 /// Logging stops early once the exec log passes this size.
 const LOG_LIMIT: u64 = 2 << 30;
-/// The probe sites: Linux's and the RTOS's context switch.
-const SITES: [(&str, Vm); 2] = [(LINUX_SWITCH, Vm::Linux), ("OSCtxSw", Vm::Rtos)];
+/// The RTOS's probe unless told otherwise: its context switch.
+const RTOS_SWITCH: &str = "OSCtxSw";
 /// Cores of the profiled machine (Linux on CPU0, the RTOS on CPU1).
 const CORES: u8 = 2;
 
 /// Boots the 2-core system under a single-stepping QEMU with probes at
-/// both OSes' context switches, logs the hypervisor's instructions for
-/// `seconds` of wall time, and counts them trap by trap.
-pub fn profile(seconds: f64) -> Result<Report> {
+/// both OSes' context switches (or, in the RTOS, `rtos_probe`: a `probe add`
+/// spec), logs the hypervisor's instructions for `seconds` of wall time, and
+/// counts them trap by trap.
+pub fn profile(seconds: f64, rtos_probe: Option<&str>) -> Result<Report> {
     anyhow::ensure!(
         seconds.is_finite() && seconds > 0.0 && seconds <= 600.0,
         "--seconds must be a number of seconds in (0, 600], not {seconds}"
@@ -68,17 +69,28 @@ pub fn profile(seconds: f64) -> Result<Report> {
 
     let (running, mut ctl) = system.boot("single-stepping QEMU")?;
     let symbols = &system.symbols;
-    for (site, vm) in SITES {
-        let site = Site::resolve(&system.built, site, vm, Some(ProbeKind::Switch))?;
-        let id = hvtrace::add(&mut ctl, &site)?;
-        eprintln!("[hv-trace] {vm:?} probe {id}: {}", site.label);
-    }
+    let linux = Site::resolve(&system.built, LINUX_SWITCH, Vm::Linux, Some(ProbeKind::Switch))?;
+    let id = hvtrace::add(&mut ctl, &linux)?;
+    eprintln!("[hv-trace] Linux probe {id}: {}", linux.label);
+    let spec: Vec<String> = rtos_probe
+        .unwrap_or(RTOS_SWITCH)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let (target, args) = spec.split_first().context("--rtos-probe names no site")?;
+    let placement = probe::resolve(&system.built, target, args, Vm::Rtos, None)?;
+    let ids = hvtrace::add_placement(&mut ctl, &placement)?;
+    eprintln!("[hv-trace] RTOS probe(s) {ids:?}: {}", spec.join(" "));
     hvtrace::enable(&mut ctl, true).context("enabling tracing in the guest")?;
 
     let logged = log_for(&running.dir, &log_path, Duration::from_secs_f64(seconds))?;
     drop(ctl);
     running.stop();
 
+    // For looking at single traps: HV_TRACE_KEEP_EXEC_LOG=FILE keeps a copy.
+    if let Some(keep) = std::env::var_os("HV_TRACE_KEEP_EXEC_LOG") {
+        fs::copy(&log_path, &keep).with_context(|| format!("keeping the exec log as {keep:?}"))?;
+    }
     let size = fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
     if size == 0 {
         bail!(

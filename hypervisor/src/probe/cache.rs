@@ -10,6 +10,7 @@ use crate::read_sysreg;
 use crate::sync::SpinLock;
 use core::sync::atomic::Ordering;
 use guest_probe::a64;
+use guest_probe::abi::fetch::FetchPlan;
 use guest_probe::abi::OsProfile;
 use guest_probe::addr::{GuestVirtAddr, PhysAddr};
 use guest_probe::emulate;
@@ -27,15 +28,16 @@ use hyp_core::hit_cost::HitCost;
 pub(super) struct HitCache {
     pub(super) s1: S1Cache,
     pub(super) table: TableCopy,
-    /// When tasks entered functions with return probes, on this core.
-    pub(super) entries: EntryTimes,
 }
+
+/// When tasks entered functions with return probes, per core (beside the
+/// hit caches, which switch and plain hits index: their layout stays).
+pub(super) static ENTRY_TIMES: [SpinLock<EntryTimes>; MAX_CPUS] = [const { SpinLock::new(EntryTimes::NEW) }; MAX_CPUS];
 
 pub(super) static HIT_CACHES: [SpinLock<HitCache>; MAX_CPUS] = [const {
     SpinLock::new(HitCache {
         s1: S1Cache::new(),
         table: TableCopy::new(),
-        entries: EntryTimes::NEW,
     })
 }; MAX_CPUS];
 
@@ -47,6 +49,7 @@ pub(super) struct TableCopy {
     /// The generation copied (`u32::MAX`: none yet).
     pub(super) seen: u32,
     pub(super) slots: [Option<Probe>; MAX_PROBES],
+    pub(super) plans: [FetchPlan; MAX_PROBES],
     pub(super) profile: Option<OsProfile>,
     pub(super) stats: [SlotStats; MAX_PROBES],
 }
@@ -75,6 +78,7 @@ impl TableCopy {
             vm: 0,
             seen: u32::MAX,
             slots: [None; MAX_PROBES],
+            plans: [FetchPlan::EMPTY; MAX_PROBES],
             profile: None,
             stats: [SlotStats::new(0); MAX_PROBES],
         }
@@ -86,26 +90,24 @@ impl TableCopy {
         let Ok(t) = table(vm) else { return };
         let t = t.lock();
         self.slots = t.slots;
+        self.plans = t.plans;
         self.profile = t.profile;
         self.vm = vm;
         self.seen = TABLE_GENERATION[usize::from(vm)].load(Ordering::Acquire);
     }
 
-    /// The probe `id` at `site`, its statistics on this core and the VM's
-    /// OS profile. A probe missing from a current copy may be one being
-    /// inserted right now (its HVC goes in before the table changes, under
-    /// the table's lock): the copy is taken again under that lock before
-    /// giving up.
+    /// Whether slot `slot` of this copy holds probe `id` at `site` (its
+    /// statistics then belong to it). A probe missing from a current copy
+    /// may be one being inserted right now (its HVC goes in before the table
+    /// changes, under the table's lock): the copy is taken again under that
+    /// lock before giving up. The caller then borrows the fields it needs
+    /// (`slots[slot]`, `stats[slot]`, `plans[slot]` only when it has to).
     #[inline(always)]
-    pub(super) fn hit(
-        &mut self,
-        vm: u8,
-        slot: usize,
-        id: u16,
-        site: u64,
-    ) -> Option<(&Probe, &mut SlotStats, Option<&OsProfile>)> {
-        let generation = TABLE_GENERATION.get(usize::from(vm))?.load(Ordering::Acquire);
-        if self.vm != vm || self.seen != generation {
+    pub(super) fn holds(&mut self, vm: u8, slot: usize, id: u16, site: u64) -> bool {
+        let Some(generation) = TABLE_GENERATION.get(usize::from(vm)) else {
+            return false;
+        };
+        if self.vm != vm || self.seen != generation.load(Ordering::Acquire) {
             self.refresh(vm);
         }
         let found = |s: &Self| {
@@ -117,15 +119,15 @@ impl TableCopy {
         if !found(self) {
             self.refresh(vm);
             if !found(self) {
-                return None;
+                return false;
             }
         }
-        let probe = self.slots[slot].as_ref()?;
-        let stats = &mut self.stats[slot];
-        if stats.serial != probe.serial {
-            *stats = SlotStats::new(probe.serial);
+        if let (Some(Some(probe)), Some(stats)) = (self.slots.get(slot), self.stats.get_mut(slot)) {
+            if stats.serial != probe.serial {
+                *stats = SlotStats::new(probe.serial);
+            }
         }
-        Some((probe, stats, self.profile.as_ref()))
+        true
     }
 
     /// This core's statistics of insertion `serial` (never 0) of `vm`'s `slot`.

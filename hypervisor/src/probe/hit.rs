@@ -2,7 +2,7 @@
 //! record (with the current and next task read from the guest's memory at
 //! the OS profile's offsets), and execute the displaced instruction.
 
-use super::cache::{FastView, HitCache, HIT_CACHES};
+use super::cache::{FastView, HitCache, TableCopy, ENTRY_TIMES, HIT_CACHES};
 use super::patch::translator;
 use super::step::start_step;
 use super::Probe;
@@ -12,7 +12,7 @@ use crate::percpu::MAX_CPUS;
 use crate::{read_sysreg, trace, vm, write_sysreg};
 use core::sync::atomic::Ordering;
 use guest_probe::a64::{self, Regs};
-use guest_probe::abi::fetch::{self, FetchPlan};
+use guest_probe::abi::fetch;
 use guest_probe::abi::profile::{NameKind, OsKind};
 use guest_probe::abi::{self, OsProfile, ProbeKind, Record, RecordKind, Stat, NAME_LEN};
 use guest_probe::addr::GuestVirtAddr;
@@ -31,11 +31,22 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
     // uncontended; the probe's definition is this core's copy (no lock of
     // the shared table unless it changed).
     let mut cache = HIT_CACHES[arch::cpu_id() % MAX_CPUS].lock();
-    let HitCache { s1, table, entries } = &mut *cache;
-    let Some((probe, stats, profile)) = table.hit(vm.id, slot, id, site) else {
+    let HitCache { s1, table } = &mut *cache;
+    if !table.holds(vm.id, slot, id, site) {
         drop(cache);
         return not_a_probe(vm, frame, id, site);
+    }
+    let TableCopy {
+        slots,
+        plans,
+        profile,
+        stats,
+        ..
+    } = table;
+    let (Some(Some(probe)), Some(stats)) = (slots.get(slot), stats.get_mut(slot)) else {
+        return;
     };
+    let profile = profile.as_ref();
     stats.hits += 1;
     let first_hit = stats.hits == 1;
     trace::count(Stat::ProbeHits);
@@ -43,46 +54,32 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
     // Guest memory through the guest's stage 1 (cached per core) and the
     // partition's linear stage 2.
     let mut view = FastView::new(vm, s1, static_tables);
-    if probe.kind == ProbeKind::Entry {
-        if trace::ENABLED.load(Ordering::Relaxed) {
-            let task = current_task(profile, &view);
-            entries.enter(entry_key(vm, (probe.id, probe.serial), task), now);
-        }
-    } else if trace::ENABLED.load(Ordering::Relaxed) {
-        let mut r = Record {
-            timestamp: now,
-            pc: site,
-            kind: match probe.kind {
-                ProbeKind::ContextSwitch => RecordKind::ContextSwitch as u16,
-                _ => RecordKind::ProbeHit as u16,
-            },
-            probe_id: id,
-            vm: vm.id,
-            cpu: arch::cpu_id() as u8,
-            ..Record::default()
-        };
-        if let Some(profile) = profile {
-            describe_tasks(profile, &view, probe.kind, &mut r);
-        }
-        if probe.kind != ProbeKind::ContextSwitch {
-            r.next_name = probe.plan.label;
-        }
-        let duration = if probe.kind == ProbeKind::Return {
-            r.next_state = abi::HIT_RETURN;
-            let task = current_task(profile, &view);
-            Some(
-                entries
-                    .leave(entry_key(vm, probe.entry, task))
-                    .map(|t0| entry_times::ticks_to_ns(now.wrapping_sub(t0), arch::counter_freq())),
-            )
+    if trace::ENABLED.load(Ordering::Relaxed) {
+        if probe.simple {
+            // The common case, kept tight: a switch or a plain hit.
+            let switch = probe.kind == ProbeKind::ContextSwitch;
+            let mut r = Record {
+                timestamp: now,
+                pc: site,
+                kind: if switch {
+                    RecordKind::ContextSwitch as u16
+                } else {
+                    RecordKind::ProbeHit as u16
+                },
+                probe_id: id,
+                vm: vm.id,
+                cpu: arch::cpu_id() as u8,
+                ..Record::default()
+            };
+            if let Some(profile) = profile {
+                describe_tasks(profile, &view, probe.kind, &mut r);
+            }
+            if !switch {
+                r.next_name = plans[slot].label;
+            }
+            trace::emit(&r);
         } else {
-            None
-        };
-        if probe.plan.argc == 0 && duration.is_none() {
-            trace::emit(&r, &[]);
-        } else {
-            let static_os = profile.is_some_and(|p| p.kind() == Some(OsKind::UcosII));
-            emit_with_args(&probe.plan, frame, &view, &r, static_os, duration);
+            hit_with_data(vm, frame, probe, &plans[slot], profile, &view, now);
         }
     }
     execute_displaced(vm, frame, probe, first_hit, &mut view, now, site);
@@ -90,18 +87,44 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
     stats.cost.add(arch::counter().wrapping_sub(now));
 }
 
-/// Runs the probe's fetch plan through the VM's own translations and
-/// writes the record with the values after it. Out of line: a plain or
-/// switch probe's hit does not pay for the payload buffer.
+/// A hit that does more than record the task: a function's entry (note
+/// when the task entered), a return site (the duration since), fetch
+/// arguments (run the plan through the VM's own translations and write the
+/// values after the record). Out of line: switch and plain hits do not pay
+/// for the payload buffer.
 #[inline(never)]
-fn emit_with_args(
-    plan: &FetchPlan,
+#[allow(clippy::too_many_arguments)]
+fn hit_with_data(
+    vm: &VmConfig,
     frame: &TrapFrame,
+    probe: &Probe,
+    plan: &fetch::FetchPlan,
+    profile: Option<&OsProfile>,
     view: &FastView,
-    r: &Record,
-    static_os: bool,
-    duration: Option<Option<u64>>,
+    now: u64,
 ) {
+    let site = frame.elr.wrapping_sub(4);
+    // This core's: only this core takes it, inside its hit cache's lock.
+    let mut entries = ENTRY_TIMES[arch::cpu_id() % MAX_CPUS].lock();
+    if probe.kind == ProbeKind::Entry {
+        let task = current_task(profile, view);
+        entries.enter(entry_key(vm, (probe.id, probe.serial), task), now);
+        return;
+    }
+    let mut r = Record {
+        timestamp: now,
+        pc: site,
+        kind: RecordKind::ProbeHit as u16,
+        probe_id: probe.id,
+        vm: vm.id,
+        cpu: arch::cpu_id() as u8,
+        next_name: plan.label,
+        ..Record::default()
+    };
+    if let Some(profile) = profile {
+        describe_tasks(profile, view, ProbeKind::Plain, &mut r);
+    }
+    let static_os = profile.is_some_and(|p| p.kind() == Some(OsKind::UcosII));
     let mut src = HitFetch {
         frame,
         rd: HitReader { view },
@@ -110,10 +133,15 @@ fn emit_with_args(
     };
     let mut payload = [0u8; fetch::MAX_PAYLOAD];
     let mut n = fetch::run(plan, &mut src, &mut payload);
-    if let Some(d) = duration {
-        n = fetch::append_int(&mut payload, n, abi::DURATION_ARG, fetch::ValueType::U64, d);
+    if probe.kind == ProbeKind::Return {
+        r.next_state = abi::HIT_RETURN;
+        let task = current_task(profile, view);
+        let duration = entries
+            .leave(entry_key(vm, probe.entry, task))
+            .map(|t0| entry_times::ticks_to_ns(now.wrapping_sub(t0), arch::counter_freq()));
+        n = fetch::append_int(&mut payload, n, abi::DURATION_ARG, fetch::ValueType::U64, duration);
     }
-    trace::emit(r, &payload[..n]);
+    trace::emit_with_data(&r, &payload[..n]);
 }
 
 /// The task running now (what an entry and its return are matched by):
@@ -336,6 +364,7 @@ impl HitReader<'_, '_> {
     }
 }
 
+#[inline(always)]
 pub(super) fn describe_tasks(profile: &OsProfile, view: &FastView, kind: ProbeKind, r: &mut Record) {
     let mut rd = HitReader { view };
     let rd = &mut rd;

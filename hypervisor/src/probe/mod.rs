@@ -55,16 +55,19 @@ struct Probe {
     /// Which insertion this is (ids are slot numbers and come back; a
     /// core's statistics belong to one insertion).
     serial: u32,
-    /// Its label and the arguments each hit fetches (checked at insertion).
-    plan: FetchPlan,
     /// A return site's function entry probe: its id and insertion serial.
     entry: (u16, u32),
+    /// A switch or plain hit without arguments: the hit path's tight case.
+    simple: bool,
 }
 
 /// A VM's probes (the definitions: hits are counted per core, see
 /// [`TableCopy`]) and its OS profile.
 struct VmProbes {
     slots: [Option<Probe>; MAX_PROBES],
+    /// Each slot's label and fetch arguments (beside the slots, not in
+    /// them: the hit path indexes small probes).
+    plans: [FetchPlan; MAX_PROBES],
     profile: Option<OsProfile>,
     /// The serial of the next insertion.
     next_serial: u32,
@@ -73,6 +76,7 @@ struct VmProbes {
 static TABLES: [SpinLock<VmProbes>; MAX_VMS] = [const {
     SpinLock::new(VmProbes {
         slots: [None; MAX_PROBES],
+        plans: [FetchPlan::EMPTY; MAX_PROBES],
         profile: None,
         next_serial: 1,
     })
@@ -160,14 +164,15 @@ pub fn plan(caller: &'static VmConfig, vm_id: u64, id: u64, ipa: u64, len: u64) 
     if len < PLAN_MAX as u64 {
         return Err(HvError::InvalidArgument);
     }
-    let plan = table(vm.id)?
-        .lock()
-        .slots
-        .iter()
-        .flatten()
-        .find(|p| u64::from(p.id) == id)
-        .map(|p| p.plan)
-        .ok_or(HvError::NotFound)?;
+    let plan = {
+        let t = table(vm.id)?.lock();
+        let slot = t
+            .slots
+            .iter()
+            .position(|p| p.is_some_and(|p| u64::from(p.id) == id))
+            .ok_or(HvError::NotFound)?;
+        t.plans[slot]
+    };
     let mut bytes = [0u8; PLAN_MAX];
     let n = plan.encode(&mut bytes);
     let pa = crate::vm::ipa_to_pa(caller, ipa, n as u64).ok_or(HvError::Unmapped)?;

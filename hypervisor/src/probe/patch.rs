@@ -114,9 +114,10 @@ pub(super) fn add_here(
         kind,
         exec,
         serial,
-        plan: *plan,
         entry,
+        simple: plan.argc == 0 && matches!(kind, ProbeKind::ContextSwitch | ProbeKind::Plain),
     });
+    t_lock.plans[slot] = *plan;
     table_changed(vm.id);
     drop(t_lock);
     crate::info!(
