@@ -40,6 +40,7 @@ pub mod merge;
 pub mod output;
 pub mod pipeline;
 pub mod printfmt;
+pub mod probe_values;
 pub mod ringbuf;
 pub mod ringdump;
 pub mod sched;

@@ -253,9 +253,13 @@ fn merged_json_has_rtos_task_slices_and_probe_instants() {
     assert!(slices
         .iter()
         .any(|e| e["name"] == "ctrl_loop (101005)" && e["dur"].as_f64().unwrap() > 199.0));
-    assert!(evs
+    // A probe hit is named after its probe, with its fetched values typed.
+    let hit = evs
         .iter()
-        .any(|e| e["ph"] == "i" && e["name"] == "hvtrace:rtos_probe" && e["tid"] == 1));
+        .find(|e| e["ph"] == "i" && e["name"] == "Ctrl_Step" && e["tid"] == 1)
+        .expect("a probe instant named after its probe");
+    assert!(hit["args"]["cycle"].is_u64(), "{hit}");
+    assert_eq!(hit["args"]["err"], -3, "{hit}");
     assert!(evs.iter().any(|e| e["ph"] == "M" && e["args"]["name"] == "CPU 1"));
 }
 

@@ -9,8 +9,15 @@ use object::{Object, ObjectSection};
 /// Offsets of the lower-EL AArch64 entries in the vector table.
 pub(crate) const SYNC_VECTOR: u64 = 0x400;
 pub(crate) const IRQ_VECTOR: u64 = 0x480;
-/// Symbols whose presence in a synchronous trap makes it a probe hit.
-const HIT_MARKERS: [&str; 2] = ["hypervisor::trace::emit", "hypervisor::probe::hit::hit"];
+/// Symbols whose presence in a synchronous trap makes it a probe hit: a
+/// record written (with or without fetched values), or the out-of-line hit
+/// path (a function entry for return probes writes no record).
+const HIT_MARKERS: [&str; 4] = [
+    "hypervisor::trace::emit",
+    "hypervisor::trace::emit_with_data",
+    "hypervisor::probe::hit::hit",
+    "hypervisor::probe::hit::hit_with_data",
+];
 /// Runs `trace::emit` without being a probe hit (the test hypercall).
 const NOT_HITS: [&str; 1] = ["hypervisor::trace::test_emit"];
 

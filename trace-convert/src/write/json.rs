@@ -3,8 +3,10 @@
 //! Layout: one process "CPUs" (pid 0) with one thread (track) per CPU (`tid` = CPU number).
 //! `sched_switch` records become complete ("X") slices named after the task that ran, with
 //! its pid in `args`; every other event becomes an instant ("i", thread scope) on its CPU's
-//! track with its fields in `args` (hvtrace `rtos_probe` hits included). Times are
-//! microseconds with nanosecond decimals.
+//! track with its fields in `args`. A probe hit (`hvtrace:rtos_probe`) is named after its
+//! probe (`OSSemPost`, `OSSemPend%return`) with the values it fetched typed in `args`
+//! (numbers, strings, `null` for a fault); a return hit with a duration is a slice from the
+//! task's entry to the return. Times are microseconds with nanosecond decimals.
 //!
 //! Nothing is lost on the way: integers a JSON reader would round (beyond ±2^53, doubles'
 //! exact range: pointers, addresses) are written as strings, unsigned ones in hex; events the
@@ -17,6 +19,7 @@ use super::EventSink;
 use crate::error::Result;
 use crate::event::{Event, Missed, TraceMeta};
 use crate::format::Value;
+use crate::probe_values::{self, ProbeValue};
 
 struct Running {
     name: String,
@@ -185,19 +188,35 @@ impl<W: Write> EventSink for JsonWriter<W> {
             }
             return Ok(());
         }
+        let probe = ev
+            .is("hvtrace", "rtos_probe")
+            .then(|| ev.str("what"))
+            .flatten()
+            .map(probe_values::parse);
         let mut b = String::with_capacity(128);
         b.push_str("{\"name\":");
-        esc(&format!("{}:{}", ev.system(), ev.name()), &mut b);
-        b.push_str(&format!(
-            ",\"cat\":{},\"ph\":\"i\",\"s\":\"t\",\"pid\":0,\"tid\":{},\"ts\":{},\"args\":{{\"comm\":",
-            if ev.system() == "hvtrace" {
-                "\"hvtrace\""
-            } else {
-                "\"event\""
-            },
-            ev.cpu,
-            us(ev.ts_ns)
-        ));
+        match &probe {
+            Some(p) => esc(p.label, &mut b),
+            None => esc(&format!("{}:{}", ev.system(), ev.name()), &mut b),
+        }
+        let cat = if ev.system() == "hvtrace" {
+            "\"hvtrace\""
+        } else {
+            "\"event\""
+        };
+        match probe.as_ref().and_then(|p| p.duration_ns()) {
+            Some(d) => b.push_str(&format!(
+                ",\"cat\":{cat},\"ph\":\"X\",\"pid\":0,\"tid\":{},\"ts\":{},\"dur\":{},\"args\":{{\"comm\":",
+                ev.cpu,
+                us(ev.ts_ns.saturating_sub(d)),
+                us(d.min(ev.ts_ns))
+            )),
+            None => b.push_str(&format!(
+                ",\"cat\":{cat},\"ph\":\"i\",\"s\":\"t\",\"pid\":0,\"tid\":{},\"ts\":{},\"args\":{{\"comm\":",
+                ev.cpu,
+                us(ev.ts_ns)
+            )),
+        }
         esc(&ev.comm, &mut b);
         b.push_str(&format!(",\"pid\":{}", ev.pid));
         for (n, v) in ev.named_fields() {
@@ -208,6 +227,19 @@ impl<W: Write> EventSink for JsonWriter<W> {
                 Value::Int(i) => int(*i, &mut b),
                 Value::UInt(u) => uint(*u, &mut b),
                 other => esc(&other.to_string(), &mut b),
+            }
+        }
+        for (n, v) in probe.iter().flat_map(|p| p.values.iter()) {
+            b.push(',');
+            // Fetched values beside the event's own fields, never over them.
+            esc(n, &mut b);
+            b.push(':');
+            match v {
+                ProbeValue::UInt(u) => uint(*u, &mut b),
+                ProbeValue::Int(i) => int(*i, &mut b),
+                ProbeValue::Hex(h) => esc(&format!("{h:#x}"), &mut b),
+                ProbeValue::Str(s) | ProbeValue::Other(s) => esc(s, &mut b),
+                ProbeValue::Fault => b.push_str("null"),
             }
         }
         b.push_str("}}");
