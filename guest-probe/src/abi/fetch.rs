@@ -747,6 +747,8 @@ pub fn append_int(out: &mut [u8; MAX_PAYLOAD], at: usize, name: &str, ty: ValueT
 /// The NUL-terminated string at `va` into `buf`, a page at a time; its
 /// length (without the NUL, cut at `buf.len()`), or `None` if its first
 /// byte is unreadable. A string that runs into an unmapped page ends there.
+/// Bytes past the string up to an 8-byte boundary are zeroed (`buf` may
+/// hold an earlier hit's values).
 fn read_string(src: &mut impl FetchSource, va: u64, buf: &mut [u8]) -> Option<usize> {
     let mut got = 0;
     while got < buf.len() {
@@ -761,11 +763,15 @@ fn read_string(src: &mut impl FetchSource, va: u64, buf: &mut [u8]) -> Option<us
         }
         if let Some(nul) = buf[got..got + n].iter().position(|&c| c == 0) {
             got += nul;
-            buf[got..].fill(0);
+            // Zeros up to the next 8-byte boundary (the value's padding).
+            let end = (got.div_ceil(8) * 8).min(buf.len());
+            buf[got..end].fill(0);
             return Some(got);
         }
         got += n;
     }
+    let end = (got.div_ceil(8) * 8).min(buf.len());
+    buf[got..end].fill(0);
     Some(got)
 }
 

@@ -18,6 +18,9 @@ const HIT_MARKERS: [&str; 4] = [
     "hypervisor::probe::hit::hit",
     "hypervisor::probe::hit::hit_with_data",
 ];
+/// Of those, the ones that write a record (a hit without one is a return
+/// probe's function entry).
+const RECORD_MARKERS: [&str; 2] = ["hypervisor::trace::emit", "hypervisor::trace::emit_with_data"];
 /// Runs `trace::emit` without being a probe hit (the test hypercall).
 const NOT_HITS: [&str; 1] = ["hypervisor::trace::test_emit"];
 
@@ -32,7 +35,10 @@ pub(crate) struct Range {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Marker {
     None,
+    /// The hit path without a record.
     Hit,
+    /// A record written (a hit).
+    Record,
     NotHit,
 }
 
@@ -98,7 +104,9 @@ impl HypSymbols {
         let markers = names
             .iter()
             .map(|n| {
-                if HIT_MARKERS.contains(&n.as_str()) {
+                if RECORD_MARKERS.contains(&n.as_str()) {
+                    Marker::Record
+                } else if HIT_MARKERS.contains(&n.as_str()) {
                     Marker::Hit
                 } else if NOT_HITS.contains(&n.as_str()) {
                     Marker::NotHit

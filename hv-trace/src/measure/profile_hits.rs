@@ -280,20 +280,26 @@ pub(crate) fn parse(log: impl BufRead, symbols: &HypSymbols) -> std::io::Result<
 #[serde(rename_all = "snake_case")]
 pub enum Class {
     ProbeHit,
+    /// A return probe's function entry: the hit path, no record.
+    ProbeEntry,
     OtherSync,
     Irq,
 }
 
 impl Class {
-    const ALL: [Class; 3] = [Class::ProbeHit, Class::OtherSync, Class::Irq];
+    const ALL: [Class; 4] = [Class::ProbeHit, Class::ProbeEntry, Class::OtherSync, Class::Irq];
 
     fn of(trap: &Trap, symbols: &HypSymbols) -> Class {
         if trap.entry == Entry::Irq {
             return Class::Irq;
         }
         let marks = || trap.per_symbol.iter().map(|&(s, _)| symbols.marker(s));
-        if marks().any(|m| m == Marker::Hit) && !marks().any(|m| m == Marker::NotHit) {
+        if marks().any(|m| m == Marker::NotHit) {
+            Class::OtherSync
+        } else if marks().any(|m| m == Marker::Record) {
             Class::ProbeHit
+        } else if marks().any(|m| m == Marker::Hit) {
+            Class::ProbeEntry
         } else {
             Class::OtherSync
         }
@@ -302,6 +308,7 @@ impl Class {
     fn describe(self) -> &'static str {
         match self {
             Class::ProbeHit => "probe hits",
+            Class::ProbeEntry => "return probes' function entries (no record)",
             Class::OtherSync => "other sync traps (hypercalls, trapped GIC accesses, steps)",
             Class::Irq => "IRQ traps (timer, SGIs, devices)",
         }
@@ -433,7 +440,7 @@ impl Report {
                 g.class.describe(),
                 g.traps
             );
-            if g.class == Class::ProbeHit {
+            if matches!(g.class, Class::ProbeHit | Class::ProbeEntry) {
                 for s in &g.median_trap {
                     let _ = writeln!(out, "  {:>7} {}", s.instructions, s.symbol);
                 }
@@ -567,7 +574,7 @@ mod tests {
         let vms = ["linux".to_string(), "rtos".to_string()];
         let vm_of = |cpu: u32| vms[cpu as usize].clone();
         let r = Report::new(&p, &s, &vms, vm_of, Logged::default(), 0);
-        assert_eq!(r.groups.len(), 6);
+        assert_eq!(r.groups.len(), 8);
         let hits = &r.groups[0];
         assert_eq!((hits.vm.as_str(), hits.class), ("linux", Class::ProbeHit));
         assert_eq!(

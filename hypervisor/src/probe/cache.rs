@@ -10,7 +10,7 @@ use crate::read_sysreg;
 use crate::sync::SpinLock;
 use core::sync::atomic::Ordering;
 use guest_probe::a64;
-use guest_probe::abi::fetch::FetchPlan;
+use guest_probe::abi::fetch::{FetchPlan, MAX_PAYLOAD};
 use guest_probe::abi::OsProfile;
 use guest_probe::addr::{GuestVirtAddr, PhysAddr};
 use guest_probe::emulate;
@@ -30,9 +30,21 @@ pub(super) struct HitCache {
     pub(super) table: TableCopy,
 }
 
-/// When tasks entered functions with return probes, per core (beside the
-/// hit caches, which switch and plain hits index: their layout stays).
-pub(super) static ENTRY_TIMES: [SpinLock<EntryTimes>; MAX_CPUS] = [const { SpinLock::new(EntryTimes::NEW) }; MAX_CPUS];
+/// What hits that carry data use on a core, beside the hit caches (which
+/// switch and plain hits index: their layout stays): when tasks entered
+/// functions with return probes, and the buffer values are fetched into
+/// (reused, not zeroed per hit: a payload is read only as far as written).
+pub(super) struct DataScratch {
+    pub(super) entries: EntryTimes,
+    pub(super) payload: [u8; MAX_PAYLOAD],
+}
+
+pub(super) static DATA_SCRATCH: [SpinLock<DataScratch>; MAX_CPUS] = [const {
+    SpinLock::new(DataScratch {
+        entries: EntryTimes::NEW,
+        payload: [0; MAX_PAYLOAD],
+    })
+}; MAX_CPUS];
 
 pub(super) static HIT_CACHES: [SpinLock<HitCache>; MAX_CPUS] = [const {
     SpinLock::new(HitCache {

@@ -2,7 +2,7 @@
 //! record (with the current and next task read from the guest's memory at
 //! the OS profile's offsets), and execute the displaced instruction.
 
-use super::cache::{FastView, HitCache, TableCopy, ENTRY_TIMES, HIT_CACHES};
+use super::cache::{DataScratch, FastView, HitCache, TableCopy, DATA_SCRATCH, HIT_CACHES};
 use super::patch::translator;
 use super::step::start_step;
 use super::Probe;
@@ -105,7 +105,8 @@ fn hit_with_data(
 ) {
     let site = frame.elr.wrapping_sub(4);
     // This core's: only this core takes it, inside its hit cache's lock.
-    let mut entries = ENTRY_TIMES[arch::cpu_id() % MAX_CPUS].lock();
+    let mut scratch = DATA_SCRATCH[arch::cpu_id() % MAX_CPUS].lock();
+    let DataScratch { entries, payload } = &mut *scratch;
     if probe.kind == ProbeKind::Entry {
         let task = current_task(profile, view);
         entries.enter(entry_key(vm, (probe.id, probe.serial), task), now);
@@ -131,15 +132,14 @@ fn hit_with_data(
         comm: r.prev_name,
         prio: static_os.then_some(u64::from(r.prev_prio)),
     };
-    let mut payload = [0u8; fetch::MAX_PAYLOAD];
-    let mut n = fetch::run(plan, &mut src, &mut payload);
+    let mut n = fetch::run(plan, &mut src, payload);
     if probe.kind == ProbeKind::Return {
         r.next_state = abi::HIT_RETURN;
         let task = current_task(profile, view);
         let duration = entries
             .leave(entry_key(vm, probe.entry, task))
             .map(|t0| entry_times::ticks_to_ns(now.wrapping_sub(t0), arch::counter_freq()));
-        n = fetch::append_int(&mut payload, n, abi::DURATION_ARG, fetch::ValueType::U64, duration);
+        n = fetch::append_int(payload, n, abi::DURATION_ARG, fetch::ValueType::U64, duration);
     }
     trace::emit_with_data(&r, &payload[..n]);
 }
