@@ -100,7 +100,9 @@ pub fn emit(record: &Record) -> bool {
 }
 
 /// [`emit`] with `data` (a probe's fetched values) in the slots after the
-/// record, published and dropped with it.
+/// record, published and dropped with it. Never inlined: `profile-hits`
+/// tells a hit that wrote values from a return probe's entry by it.
+#[inline(never)]
 pub fn emit_with_data(record: &Record, data: &[u8]) -> bool {
     let cpu = this_cpu();
     let in_linux = cpu.vm.is_some_and(|vm| vm.kind == hyp_core::config::GuestKind::Linux);
