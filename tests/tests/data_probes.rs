@@ -216,9 +216,12 @@ fn data_probes_agree_with_the_sync_apps_own_counters() {
     let opened = ok(
         sys.hv_trace(&[
             "exec",
+            // Records from Linux's own core are drained on the module's
+            // 100 ms tick: wait (at most 20 s) for cat's before stopping.
             "echo 1 > /sys/kernel/tracing/events/hvtrace/rtos_probe/enable; echo 1 > /sys/kernel/hvtrace/enable; \
-             cat /proc/version > /dev/null; sleep 0.3; echo 0 > /sys/kernel/hvtrace/enable; \
-             grep -m 1 'comm=cat ' /sys/kernel/tracing/trace",
+             cat /proc/version > /dev/null; \
+             for i in $(seq 200); do grep -q 'comm=cat ' /sys/kernel/tracing/trace && break; sleep 0.1; done; \
+             echo 0 > /sys/kernel/hvtrace/enable; grep -m 1 'comm=cat ' /sys/kernel/tracing/trace",
         ])
         .unwrap(),
         "opening a file in Linux",
