@@ -224,7 +224,16 @@ mod shim {
     /// Emits `hvtrace:rtos_probe`; the name is a 16-byte array, `what` a
     /// NUL-terminated string.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn emit_probe(ts: u64, cpu: u32, id: u32, pc: u64, prio: u8, comm: &[u8; 16], seq: u32, what: &core::ffi::CStr) {
+    pub(crate) fn emit_probe(
+        ts: u64,
+        cpu: u32,
+        id: u32,
+        pc: u64,
+        prio: u8,
+        comm: &[u8; 16],
+        seq: u32,
+        what: &core::ffi::CStr,
+    ) {
         // SAFETY: the shim copies exactly 16 bytes from `comm` and the
         // NUL-terminated `what`, both alive for the call.
         unsafe { hvtrace_shim_emit_probe(ts, cpu, id, pc, prio, comm.as_ptr().cast(), seq, what.as_ptr()) }
