@@ -137,6 +137,16 @@ enum ProbeCmd {
         #[arg(long, value_enum, default_value = "rtos")]
         vm: Vm,
     },
+    /// How a probe at each function entry of the image would run the
+    /// instruction it displaces: simulated, emulated (no window for another
+    /// core to slip past), single-stepped in place, or refused.
+    Sites {
+        #[arg(long, value_enum, default_value = "rtos")]
+        vm: Vm,
+        /// Name this many functions of each kind.
+        #[arg(long, default_value_t = 0)]
+        show: usize,
+    },
     /// Functions that can be probed, optionally matching a pattern with `*`
     /// (like `perf probe -F`). Needs no running system.
     Funcs {
@@ -175,6 +185,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ProbeCmd::Remove { target, vm } => cli::probe::remove(&target, vm)?,
             ProbeCmd::List => cli::probe::list()?,
             ProbeCmd::Vars { target, vm } => cli::probe::vars(&target, vm)?,
+            ProbeCmd::Sites { vm, show } => cli::probe::sites(vm, show)?,
             ProbeCmd::Funcs { pattern, vm } => cli::probe::funcs(pattern.as_deref(), vm)?,
         },
         Cmd::Record { duration, out } => {

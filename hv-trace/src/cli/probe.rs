@@ -160,3 +160,53 @@ pub fn funcs(pattern: Option<&str>, vm: Vm) -> Result<()> {
     }
     Ok(())
 }
+
+/// How a probe at each function's entry would run its displaced
+/// instruction, counted over the image: simulated or emulated in the
+/// hypervisor (the `HVC` stays in place, so another core of the VM never
+/// runs past the site unseen), single-stepped in place (the original word
+/// is back for the step: a hit on another core meanwhile is missed), or
+/// refused.
+pub fn sites(vm: Vm, show: usize) -> Result<()> {
+    use guest_probe::a64::{self, Class};
+    use guest_probe::emulate::{self, Execution};
+    let images = images()?;
+    let bytes = probe::image_bytes(&images, vm)?;
+    let table = guest_probe::symbols::SymbolTable::from_elf(&bytes).context("reading the image's symbols")?;
+    let mut counts: std::collections::BTreeMap<&str, Vec<String>> = std::collections::BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for sym in table
+        .symbols()
+        .iter()
+        .filter(|s| s.is_function && s.executable && s.size > 0)
+    {
+        if !seen.insert(sym.addr) {
+            continue;
+        }
+        let Some(insn) = table.insn_at(sym.addr) else { continue };
+        let class = a64::classify(insn);
+        let kind = match (class, emulate::plan(insn, class)) {
+            (Class::Refused(_), _) => "refused",
+            (_, Execution::Simulate(_)) => "simulated",
+            (_, Execution::Step) => "stepped",
+            _ => "emulated",
+        };
+        counts
+            .entry(kind)
+            .or_default()
+            .push(format!("{} ({insn:#010x})", sym.name));
+    }
+    let total: usize = counts.values().map(Vec::len).sum();
+    println!("{total} function entries in the {} image:", vm.image());
+    for (kind, names) in &counts {
+        println!(
+            "  {kind:<9} {:>6} ({:.1} %)",
+            names.len(),
+            100.0 * names.len() as f64 / total.max(1) as f64
+        );
+        for n in names.iter().take(show) {
+            println!("            {n}");
+        }
+    }
+    Ok(())
+}
