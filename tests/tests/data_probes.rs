@@ -7,6 +7,7 @@
 use hv_trace_e2e::System;
 use std::collections::BTreeMap;
 use std::process::Output;
+use trace_convert::probe_values::{self, ProbeValue};
 
 fn ok(out: Output, what: &str) -> String {
     let t = format!(
@@ -18,40 +19,30 @@ fn ok(out: Output, what: &str) -> String {
     t
 }
 
-/// One `rtos_probe` event: its label, its values (as printed), the task and
-/// its counter time.
+/// One `rtos_probe` event: its label, its values (as trace-convert reads
+/// them back), the task and its counter time.
 #[derive(Debug)]
 struct Hit {
     label: String,
-    values: BTreeMap<String, String>,
+    values: BTreeMap<String, ProbeValue>,
     comm: String,
     ts: u64,
 }
 
 impl Hit {
     fn num(&self, name: &str) -> u64 {
-        let v = &self.values[name];
-        v.parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a number in {self:?}"))
+        match &self.values[name] {
+            ProbeValue::UInt(v) => *v,
+            v => panic!("{name}={v:?} is not an unsigned number in {self:?}"),
+        }
     }
-}
 
-/// `label name=value …` (values are `"…"` strings or plain words).
-fn parse_what(what: &str) -> (String, BTreeMap<String, String>) {
-    let (label, mut rest) = what.split_once(' ').unwrap_or((what, ""));
-    let mut values = BTreeMap::new();
-    while let Some((name, after)) = rest.split_once('=') {
-        let (value, next) = if let Some(s) = after.strip_prefix('"') {
-            let end = s.find('"').expect("a closed string");
-            (s[..end].to_string(), s[end + 1..].trim_start())
-        } else {
-            let (v, n) = after.split_once(' ').unwrap_or((after, ""));
-            (v.to_string(), n)
-        };
-        values.insert(name.trim().to_string(), value);
-        rest = next;
+    fn text(&self, name: &str) -> &str {
+        match &self.values[name] {
+            ProbeValue::Str(s) => s,
+            v => panic!("{name}={v:?} is not a string in {self:?}"),
+        }
     }
-    (label.to_string(), values)
 }
 
 fn hits(dat: &std::path::Path) -> Vec<Hit> {
@@ -61,10 +52,10 @@ fn hits(dat: &std::path::Path) -> Vec<Hit> {
         .map(|e| e.unwrap())
         .filter(|e| e.name() == "rtos_probe")
         .map(|e| {
-            let (label, values) = parse_what(e.str("what").expect("rtos_probe has `what`"));
+            let what = probe_values::parse(e.str("what").expect("rtos_probe has `what`"));
             Hit {
-                label,
-                values,
+                label: what.label.to_string(),
+                values: what.values.into_iter().map(|(n, v)| (n.to_string(), v)).collect(),
                 comm: e.str("comm").unwrap().to_string(),
                 ts: e.int("ts_counter").unwrap() as u64,
             }
@@ -118,7 +109,7 @@ fn data_probes_agree_with_the_sync_apps_own_counters() {
     let mbox = of("OSMboxPost", None);
     assert!(mbox.len() >= 20, "OSMboxPost hits: {}", mbox.len());
     for h in &mbox {
-        assert_eq!(h.values["OSEventName"], "SYNC-Mbox", "{h:?}");
+        assert_eq!(h.text("OSEventName"), "SYNC-Mbox", "{h:?}");
         assert_eq!(
             h.num("msg"),
             h.num("produced") + 1,
@@ -133,7 +124,7 @@ fn data_probes_agree_with_the_sync_apps_own_counters() {
     let sem = of("OSSemPost", None);
     assert!(sem.len() >= 40, "OSSemPost hits: {}", sem.len());
     for h in &sem {
-        assert_eq!(h.values["link"], "(fault)", "{h:?}");
+        assert_eq!(h.values["link"], ProbeValue::Fault, "{h:?}");
         // Every post in the app has a task waiting for it.
         assert_eq!(h.num("OSEventCnt"), 0, "{h:?}");
     }

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use hv_trace::target::artifacts::{self, Artifacts};
 use hv_trace::target::control::Control;
 use hv_trace::target::hvtrace;
-use hv_trace::target::probe::{self, Placement, ProbeKind, Site, Vm, RETURN_SUFFIX};
+use hv_trace::target::probe::{self, Image, Placement, ProbeKind, Site, Vm, RETURN_SUFFIX};
 use hv_trace::target::session;
 use hv_trace::target::system;
 
@@ -134,14 +134,12 @@ pub fn list() -> Result<()> {
 }
 
 pub fn vars(target: &str, vm: Vm) -> Result<()> {
-    let images = images()?;
-    let bytes = probe::image_bytes(&images, vm)?;
+    let image = Image::load(&images()?, vm)?;
     let function = target.strip_suffix(RETURN_SUFFIX).unwrap_or(target);
-    let site = Site::resolve(&images, function, vm, Some(ProbeKind::Plain))?;
-    let debug = guest_probe::debuginfo::DebugInfo::load(&bytes).context("reading the image's debug info")?;
-    let table = guest_probe::symbols::SymbolTable::from_elf(&bytes).context("reading the image's symbols")?;
-    let vars = debug
-        .vars_at(probe::dwarf_address(&table, site.addr))
+    let site = Site::resolve_in(&image, function, vm, Some(ProbeKind::Plain))?;
+    let vars = image
+        .debug_info()?
+        .vars_at(probe::dwarf_address(&image.symbols, site.addr))
         .with_context(|| format!("variables at {}", site.label))?;
     println!("Available variables at {} ({:#x}):", site.label, site.addr);
     for v in vars {
@@ -152,10 +150,8 @@ pub fn vars(target: &str, vm: Vm) -> Result<()> {
 }
 
 pub fn funcs(pattern: Option<&str>, vm: Vm) -> Result<()> {
-    let images = images()?;
-    let bytes = probe::image_bytes(&images, vm)?;
-    let debug = guest_probe::debuginfo::DebugInfo::load(&bytes).context("reading the image's debug info")?;
-    for f in debug.functions(pattern) {
+    let image = Image::load(&images()?, vm)?;
+    for f in image.debug_info()?.functions(pattern) {
         println!("{}", f.name);
     }
     Ok(())
@@ -170,9 +166,8 @@ pub fn funcs(pattern: Option<&str>, vm: Vm) -> Result<()> {
 pub fn sites(vm: Vm, show: usize) -> Result<()> {
     use guest_probe::a64::{self, Class};
     use guest_probe::emulate::{self, Execution};
-    let images = images()?;
-    let bytes = probe::image_bytes(&images, vm)?;
-    let table = guest_probe::symbols::SymbolTable::from_elf(&bytes).context("reading the image's symbols")?;
+    let image = Image::load(&images()?, vm)?;
+    let table = &image.symbols;
     let mut counts: std::collections::BTreeMap<&str, Vec<String>> = std::collections::BTreeMap::new();
     let mut seen = std::collections::BTreeSet::new();
     for sym in table

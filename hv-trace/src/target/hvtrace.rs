@@ -40,18 +40,10 @@ pub fn add_placement(ctl: &mut Control, placement: &Placement) -> Result<Vec<u16
         Placement::One(site) => return Ok(vec![add(ctl, site)?]),
         Placement::Return { entry, returns, .. } => (entry, returns),
     };
-    let mut cmd = entry.add_command();
-    if let ProbeCmd::Add { kind, .. } = &mut cmd {
-        *kind = AddKind::Entry;
-    }
-    let entry_id = add_as(ctl, entry, cmd)?;
+    let entry_id = add_as(ctl, entry, entry.add_command_as(AddKind::Entry))?;
     let mut ids = vec![entry_id];
     for site in returns {
-        let mut cmd = site.add_command();
-        if let ProbeCmd::Add { kind, .. } = &mut cmd {
-            *kind = AddKind::Return { entry: entry_id };
-        }
-        match add_as(ctl, site, cmd) {
+        match add_as(ctl, site, site.add_command_as(AddKind::Return { entry: entry_id })) {
             Ok(id) => ids.push(id),
             Err(e) => {
                 for &id in ids.iter().rev() {

@@ -12,6 +12,7 @@ use guest_probe::abi::fetch::{FetchPlan, MAX_ARGS};
 use guest_probe::debuginfo::DebugInfo;
 use guest_probe::symbols::SymbolTable;
 use std::fs;
+use std::path::PathBuf;
 
 /// Which VM a probe goes into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -72,14 +73,16 @@ impl Site {
     /// strategy can run. `kind` defaults to a switch at the RTOS's switch
     /// functions and to plain elsewhere.
     pub fn resolve(images: &Artifacts, target: &str, vm: Vm, kind: Option<ProbeKind>) -> Result<Site> {
-        let image = images
-            .get(vm.image())
-            .with_context(|| format!("the running system's {} image is unknown", vm.image()))?;
-        let bytes = fs::read(image).with_context(|| format!("reading {}", image.display()))?;
-        let table = SymbolTable::from_elf(&bytes).with_context(|| format!("reading symbols of {}", image.display()))?;
-        let r = table
+        let image = Image::load(images, vm)?;
+        Site::resolve_in(&image, target, vm, kind)
+    }
+
+    /// [`Site::resolve`] in an image already read.
+    pub fn resolve_in(image: &Image, target: &str, vm: Vm, kind: Option<ProbeKind>) -> Result<Site> {
+        let r = image
+            .symbols
             .resolve(target)
-            .with_context(|| format!("probe target {target:?} in {}", image.display()))?;
+            .with_context(|| format!("probe target {target:?} in {}", image.path.display()))?;
         if let Some(insn) = r.insn {
             if let Class::Refused(why) = a64::classify(insn) {
                 bail!(
@@ -109,14 +112,20 @@ impl Site {
 
     /// The control command that inserts a probe here.
     pub fn add_command(&self) -> ProbeCmd {
+        self.add_command_as(if self.kind == ProbeKind::Switch {
+            AddKind::Switch
+        } else {
+            AddKind::Plain
+        })
+    }
+
+    /// The command that inserts a probe of `kind` here (a function's entry
+    /// or return site, for `%return`).
+    pub fn add_command_as(&self, kind: AddKind) -> ProbeCmd {
         ProbeCmd::Add {
             vm: self.vm.id(),
             addr: self.addr,
-            kind: if self.kind == ProbeKind::Switch {
-                AddKind::Switch
-            } else {
-                AddKind::Plain
-            },
+            kind,
             plan: self.plan,
         }
     }
@@ -142,12 +151,30 @@ pub enum Placement {
     },
 }
 
-/// The VM's image bytes.
-pub fn image_bytes(images: &Artifacts, vm: Vm) -> Result<Vec<u8>> {
-    let image = images
-        .get(vm.image())
-        .with_context(|| format!("the running system's {} image is unknown", vm.image()))?;
-    fs::read(image).with_context(|| format!("reading {}", image.display()))
+/// A VM's image, read once: its path, bytes and symbols.
+pub struct Image {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    pub symbols: SymbolTable,
+}
+
+impl Image {
+    /// The image of `vm` among `images` (the artifacts a system booted with).
+    pub fn load(images: &Artifacts, vm: Vm) -> Result<Image> {
+        let path = images
+            .get(vm.image())
+            .with_context(|| format!("the running system's {} image is unknown", vm.image()))?
+            .clone();
+        let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let symbols =
+            SymbolTable::from_elf(&bytes).with_context(|| format!("reading symbols of {}", path.display()))?;
+        Ok(Image { path, bytes, symbols })
+    }
+
+    /// Its debug info.
+    pub fn debug_info(&self) -> Result<DebugInfo> {
+        DebugInfo::load(&self.bytes).with_context(|| format!("reading the debug info of {}", self.path.display()))
+    }
 }
 
 /// Where the DWARF describes a site: past the NOPs a Linux function starts
@@ -175,14 +202,11 @@ pub fn resolve(
     if args.len() > MAX_ARGS {
         bail!("{} fetch arguments given; a probe takes at most {MAX_ARGS}", args.len());
     }
-    let bytes = image_bytes(images, vm)?;
-    let table = SymbolTable::from_elf(&bytes).context("reading the image's symbols")?;
-    let debug =
-        || DebugInfo::load(&bytes).with_context(|| format!("reading the debug info of the {} image", vm.image()));
+    let image = Image::load(images, vm)?;
     let compile = |site: &mut Site, debug: &DebugInfo| -> Result<()> {
         for (i, spec) in args.iter().enumerate() {
             let arg = debug
-                .compile(dwarf_address(&table, site.addr), spec, i)
+                .compile(dwarf_address(&image.symbols, site.addr), spec, i)
                 .with_context(|| format!("fetch argument {spec:?} at {}", site.label))?;
             site.plan
                 .push(arg)
@@ -191,19 +215,20 @@ pub fn resolve(
         Ok(())
     };
     let Some(function) = target.strip_suffix(RETURN_SUFFIX) else {
-        let mut site = Site::resolve(images, target, vm, kind)?;
+        let mut site = Site::resolve_in(&image, target, vm, kind)?;
         if !args.is_empty() {
             if site.kind == ProbeKind::Switch {
                 bail!("a context-switch probe records the two tasks; add --kind plain to fetch arguments at {target}");
             }
-            compile(&mut site, &debug()?)?;
+            compile(&mut site, &image.debug_info()?)?;
         }
         return Ok(Placement::One(site));
     };
     if kind == Some(ProbeKind::Switch) {
         bail!("{target}: a return probe cannot record a context switch");
     }
-    let sites = table
+    let sites = image
+        .symbols
         .return_sites(function)
         .with_context(|| format!("the returns of {function:?}"))?;
     if sites.rets.is_empty() {
@@ -221,7 +246,11 @@ pub fn resolve(
     };
     // The record says it is a return; the label is the function's.
     let label = function.to_string();
-    let debug = if args.is_empty() { None } else { Some(debug()?) };
+    let debug = if args.is_empty() {
+        None
+    } else {
+        Some(image.debug_info()?)
+    };
     let mut returns = Vec::new();
     for addr in sites.rets {
         let mut site = Site {
