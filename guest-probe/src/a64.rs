@@ -683,6 +683,54 @@ const fn dp_register(w: u32) -> Class {
     }
 }
 
+/// Whether the hypervisor may run `w` itself, at EL2, on the guest's
+/// general registers and NZCV (out of line, so the `HVC` stays in place and
+/// no other core of the VM runs past the site unseen). That holds for the
+/// data-processing instructions of the base ARMv8.0-A ISA whose effect does
+/// not depend on the exception level: they touch only X0..X30 (31 as the
+/// zero register) and the flags. Excluded: forms where register 31 is SP
+/// (SP at EL2 is the hypervisor's), anything PC-relative, memory, system
+/// and SIMD&FP instructions, and optional extensions (CRC32, FlagM, MTE,
+/// pointer authentication) that a CPU may not implement — an undefined
+/// instruction at EL2 would stop the hypervisor, not the guest.
+pub const fn runs_at_el2(w: u32) -> bool {
+    if !matches!(classify(w), Class::RunOutOfLine) {
+        return false;
+    }
+    let (rd, rn) = (field(w, 4, 0), field(w, 9, 5));
+    let s = field(w, 29, 29);
+    if field(w, 28, 26) == 0b100 {
+        // Data processing (immediate).
+        return match field(w, 25, 23) {
+            0b010 => rn != 31 && s == 1, // ADDS/SUBS/CMP/CMN (imm); S = 0 is emulated
+            0b100 => !(rd == 31 && field(w, 30, 29) != 0b11), // logical (imm): Rd is SP unless ANDS
+            0b101..=0b111 => true,       // move wide, bitfield, extract
+            _ => false,                  // PC-relative, tags (MTE)
+        };
+    }
+    if field(w, 27, 25) != 0b101 {
+        return false;
+    }
+    // Data processing (register).
+    let op2 = field(w, 24, 21);
+    if field(w, 28, 28) == 0 {
+        // Logical and add/sub (shifted): all ZR. Add/sub (extended): Rn is
+        // SP, and Rd too unless flags are set.
+        return op2 & 0b1001 != 0b1001 || (rn != 31 && !(rd == 31 && s == 0));
+    }
+    if op2 & 0b1000 != 0 {
+        return true; // 3 source: MADD, MSUB, SMULL, UMULH, ...
+    }
+    let op3 = field(w, 15, 10);
+    match op2 {
+        0b0000 => op3 == 0,      // ADC/SBC(S) (not RMIF/SETF: FlagM)
+        0b0010 | 0b0100 => true, // conditional compare, conditional select
+        0b0110 if field(w, 30, 30) == 0 => matches!(op3, 0b000010 | 0b000011 | 0b001000..=0b001011), // UDIV..RORV (not CRC32)
+        0b0110 => field(w, 20, 16) == 0, // RBIT, REV16, REV32, REV, CLZ, CLS (not PAC*)
+        _ => false,
+    }
+}
+
 /// `RET Xn`: a function's return.
 pub const fn is_return(w: u32) -> bool {
     w & 0xffff_fc1f == 0xd65f_0000

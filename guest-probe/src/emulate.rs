@@ -59,10 +59,13 @@ pub enum Emul {
     },
     /// MOV (register) = ORR Rd, ZR, Rm.
     MovReg { sf: bool, rd: u8, rm: u8 },
-    /// STR/LDR (immediate) of a W or X register.
+    /// STR/LDR of a general register, any size (B, H, W, X), zero- or
+    /// sign-extending, with an immediate or a register offset.
     LoadStore {
         load: bool,
         size: u8,
+        /// How a load widens its value.
+        extend: Widen,
         rt: u8,
         rn: u8,
         offset: i64,
@@ -89,9 +92,49 @@ pub enum Mode {
     PreIndex,
     /// `[rn], #off`
     PostIndex,
+    /// `[rn, rm{, extend {#shift}}]`: `option` as encoded (UXTW 010, LSL 011,
+    /// SXTW 110, SXTX 111), `shift` 0 or the access size's log2.
+    Register {
+        /// The index register.
+        rm: u8,
+        /// Its extend.
+        option: u8,
+        /// Its left shift.
+        shift: u8,
+    },
 }
 
-fn bits(insn: u32, hi: u32, lo: u32) -> u32 {
+/// How a load puts a narrower value into its register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Widen {
+    /// LDR, LDRB, LDRH: zero-extended.
+    Zero,
+    /// LDRSB, LDRSH, LDRSW to an X register.
+    SignTo64,
+    /// LDRSB, LDRSH to a W register (the upper 32 bits are zero).
+    SignTo32,
+}
+
+/// What the CPU implements beyond the base ARMv8.0-A, as far as the
+/// execution of a displaced instruction depends on it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cpu {
+    /// FEAT_PAuth: `PACIASP` and its kin sign and check; without it they are
+    /// NOPs (the hint space), so a probe hit may skip them.
+    pub pointer_auth: bool,
+}
+
+impl Cpu {
+    /// From ID_AA64ISAR1_EL1 and ID_AA64ISAR2_EL1: any of APA, API (ISAR1
+    /// bits 7:4, 11:4) or APA3 (ISAR2 bits 15:12) non-zero.
+    pub const fn from_id_regs(isar1: u64, isar2: u64) -> Cpu {
+        Cpu {
+            pointer_auth: (isar1 >> 4) & 0xff != 0 || (isar2 >> 12) & 0xf != 0,
+        }
+    }
+}
+
+const fn bits(insn: u32, hi: u32, lo: u32) -> u32 {
     (insn >> lo) & ((1 << (hi - lo + 1)) - 1)
 }
 
@@ -100,10 +143,33 @@ fn sign_extend(v: u32, width: u32) -> i64 {
     ((u64::from(v) << shift) as i64) >> shift
 }
 
-/// Decodes an instruction this module can emulate.
+/// `HINT #imm` (NOP, YIELD, BTI, PACIASP, ...): its immediate.
+const fn hint_number(insn: u32) -> Option<u32> {
+    if insn & 0xffff_f01f == 0xd503_201f {
+        Some(bits(insn, 11, 5))
+    } else {
+        None
+    }
+}
+
+/// Hints that do nothing a probe hit must reproduce on any CPU: NOP, YIELD,
+/// and BTI in all its forms (a landing-pad marker: its only effect is to be
+/// the target of an indirect branch, and the `HVC` that replaced it is
+/// reached the same way).
+const fn is_inert_hint(n: u32) -> bool {
+    matches!(n, 0 | 1 | 32 | 34 | 36 | 38)
+}
+
+/// The pointer-authentication hints (`PACIASP`, `AUTIBSP`, `XPACLRI`,
+/// `PACIA1716`, ...): NOPs on a CPU without FEAT_PAuth.
+const fn is_pointer_auth_hint(n: u32) -> bool {
+    matches!(n, 7 | 8 | 10 | 12 | 14 | 24..=31)
+}
+
+/// Decodes an instruction this module can emulate on any CPU.
 pub fn decode(insn: u32) -> Option<Emul> {
-    if insn == 0xd503_201f {
-        return Some(Emul::Nop);
+    if let Some(n) = hint_number(insn) {
+        return if is_inert_hint(n) { Some(Emul::Nop) } else { None };
     }
     // ADD/SUB (immediate), S = 0.
     if bits(insn, 28, 23) == 0b100010 && bits(insn, 29, 29) == 0 {
@@ -124,44 +190,13 @@ pub fn decode(insn: u32) -> Option<Emul> {
             rm: bits(insn, 20, 16) as u8,
         });
     }
-    // LDR/STR (immediate), W and X, general registers (V = 0).
-    let size = bits(insn, 31, 30);
-    if bits(insn, 29, 27) == 0b111 && bits(insn, 26, 26) == 0 && (size == 2 || size == 3) {
-        let opc = bits(insn, 23, 22);
-        if opc > 1 {
-            return None;
-        }
-        let load = opc == 1;
-        let (rt, rn) = (bits(insn, 4, 0) as u8, bits(insn, 9, 5) as u8);
-        let bytes = 1u8 << size;
-        let (offset, mode) = match bits(insn, 25, 24) {
-            0b01 => (i64::from(bits(insn, 21, 10)) * i64::from(bytes), Mode::Offset),
-            0b00 if bits(insn, 21, 21) == 0 => {
-                let imm9 = sign_extend(bits(insn, 20, 12), 9);
-                match bits(insn, 11, 10) {
-                    0b01 => (imm9, Mode::PostIndex),
-                    0b11 => (imm9, Mode::PreIndex),
-                    0b00 => (imm9, Mode::Offset), // LDUR/STUR
-                    _ => return None,             // unprivileged forms
-                }
-            }
-            _ => return None,
-        };
-        // Writeback into the transferred register: constrained unpredictable.
-        if mode != Mode::Offset && rn == rt && rn != 31 {
-            return None;
-        }
-        return Some(Emul::LoadStore {
-            load,
-            size: bytes,
-            rt,
-            rn,
-            offset,
-            mode,
-        });
+    // LDR/STR/LDRS/PRFM, general registers (V = 0), immediate or register offset.
+    if bits(insn, 29, 27) == 0b111 && bits(insn, 26, 26) == 0 {
+        return decode_load_store(insn);
     }
-    // LDP/STP (W: opc 00, X: opc 10), general registers.
-    if bits(insn, 29, 27) == 0b101 && bits(insn, 26, 26) == 0 {
+    // LDP/STP (W: opc 00, X: opc 10), general registers. Bit 25 set is
+    // data processing (register): ADDS/SUBS/CMP with bits 29:27 = 101.
+    if bits(insn, 29, 27) == 0b101 && bits(insn, 26, 25) == 0 {
         let opc = bits(insn, 31, 30);
         let bytes: u8 = match opc {
             0b00 => 4,
@@ -195,6 +230,66 @@ pub fn decode(insn: u32) -> Option<Emul> {
     None
 }
 
+/// Load/store register (immediate, unscaled, or register offset) of a
+/// general register: bits 29:27 = 111, V = 0.
+fn decode_load_store(insn: u32) -> Option<Emul> {
+    let size = bits(insn, 31, 30);
+    let opc = bits(insn, 23, 22);
+    let (rt, rn) = (bits(insn, 4, 0) as u8, bits(insn, 9, 5) as u8);
+    let bytes = 1u8 << size;
+    let (offset, mode) = match bits(insn, 25, 24) {
+        0b01 => (i64::from(bits(insn, 21, 10)) * i64::from(bytes), Mode::Offset),
+        0b00 if bits(insn, 21, 21) == 0 => {
+            let imm9 = sign_extend(bits(insn, 20, 12), 9);
+            match bits(insn, 11, 10) {
+                0b01 => (imm9, Mode::PostIndex),
+                0b11 => (imm9, Mode::PreIndex),
+                0b00 => (imm9, Mode::Offset), // LDUR/STUR
+                _ => return None,             // unprivileged forms
+            }
+        }
+        0b00 if bits(insn, 11, 10) == 0b10 => {
+            let option = bits(insn, 15, 13) as u8;
+            if option & 0b010 == 0 {
+                return None; // unallocated extends
+            }
+            let shift = if bits(insn, 12, 12) == 1 { size as u8 } else { 0 };
+            let rm = bits(insn, 20, 16) as u8;
+            (0, Mode::Register { rm, option, shift })
+        }
+        _ => return None, // atomics, LDRAA/LDRAB, ...
+    };
+    // PRFM: a hint with no architectural effect (PRFUM too; not the
+    // pre/post-index encodings, which are unallocated).
+    if size == 3 && opc == 2 {
+        return if matches!(mode, Mode::PreIndex | Mode::PostIndex) {
+            None
+        } else {
+            Some(Emul::Nop)
+        };
+    }
+    let (load, extend) = match (opc, size) {
+        (0, _) => (false, Widen::Zero),
+        (1, _) => (true, Widen::Zero),
+        (2, 0..=2) => (true, Widen::SignTo64),
+        (3, 0..=1) => (true, Widen::SignTo32),
+        _ => return None,
+    };
+    // Writeback into the transferred register: constrained unpredictable.
+    if matches!(mode, Mode::PreIndex | Mode::PostIndex) && rn == rt && rn != 31 {
+        return None;
+    }
+    Some(Emul::LoadStore {
+        load,
+        size: bytes,
+        extend,
+        rt,
+        rn,
+        offset,
+        mode,
+    })
+}
+
 /// How a probe hit executes the instruction its `HVC` displaced, decided
 /// once when the probe goes in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,14 +308,19 @@ pub enum Execution {
     },
     /// PC-relative: simulated.
     Simulate(Sim),
-    /// A common prologue form: emulated.
+    /// A common prologue form, a load or store, or a hint: emulated.
     Emulate(Emul),
+    /// A base-ISA data-processing instruction that touches neither memory
+    /// nor SP: run by the hypervisor itself on the guest's registers and
+    /// flags (see [`crate::a64::runs_at_el2`]).
+    OutOfLine,
     /// Anything else: put the original back and single-step it.
     Step,
 }
 
-/// Chooses how to execute `original`, whose site classified as `class`.
-pub fn plan(original: u32, class: Class) -> Execution {
+/// Chooses how to execute `original`, whose site classified as `class`, on
+/// a CPU with features `cpu`.
+pub fn plan(original: u32, class: Class, cpu: Cpu) -> Execution {
     let rt = (original & 0x1f) as u8;
     match original & !0x1f {
         0xd53b_4220 => return Execution::ReadDaif { rt },
@@ -229,7 +329,18 @@ pub fn plan(original: u32, class: Class) -> Execution {
     }
     match class {
         Class::Simulate(sim) => Execution::Simulate(sim),
-        _ => decode(original).map_or(Execution::Step, Execution::Emulate),
+        Class::Refused(_) => Execution::Step,
+        Class::RunOutOfLine => {
+            if let Some(e) = decode(original) {
+                Execution::Emulate(e)
+            } else if hint_number(original).is_some_and(is_pointer_auth_hint) && !cpu.pointer_auth {
+                Execution::Emulate(Emul::Nop)
+            } else if crate::a64::runs_at_el2(original) {
+                Execution::OutOfLine
+            } else {
+                Execution::Step
+            }
+        }
     }
 }
 
@@ -259,7 +370,21 @@ fn address<R: RegisterFile + ?Sized>(regs: &R, rn: u8, offset: i64, mode: Mode) 
         Mode::Offset => (moved, None),
         Mode::PreIndex => (moved, Some(moved)),
         Mode::PostIndex => (base, Some(moved)),
+        Mode::Register { rm, option, shift } => {
+            let m = regs.xzr(rm);
+            let index = match option {
+                0b010 => m & 0xffff_ffff,        // UXTW
+                0b110 => m as i32 as i64 as u64, // SXTW
+                _ => m,                          // LSL (UXTX), SXTX
+            };
+            (base.wrapping_add(index << shift), None)
+        }
     }
+}
+
+fn sign_extend_u64(v: u64, bits: u32) -> u64 {
+    let shift = 64 - bits;
+    (((v << shift) as i64) >> shift) as u64
 }
 
 fn truncate(v: u64, bytes: u8) -> u64 {
@@ -304,6 +429,7 @@ where
         Emul::LoadStore {
             load,
             size,
+            extend,
             rt,
             rn,
             offset,
@@ -315,7 +441,14 @@ where
             if load {
                 let mut b = [0u8; 8];
                 mem.read_virt(va, &mut b[..n])?;
-                regs.set_xzr(rt, u64::from_le_bytes(b));
+                let v = u64::from_le_bytes(b);
+                let bits = u32::from(size) * 8;
+                let v = match extend {
+                    Widen::Zero => v,
+                    Widen::SignTo64 => sign_extend_u64(v, bits),
+                    Widen::SignTo32 => sign_extend_u64(v, bits) & 0xffff_ffff,
+                };
+                regs.set_xzr(rt, v);
             } else {
                 let v = truncate(regs.xzr(rt), size).to_le_bytes();
                 mem.write_virt(va, &v[..n])?;
@@ -488,15 +621,138 @@ mod tests {
     }
 
     #[test]
+    fn narrow_signed_and_register_offset_loads_and_stores() {
+        let (mut r, mut m) = (regs(), Flat::default());
+        m.write_virt(
+            GuestVirtAddr::new(0x5000),
+            &[0x81, 0xff, 0x34, 0x12, 0xf0, 0xde, 0xbc, 0x9a],
+        )
+        .unwrap();
+        r.x[1] = 0x5000;
+        run(0x39400c20, &mut r, &mut m); // ldrb w0, [x1, #3]
+        assert_eq!(r.x[0], 0x12);
+        r.x[1] = 0x5002;
+        run(0x789fec20, &mut r, &mut m); // ldrsh x0, [x1, #-2]!
+        assert_eq!((r.x[0], r.x[1]), (0xffff_ffff_ffff_ff81, 0x5000));
+        run(0x38c01420, &mut r, &mut m); // ldrsb w0, [x1], #1
+        assert_eq!((r.x[0], r.x[1]), (0xffff_ff81, 0x5001));
+        r.x[1] = 0x4ff8;
+        r.x[2] = 1;
+        run(0xf8627820, &mut r, &mut m); // ldr x0, [x1, x2, lsl #3]
+        assert_eq!(r.x[0], 0x9abc_def0_1234_ff81);
+        r.x[1] = 0x5004;
+        r.x[2] = 0xffff_fffc; // -4 as a W register
+        run(0xb862c820, &mut r, &mut m); // ldr w0, [x1, w2, sxtw]
+        assert_eq!(r.x[0], 0x1234_ff81);
+        r.x[3] = 0x1_2345_6777;
+        r.x[4] = 0x5000;
+        r.x[5] = 7;
+        run(0x38256883, &mut r, &mut m); // strb w3, [x4, x5]
+        let mut b = [0u8; 8];
+        m.read_virt(GuestVirtAddr::new(0x5000), &mut b).unwrap();
+        assert_eq!(u64::from_le_bytes(b), 0x77bc_def0_1234_ff81);
+        r.sp = 0x5000;
+        run(0xb9800be1, &mut r, &mut m); // ldrsw x1, [sp, #8] (reads zeros past the bytes written)
+        assert_eq!(r.x[1], 0);
+        let before = r;
+        run(0xf9802000, &mut r, &mut m); // prfm pldl1keep, [x0, #64]
+        assert_eq!((r.x, r.sp), (before.x, before.sp));
+    }
+
+    /// Over a sweep of encodings: whatever `decode` accepts is an allocated,
+    /// position-independent instruction of the class its variant names, and
+    /// whatever runs at EL2 is data processing.
+    #[test]
+    fn decoded_forms_agree_with_the_classifier() {
+        let mut w: u32 = 0x2545_f491;
+        for _ in 0..4_000_000 {
+            // xorshift32
+            w ^= w << 13;
+            w ^= w >> 17;
+            w ^= w << 5;
+            let class = crate::a64::classify(w);
+            let memory = w & (1 << 27) != 0 && w & (1 << 25) == 0;
+            match decode(w) {
+                Some(Emul::LoadStore { .. } | Emul::Pair { .. }) => {
+                    assert!(memory && class == Class::RunOutOfLine, "{w:#010x} {class:?}")
+                }
+                Some(_) => assert_eq!(class, Class::RunOutOfLine, "{w:#010x}"),
+                None => {}
+            }
+            if crate::a64::runs_at_el2(w) {
+                assert!(w & 0x0e00_0000 == 0x0a00_0000 || w & 0x1c00_0000 == 0x1000_0000, "{w:#010x}");
+            }
+        }
+    }
+
+    #[test]
+    fn hints_are_skipped_where_they_do_nothing() {
+        let plain = Cpu::default();
+        let pac = Cpu { pointer_auth: true };
+        let plan_on = |insn: u32, cpu| plan(insn, crate::a64::classify(insn), cpu);
+        for insn in [0xd503201fu32, 0xd503203f, 0xd503245f, 0xd503241f] {
+            // nop, yield, bti c, bti
+            assert_eq!(plan_on(insn, pac), Execution::Emulate(Emul::Nop), "{insn:#010x}");
+        }
+        for insn in [0xd503233fu32, 0xd50323bf] {
+            // paciasp, autiasp: NOPs only without pointer authentication
+            assert_eq!(plan_on(insn, plain), Execution::Emulate(Emul::Nop), "{insn:#010x}");
+            assert_eq!(plan_on(insn, pac), Execution::Step, "{insn:#010x}");
+        }
+        assert_eq!(Cpu::from_id_regs(0, 0), plain);
+        assert_eq!(Cpu::from_id_regs(0x10, 0), pac, "APA");
+        assert_eq!(Cpu::from_id_regs(0x100, 0), pac, "API");
+        assert_eq!(Cpu::from_id_regs(0, 0x1000), pac, "APA3");
+        assert_eq!(Cpu::from_id_regs(0x1_0000_0000, 0), plain, "other fields");
+    }
+
+    #[test]
+    fn data_processing_without_sp_runs_out_of_line() {
+        let plan_of = |insn: u32| plan(insn, crate::a64::classify(insn), Cpu::default());
+        for insn in [
+            0xf100141fu32, // cmp x0, #5
+            0xb1000441,    // adds x1, x2, #1
+            0x92401c20,    // and x0, x1, #0xff
+            0xf2401c3f,    // tst x1, #0xff
+            0xd2824680,    // mov x0, #0x1234
+            0xf2a00020,    // movk x0, #0x1, lsl #16
+            0xd3442c41,    // ubfx x1, x2, #4, #8
+            0x93c20c20,    // extr x0, x1, x2, #3
+            0x8b020020,    // add x0, x1, x2
+            0x8b224020,    // add x0, x1, w2, uxtw
+            0xab22c03f,    // cmn x1, w2, sxtw
+            0x9b020c20,    // madd x0, x1, x2, x3
+            0x9a020020,    // adc x0, x1, x2
+            0xfa411004,    // ccmp x0, x1, #4, ne
+            0x9a820020,    // csel x0, x1, x2, eq
+            0x9ac20820,    // udiv x0, x1, x2
+            0xdac00c20,    // rev x0, x1
+            0x5ac01020,    // clz w0, w1
+        ] {
+            assert_eq!(plan_of(insn), Execution::OutOfLine, "{insn:#010x}");
+        }
+        for insn in [
+            0xf10043ffu32, // cmp sp, #16: SP
+            0x92401c3f,    // and sp, x1, #0xff: writes SP
+            0x8b2243e0,    // add x0, sp, w2, uxtw: SP
+            0x1ac24820,    // crc32w w0, w1, w2: optional (CRC32)
+            0xdac10020,    // pacia x0, x1: pointer authentication
+            0xd53bd040,    // mrs x0, tpidr_el0: system
+        ] {
+            assert_eq!(plan_of(insn), Execution::Step, "{insn:#010x}");
+        }
+    }
+
+    #[test]
     fn plans_follow_the_instruction() {
         use crate::a64::classify_site;
-        let plan_of = |insn: u32| plan(insn, classify_site(&[insn], 0));
+        let plan_of = |insn: u32| plan(insn, classify_site(&[insn], 0), Cpu::default());
         assert_eq!(plan_of(0xd53b4220), Execution::ReadDaif { rt: 0 }); // mrs x0, daif
         assert_eq!(plan_of(0xd53be041), Execution::ReadCounter { rt: 1 }); // mrs x1, cntvct_el0
         assert_eq!(plan_of(0xd53be022), Execution::ReadCounter { rt: 2 }); // mrs x2, cntpct_el0
         assert!(matches!(plan_of(0x94000010), Execution::Simulate(_))); // bl .+64
         assert!(matches!(plan_of(0xa9bf7bfd), Execution::Emulate(Emul::Pair { .. }))); // stp x29, x30, [sp, #-16]!
-        assert_eq!(plan_of(0x8b020020), Execution::Step); // add x0, x1, x2
+        assert_eq!(plan_of(0x8b020020), Execution::OutOfLine); // add x0, x1, x2
     }
 
     #[test]
@@ -510,6 +766,8 @@ mod tests {
             0xc85f7c20,    // ldxr x0, [x1]
             0xa9c10420,    // ldp x0, x1, [x1, #16]! (writeback into a loaded register)
             0x8b020020,    // add x0, x1, x2 (register form)
+            0xeb02003f,    // cmp x1, x2: bits 29:27 = 101 like STP, but data processing
+            0xab22c03f,    // cmn x1, w2, sxtw: the same
         ] {
             assert!(!emulate(insn, &mut r, &mut m).unwrap(), "{insn:#010x}");
             assert_eq!(r, before);

@@ -180,9 +180,11 @@ pub fn sites(vm: Vm, show: usize) -> Result<()> {
         }
         let Some(insn) = table.insn_at(sym.addr) else { continue };
         let class = a64::classify(insn);
-        let kind = match (class, emulate::plan(insn, class)) {
+        // QEMU's cortex-a72 has no pointer authentication.
+        let kind = match (class, emulate::plan(insn, class, emulate::Cpu::default())) {
             (Class::Refused(_), _) => "refused",
             (_, Execution::Simulate(_)) => "simulated",
+            (_, Execution::OutOfLine) => "run at EL2",
             (_, Execution::Step) => "stepped",
             _ => "emulated",
         };

@@ -4,6 +4,7 @@
 
 pub mod exceptions;
 pub mod mmu;
+pub mod out_of_line;
 
 use core::arch::{asm, global_asm};
 

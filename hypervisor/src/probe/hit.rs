@@ -312,6 +312,10 @@ pub(super) fn execute_displaced(
                 }
             }
         }
+        Execution::OutOfLine => {
+            crate::arch::out_of_line::run(frame, probe.original, crate::arch::cpu_id());
+            frame.elr = site + 4;
+        }
         Execution::Step => start_step(vm, frame, probe),
     }
 }

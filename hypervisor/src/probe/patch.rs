@@ -103,7 +103,7 @@ pub(super) fn add_here(
     let id = slot as u16 + 1;
     let hvc = abi::probe_hvc(id).ok_or(HvError::NoSpace)?;
     patch(&mut mem, t.pa.raw(), hvc)?;
-    let exec = emulate::plan(original, class);
+    let exec = emulate::plan(original, class, cpu_features());
     let serial = t_lock.next_serial;
     t_lock.next_serial = serial.wrapping_add(1).max(1);
     t_lock.slots[slot] = Some(Probe {
@@ -174,4 +174,14 @@ pub(super) fn remove_here(vm: &'static VmConfig, id: u64) -> Result<u64, HvError
         cost.max
     );
     Ok(hits)
+}
+
+/// What this CPU implements that decides how a displaced instruction runs.
+fn cpu_features() -> emulate::Cpu {
+    // ID_AA64ISAR2_EL1 by its encoding: older assemblers lack the name, and
+    // on an ARMv8.0 CPU it is a reserved ID register, which reads as zero.
+    emulate::Cpu::from_id_regs(
+        crate::read_sysreg!("id_aa64isar1_el1"),
+        crate::read_sysreg!("s3_0_c0_c6_2"),
+    )
 }
