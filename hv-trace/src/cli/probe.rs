@@ -19,10 +19,10 @@ fn connect() -> Result<(Control, Artifacts)> {
 
 /// The images of the running system, or else the ones a system would boot.
 fn images() -> Result<Artifacts> {
-    system::load_artifacts(&session::dir()).or_else(|_| {
-        let _lock = artifacts::BuildLock::acquire()?;
-        artifacts::build(artifacts::Target::All, &artifacts::Options::default())
-    })
+    // `build` takes the build lock itself (a second lock on another
+    // descriptor of the same file would wait for ourselves forever).
+    system::load_artifacts(&session::dir())
+        .or_else(|_| artifacts::build(artifacts::Target::All, &artifacts::Options::default()))
 }
 
 /// `TARGET ARG...`, given as words or as one string (`'OSSemPost pevent->OSEventCnt'`).

@@ -44,8 +44,19 @@ impl BuildLock {
     pub fn acquire() -> Result<Self> {
         let dir = paths::cache_dir();
         fs::create_dir_all(&dir)?;
-        let file = fs::File::create(dir.join(".build-lock"))?;
-        file.lock().context("locking the build cache")?;
+        let path = dir.join(".build-lock");
+        let file = fs::File::create(&path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                eprintln!(
+                    "waiting for another hv-trace process that is building or starting a system (it holds {})",
+                    path.display()
+                );
+                file.lock().context("locking the build cache")?;
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e).context("locking the build cache"),
+        }
         Ok(BuildLock(file))
     }
 }
