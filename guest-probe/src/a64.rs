@@ -685,16 +685,40 @@ const fn dp_register(w: u32) -> Class {
 
 /// Whether the hypervisor may run `w` itself, at EL2, on the guest's
 /// general registers and NZCV (out of line, so the `HVC` stays in place and
-/// no other core of the VM runs past the site unseen). That holds for the
-/// data-processing instructions of the base ARMv8.0-A ISA whose effect does
-/// not depend on the exception level: they touch only X0..X30 (31 as the
-/// zero register) and the flags. Excluded: forms where register 31 is SP
-/// (SP at EL2 is the hypervisor's), anything PC-relative, memory, system
-/// and SIMD&FP instructions, and optional extensions (CRC32, FlagM, MTE,
-/// pointer authentication) that a CPU may not implement — an undefined
-/// instruction at EL2 would stop the hypervisor, not the guest.
+/// no other core of the VM runs past the site unseen). That holds where the
+/// instruction's effect does not depend on the exception level:
+/// - the data-processing instructions of the base ARMv8.0-A ISA: they touch
+///   only X0..X30 (31 as the zero register) and the flags;
+/// - the barriers DMB and DSB (they order this core's accesses, the guest's
+///   among them, at any level);
+/// - `MRS` of the EL1/EL0 registers in [`EL2_READABLE`]: live in the
+///   hardware while the guest is trapped, neither trapped nor virtualised by
+///   the hypervisor, so EL2 reads the guest's own value.
+///
+/// Excluded: forms where register 31 is SP (SP at EL2 is the hypervisor's),
+/// anything PC-relative, memory, other system instructions and registers
+/// (`CurrentEL`, `MPIDR_EL1` and the GIC's `ICC_*` read differently at
+/// EL2, and reading `ICC_IAR1_EL1` would acknowledge an interrupt),
+/// SIMD&FP, and optional extensions (CRC32, FlagM, MTE, pointer
+/// authentication) that a CPU may not implement — an undefined instruction
+/// at EL2 would stop the hypervisor, not the guest.
 pub const fn runs_at_el2(w: u32) -> bool {
     if !matches!(classify(w), Class::RunOutOfLine) {
+        return false;
+    }
+    if is_barrier(w) {
+        return true;
+    }
+    if w & 0xfff0_0000 == 0xd530_0000 {
+        // MRS (op0 = 2 or 3): by its system-register encoding.
+        let key = ((w >> 5) & 0xffff) as u16;
+        let mut i = 0;
+        while i < EL2_READABLE.len() {
+            if EL2_READABLE[i].1 == key {
+                return true;
+            }
+            i += 1;
+        }
         return false;
     }
     let (rd, rn) = (field(w, 4, 0), field(w, 9, 5));
@@ -730,6 +754,46 @@ pub const fn runs_at_el2(w: u32) -> bool {
         _ => false,
     }
 }
+
+/// `DMB` or `DSB` (any option; not the FEAT_XS `DSB nXS` forms).
+pub const fn is_barrier(w: u32) -> bool {
+    w & 0xffff_f0ff == 0xd503_309f || w & 0xffff_f0ff == 0xd503_30bf
+}
+
+/// `ISB`: an exception entry and return synchronize context too, so a hit
+/// that traps and returns has done what it would.
+pub const fn is_isb(w: u32) -> bool {
+    w & 0xffff_f0ff == 0xd503_30df
+}
+
+const fn sysreg(op0: u16, op1: u16, crn: u16, crm: u16, op2: u16) -> u16 {
+    op0 << 14 | op1 << 11 | crn << 7 | crm << 3 | op2
+}
+
+/// System registers whose `MRS` reads at EL2 what the guest reads at EL1:
+/// (name, bits 20:5 of the `MRS`). The hypervisor traps none of them.
+pub const EL2_READABLE: [(&str, u16); 20] = [
+    ("SCTLR_EL1", sysreg(3, 0, 1, 0, 0)),
+    ("CPACR_EL1", sysreg(3, 0, 1, 0, 2)),
+    ("TTBR0_EL1", sysreg(3, 0, 2, 0, 0)),
+    ("TTBR1_EL1", sysreg(3, 0, 2, 0, 1)),
+    ("TCR_EL1", sysreg(3, 0, 2, 0, 2)),
+    ("SPSR_EL1", sysreg(3, 0, 4, 0, 0)),
+    ("ELR_EL1", sysreg(3, 0, 4, 0, 1)),
+    ("SP_EL0", sysreg(3, 0, 4, 1, 0)),
+    ("NZCV", sysreg(3, 3, 4, 2, 0)),
+    ("ESR_EL1", sysreg(3, 0, 5, 2, 0)),
+    ("FAR_EL1", sysreg(3, 0, 6, 0, 0)),
+    ("PAR_EL1", sysreg(3, 0, 7, 4, 0)),
+    ("MAIR_EL1", sysreg(3, 0, 10, 2, 0)),
+    ("VBAR_EL1", sysreg(3, 0, 12, 0, 0)),
+    ("CONTEXTIDR_EL1", sysreg(3, 0, 13, 0, 1)),
+    ("TPIDR_EL1", sysreg(3, 0, 13, 0, 4)),
+    ("TPIDR_EL0", sysreg(3, 3, 13, 0, 2)),
+    ("TPIDRRO_EL0", sysreg(3, 3, 13, 0, 3)),
+    ("CNTFRQ_EL0", sysreg(3, 3, 14, 0, 0)),
+    ("CNTKCTL_EL1", sysreg(3, 0, 14, 1, 0)),
+];
 
 /// `RET Xn`: a function's return.
 pub const fn is_return(w: u32) -> bool {

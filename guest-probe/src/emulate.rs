@@ -171,6 +171,9 @@ pub fn decode(insn: u32) -> Option<Emul> {
     if let Some(n) = hint_number(insn) {
         return if is_inert_hint(n) { Some(Emul::Nop) } else { None };
     }
+    if crate::a64::is_isb(insn) {
+        return Some(Emul::Nop);
+    }
     // ADD/SUB (immediate), S = 0.
     if bits(insn, 28, 23) == 0b100010 && bits(insn, 29, 29) == 0 {
         let imm = u64::from(bits(insn, 21, 10)) << if bits(insn, 22, 22) == 1 { 12 } else { 0 };
@@ -311,7 +314,8 @@ pub enum Execution {
     /// A common prologue form, a load or store, or a hint: emulated.
     Emulate(Emul),
     /// A base-ISA data-processing instruction that touches neither memory
-    /// nor SP: run by the hypervisor itself on the guest's registers and
+    /// nor SP, a barrier, or a read of an EL1 register the hypervisor leaves
+    /// alone: run by the hypervisor itself on the guest's registers and
     /// flags (see [`crate::a64::runs_at_el2`]).
     OutOfLine,
     /// Anything else: put the original back and single-step it.
@@ -661,7 +665,7 @@ mod tests {
 
     /// Over a sweep of encodings: whatever `decode` accepts is an allocated,
     /// position-independent instruction of the class its variant names, and
-    /// whatever runs at EL2 is data processing.
+    /// whatever runs at EL2 is data processing or a system instruction.
     #[test]
     fn decoded_forms_agree_with_the_classifier() {
         let mut w: u32 = 0x2545_f491;
@@ -680,7 +684,11 @@ mod tests {
                 None => {}
             }
             if crate::a64::runs_at_el2(w) {
-                assert!(w & 0x0e00_0000 == 0x0a00_0000 || w & 0x1c00_0000 == 0x1000_0000, "{w:#010x}");
+                let system = w & 0xffc0_0000 == 0xd500_0000;
+                assert!(
+                    w & 0x0e00_0000 == 0x0a00_0000 || w & 0x1c00_0000 == 0x1000_0000 || system,
+                    "{w:#010x}"
+                );
             }
         }
     }
@@ -690,8 +698,8 @@ mod tests {
         let plain = Cpu::default();
         let pac = Cpu { pointer_auth: true };
         let plan_on = |insn: u32, cpu| plan(insn, crate::a64::classify(insn), cpu);
-        for insn in [0xd503201fu32, 0xd503203f, 0xd503245f, 0xd503241f] {
-            // nop, yield, bti c, bti
+        for insn in [0xd503201fu32, 0xd503203f, 0xd503245f, 0xd503241f, 0xd5033fdf] {
+            // nop, yield, bti c, bti, isb
             assert_eq!(plan_on(insn, pac), Execution::Emulate(Emul::Nop), "{insn:#010x}");
         }
         for insn in [0xd503233fu32, 0xd50323bf] {
@@ -728,6 +736,13 @@ mod tests {
             0x9ac20820,    // udiv x0, x1, x2
             0xdac00c20,    // rev x0, x1
             0x5ac01020,    // clz w0, w1
+            0xd50339bf,    // dmb ishld
+            0xd5033f9f,    // dsb sy
+            0xd5384100,    // mrs x0, sp_el0
+            0xd538d082,    // mrs x2, tpidr_el1
+            0xd53be000,    // mrs x0, cntfrq_el0
+            0xd5385201,    // mrs x1, esr_el1
+            0xd53bd040,    // mrs x0, tpidr_el0
         ] {
             assert_eq!(plan_of(insn), Execution::OutOfLine, "{insn:#010x}");
         }
@@ -737,7 +752,10 @@ mod tests {
             0x8b2243e0,    // add x0, sp, w2, uxtw: SP
             0x1ac24820,    // crc32w w0, w1, w2: optional (CRC32)
             0xdac10020,    // pacia x0, x1: pointer authentication
-            0xd53bd040,    // mrs x0, tpidr_el0: system
+            0xd53800a0,    // mrs x0, mpidr_el1: virtualised (VMPIDR_EL2)
+            0xd5384240,    // mrs x0, currentel: reads 2 at EL2
+            0xd538cc00,    // mrs x0, icc_iar1_el1: would acknowledge an interrupt
+            0xc8dffc02,    // ldar x2, [x0]: memory
         ] {
             assert_eq!(plan_of(insn), Execution::Step, "{insn:#010x}");
         }
