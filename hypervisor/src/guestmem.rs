@@ -48,32 +48,46 @@ pub fn load_u64_aligned(pa: u64) -> u64 {
 }
 
 /// Copies guest RAM (or the hypervisor's own stage-2 tables) at a checked
-/// `pa` into `buf`; 8 bytes (page-table descriptors, pointers) as one load.
+/// `pa` into `buf`. A naturally aligned 2-, 4- or 8-byte range (a
+/// descriptor, a pointer, an emulated load) is one load, single-copy atomic
+/// as the guest's own would be.
 pub fn copy_from_ram(pa: u64, buf: &mut [u8]) {
-    if buf.len() == 8 {
-        buf.copy_from_slice(&load_le(pa, 8).to_le_bytes());
+    let n = buf.len();
+    if matches!(n, 2 | 4 | 8) && pa % n as u64 == 0 {
+        buf.copy_from_slice(&load_le(pa, n as u8).to_le_bytes()[..n]);
         return;
     }
     // SAFETY: callers pass only ranges inside a VM's RAM (checked against
     // the partition) or the hypervisor's stage-2 tables, identity-mapped
     // normal memory at EL2; `buf` is ours. (A concurrent guest write may
     // tear the copy, as it would for the guest's own unsynchronised readers.)
-    unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, buf.as_mut_ptr(), buf.len()) }
+    unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, buf.as_mut_ptr(), n) }
 }
 
-/// Copies `data` into guest RAM at a checked `pa` (emulated stores): the
-/// common 8- and 16-byte stores to an aligned stack as doubleword stores.
+/// Copies `data` into guest RAM at a checked `pa` (emulated stores, probe
+/// patches). A naturally aligned 2-, 4- or 8-byte store is one store, so
+/// another core sees the old value or the new one, never a mix: an
+/// instruction word being patched while another vCPU fetches it, or a lock
+/// word. (Byte copies are what a plain copy compiles to under strict
+/// alignment.) 16 bytes on an 8-aligned address are two doublewords, as
+/// `STP` of X registers is.
 pub fn copy_to_ram(pa: u64, data: &[u8]) {
-    let word = |i: usize| u64::from_le_bytes(data[i..i + 8].try_into().unwrap_or_default());
-    // SAFETY: as for `copy_from_ram`: a checked range of a VM's RAM; the
-    // doubleword stores are naturally aligned.
+    let le = |i: usize, n: usize| {
+        let mut b = [0u8; 8];
+        b[..n].copy_from_slice(&data[i..i + n]);
+        u64::from_le_bytes(b)
+    };
+    // SAFETY: as for `copy_from_ram`: a checked range of a VM's RAM; every
+    // store below is naturally aligned for its size.
     unsafe {
         match data.len() {
             16 if pa % 8 == 0 => {
-                core::ptr::write_volatile(pa as *mut u64, word(0));
-                core::ptr::write_volatile((pa + 8) as *mut u64, word(8));
+                core::ptr::write_volatile(pa as *mut u64, le(0, 8));
+                core::ptr::write_volatile((pa + 8) as *mut u64, le(8, 8));
             }
-            8 if pa % 8 == 0 => core::ptr::write_volatile(pa as *mut u64, word(0)),
+            8 if pa % 8 == 0 => core::ptr::write_volatile(pa as *mut u64, le(0, 8)),
+            4 if pa % 4 == 0 => core::ptr::write_volatile(pa as *mut u32, le(0, 4) as u32),
+            2 if pa % 2 == 0 => core::ptr::write_volatile(pa as *mut u16, le(0, 2) as u16),
             n => core::ptr::copy_nonoverlapping(data.as_ptr(), pa as *mut u8, n),
         }
     }
