@@ -107,12 +107,13 @@ pub(crate) mod kind {
 }
 
 /// `STATS` counter indices, with the names `stats` prints.
-pub(crate) const HYP_STATS: [(u64, &str); 5] = [
+pub(crate) const HYP_STATS: [(u64, &str); 6] = [
     (0, "probe_hits"),
     (1, "records"),
     (2, "drops"),
     (3, "irqs"),
     (4, "hypercalls"),
+    (5, "steps"),
 ];
 
 /// The probe immediate flag (`HVC #(flag | id)` marks a probe).
@@ -313,6 +314,7 @@ layout_table! {
     "HVTRACE_STAT_DROPS" => HYP_STATS[2].0,
     "HVTRACE_STAT_IRQS" => HYP_STATS[3].0,
     "HVTRACE_STAT_HYPERCALLS" => HYP_STATS[4].0,
+    "HVTRACE_STAT_STEPS" => HYP_STATS[5].0,
     "HVTRACE_PROBE_IMM_FLAG" => PROBE_IMM_FLAG,
 }
 

@@ -314,6 +314,11 @@ pub enum Stat {
     Irqs = 3,
     /// Hypercalls handled.
     Hypercalls = 4,
+    /// Displaced instructions single-stepped in place: each one a moment in
+    /// which the original word is back. Only a VM with one core takes
+    /// such probes; on one with more, only an emulated access that faulted
+    /// falls back to a step, and this counts it.
+    Steps = 5,
 }
 
 /// Added to a task state in a [`Record`]: the task is delayed (`OSTCBDly`

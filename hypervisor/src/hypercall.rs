@@ -60,6 +60,7 @@ fn call(vm: &'static VmConfig, f: HvcFunction, a: [u64; 5], frame: &mut TrapFram
                 2 => Stat::Drops,
                 3 => Stat::Irqs,
                 4 => Stat::Hypercalls,
+                5 => Stat::Steps,
                 _ => return Err(HvError::InvalidArgument),
             };
             Ok(trace::stat(stat))

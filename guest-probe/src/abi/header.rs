@@ -67,6 +67,7 @@ pub fn c_header() -> String {
         ("DROPS", Stat::Drops),
         ("IRQS", Stat::Irqs),
         ("HYPERCALLS", Stat::Hypercalls),
+        ("STEPS", Stat::Steps),
     ] {
         d(&format!("HVTRACE_STAT_{n}"), (s as u64).to_string());
     }

@@ -10,6 +10,7 @@ use guest_probe::a64::{self, Class};
 use guest_probe::abi::control::{AddKind, ProbeCmd};
 use guest_probe::abi::fetch::{FetchPlan, MAX_ARGS};
 use guest_probe::debuginfo::DebugInfo;
+use guest_probe::emulate::{self, Execution};
 use guest_probe::symbols::SymbolTable;
 use std::fs;
 use std::path::PathBuf;
@@ -36,6 +37,12 @@ impl Vm {
             Vm::Rtos => "rtos",
             Vm::Linux => "vmlinux",
         }
+    }
+
+    /// Whether the VM may run on more than one core (Linux does in the
+    /// 4-core layout; the RTOS has one core).
+    pub fn cores_may_be_many(self) -> bool {
+        self == Vm::Linux
     }
 }
 
@@ -84,10 +91,22 @@ impl Site {
             .resolve(target)
             .with_context(|| format!("probe target {target:?} in {}", image.path.display()))?;
         if let Some(insn) = r.insn {
-            if let Class::Refused(why) = a64::classify(insn) {
+            let class = a64::classify(insn);
+            if let Class::Refused(why) = class {
                 bail!(
                     "probe target {target:?} ({:#x}) is unsafe: {why} (instruction {insn:#010x}); pick another site",
                     r.addr
+                );
+            }
+            // QEMU's cortex-a72: no pointer authentication.
+            if vm.cores_may_be_many() && emulate::plan(insn, class, emulate::Cpu::default()) == Execution::Step {
+                bail!(
+                    "probe target {target:?} ({:#x}): its instruction {insn:#010x} can only be single-stepped in \
+                     place, with the original word back meanwhile, and {} runs on several cores: a hit on another \
+                     core would be missed. Probe the next instruction ({:#x}) instead",
+                    r.addr,
+                    vm.image(),
+                    r.addr + 4
                 );
             }
         }

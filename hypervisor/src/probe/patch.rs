@@ -88,6 +88,17 @@ pub(super) fn add_here(
         crate::warn!("probe at {va:#x} in VM {} refused: {why} ({original:#010x})", vm.name);
         return Err(HvError::Unsafe);
     }
+    let exec = emulate::plan(original, class, cpu_features());
+    if exec == emulate::Execution::Step && vm.cpus.len() > 1 {
+        // The step puts the original word back: another core of this VM
+        // could run past the site unseen meanwhile.
+        crate::warn!(
+            "probe at {va:#x} in VM {} refused: {original:#010x} would be single-stepped in place, and the VM has {} cores",
+            vm.name,
+            vm.cpus.len()
+        );
+        return Err(HvError::Unsafe);
+    }
     // A return site belongs to its function's entry probe, which must be one.
     let entry = match kind {
         ProbeKind::Return => t_lock
@@ -103,7 +114,6 @@ pub(super) fn add_here(
     let id = slot as u16 + 1;
     let hvc = abi::probe_hvc(id).ok_or(HvError::NoSpace)?;
     patch(&mut mem, t.pa.raw(), hvc)?;
-    let exec = emulate::plan(original, class, cpu_features());
     let serial = t_lock.next_serial;
     t_lock.next_serial = serial.wrapping_add(1).max(1);
     t_lock.slots[slot] = Some(Probe {

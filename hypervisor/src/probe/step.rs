@@ -17,6 +17,7 @@ const MDSCR_SS: u64 = 1;
 const MDCR_TDE: u64 = 1 << 8;
 
 pub(super) fn start_step(vm: &'static VmConfig, frame: &mut TrapFrame, probe: &Probe) {
+    crate::trace::count(guest_probe::abi::Stat::Steps);
     let mut mem = VmPhysMem { vm };
     if patch(&mut mem, probe.pa, probe.original).is_err() {
         vm::stop_vm(
