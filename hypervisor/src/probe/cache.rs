@@ -102,7 +102,16 @@ impl TableCopy {
         let Ok(t) = table(vm) else { return };
         let t = t.lock();
         self.slots = t.slots;
-        self.plans = t.plans;
+        // Only what a hit reads: a `simple` probe's label, another's whole
+        // plan. All 256 plans are ~100 KiB, which every core that hits after
+        // an add or remove would copy under the table's lock.
+        for (i, p) in t.slots.iter().enumerate() {
+            match p {
+                Some(p) if p.simple => self.plans[i].label = t.plans[i].label,
+                Some(_) => self.plans[i] = t.plans[i],
+                None => {}
+            }
+        }
         self.profile = t.profile;
         self.vm = vm;
         self.seen = TABLE_GENERATION[usize::from(vm)].load(Ordering::Acquire);
