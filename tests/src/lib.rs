@@ -16,6 +16,22 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A command's stdout and stderr, as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A command's output as text, asserting that it succeeded (`what` names it).
+pub fn ok(out: Output, what: &str) -> String {
+    let t = text(&out);
+    assert!(out.status.success(), "{what} failed:\n{t}");
+    t
+}
+
 /// The `hv-trace` binary of this workspace, built once per test process.
 pub fn hv_trace_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();

@@ -4,20 +4,9 @@
 //! the app itself does (its constants and its own counters), in the file
 //! Linux's real trace-cmd recorded and in trace-cmd's own report.
 
-use hv_trace_e2e::System;
+use hv_trace_e2e::{ok, System};
 use std::collections::BTreeMap;
-use std::process::Output;
 use trace_convert::probe_values::{self, ProbeValue};
-
-fn ok(out: Output, what: &str) -> String {
-    let t = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{what} failed:\n{t}");
-    t
-}
 
 /// One `rtos_probe` event: its label, its values (as trace-convert reads
 /// them back), the task and its counter time.

@@ -7,30 +7,15 @@
 //! and every removal must leave the ELF's own word.
 
 use guest_probe::a64;
-use guest_probe::abi::control::{AddKind, ProbeCmd};
+use guest_probe::abi::control::{stat_lines, AddKind, ProbeCmd, ProbeLine};
 use guest_probe::abi::fetch::FetchPlan;
 use guest_probe::emulate::{self, Execution};
 use guest_probe::symbols::SymbolTable;
-use hv_trace_e2e::{build_artifacts, Monitor, System};
+use hv_trace_e2e::{build_artifacts, ok, text, Monitor, System};
 use std::collections::BTreeMap;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 const SYSFS: &str = "/sys/kernel/hvtrace";
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(out: Output, what: &str) -> String {
-    let t = text(&out);
-    assert!(out.status.success(), "{what} failed:\n{t}");
-    t
-}
 
 fn image(built: &serde_json::Map<String, serde_json::Value>, key: &str) -> SymbolTable {
     let path = built[key].as_str().unwrap();
@@ -89,38 +74,21 @@ fn send(sys: &System, cmds: &[ProbeCmd]) {
     }
 }
 
-/// The hypervisor's counters (`hyp_probe_hits`, `hyp_records`, ...).
+/// The hypervisor's counters (`hyp_probe_hits`, `hyp_records`, ...) from
+/// the module's `stats`, without their `hyp_` prefix.
 fn hyp_stats(sys: &System) -> BTreeMap<String, u64> {
     let out = ok(sys.hv_trace(&["exec", &format!("cat {SYSFS}/stats")]).unwrap(), "stats");
-    out.lines()
-        .filter_map(|l| {
-            let (k, v) = l.trim().split_once(' ')?;
-            Some((k.strip_prefix("hyp_")?.to_string(), v.trim().parse().ok()?))
-        })
+    stat_lines(&out)
+        .filter_map(|(k, v)| Some((k.strip_prefix("hyp_")?.to_string(), v)))
         .collect()
 }
 
-/// A probe as `probe list` shows it.
-#[derive(Debug)]
-struct Listed {
-    id: u16,
-    hits: u64,
-}
-
 /// `probe list`: (vm, address) → the probe there.
-fn listed(sys: &System) -> BTreeMap<(u8, u64), Listed> {
+fn listed(sys: &System) -> BTreeMap<(u8, u64), ProbeLine> {
     let list = ok(sys.hv_trace(&["probe", "list"]).unwrap(), "probe list");
     list.lines()
-        .filter_map(|l| {
-            let field = |k: &str| l.split_whitespace().find_map(|w| w.strip_prefix(k));
-            let vm = field("vm=")?.parse().ok()?;
-            let addr = u64::from_str_radix(field("addr=0x")?, 16).ok()?;
-            let probe = Listed {
-                id: field("id=")?.parse().ok()?,
-                hits: field("hits=")?.parse().ok()?,
-            };
-            Some(((vm, addr), probe))
-        })
+        .filter_map(|l| ProbeLine::parse(l).ok())
+        .map(|p| ((p.vm, p.addr), p))
         .collect()
 }
 

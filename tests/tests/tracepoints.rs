@@ -5,7 +5,7 @@
 //! translation (HMP `gva2gpa`) and QEMU's view of guest memory (`xp`).
 
 use guest_probe::symbols::SymbolTable;
-use hv_trace_e2e::{build_artifacts, Monitor, System};
+use hv_trace_e2e::{build_artifacts, ok, text, Monitor, System};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
@@ -13,20 +13,6 @@ use std::process::Output;
 /// The RTOS VM's IPA → PA offset (hyp-core's partition) and its link offset.
 const RTOS_PA_OFFSET: u64 = 0x0100_0000;
 const RTOS_VA_OFFSET: u64 = 0xFFFF_0000_0000_0000;
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(out: Output, what: &str) -> String {
-    let t = text(&out);
-    assert!(out.status.success(), "{what} failed:\n{t}");
-    t
-}
 
 fn refused(out: Output, what: &str, why: &str) {
     let t = text(&out);
