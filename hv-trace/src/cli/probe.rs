@@ -180,8 +180,7 @@ pub fn sites(vm: Vm, show: usize) -> Result<()> {
         }
         let Some(insn) = table.insn_at(sym.addr) else { continue };
         let class = a64::classify(insn);
-        // QEMU's cortex-a72 has no pointer authentication.
-        let kind = match (class, emulate::plan(insn, class, emulate::Cpu::default())) {
+        let kind = match (class, emulate::plan(insn, class, probe::QEMU_CPU)) {
             (Class::Refused(_), _) => "refused",
             (_, Execution::Simulate(_)) => "simulated",
             (_, Execution::OutOfLine) => "run at EL2",

@@ -15,6 +15,11 @@ use guest_probe::symbols::SymbolTable;
 use std::fs;
 use std::path::PathBuf;
 
+/// What the CPU the system runs on (QEMU's cortex-a72) implements, as far
+/// as running a displaced instruction depends on it: no pointer
+/// authentication. The hypervisor reads the real one from ID registers.
+pub const QEMU_CPU: emulate::Cpu = emulate::Cpu { pointer_auth: false };
+
 /// Which VM a probe goes into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Vm {
@@ -98,8 +103,7 @@ impl Site {
                     r.addr
                 );
             }
-            // QEMU's cortex-a72: no pointer authentication.
-            if vm.cores_may_be_many() && emulate::plan(insn, class, emulate::Cpu::default()) == Execution::Step {
+            if vm.cores_may_be_many() && emulate::plan(insn, class, QEMU_CPU) == Execution::Step {
                 bail!(
                     "probe target {target:?} ({:#x}): its instruction {insn:#010x} can only be single-stepped in \
                      place, with the original word back meanwhile, and {} runs on several cores: a hit on another \
