@@ -107,13 +107,14 @@ pub(crate) mod kind {
 }
 
 /// `STATS` counter indices, with the names `stats` prints.
-pub(crate) const HYP_STATS: [(u64, &str); 6] = [
+pub(crate) const HYP_STATS: [(u64, &str); 7] = [
     (0, "probe_hits"),
     (1, "records"),
     (2, "drops"),
     (3, "irqs"),
     (4, "hypercalls"),
     (5, "steps"),
+    (6, "reruns"),
 ];
 
 /// The probe immediate flag (`HVC #(flag | id)` marks a probe).
@@ -315,6 +316,7 @@ layout_table! {
     "HVTRACE_STAT_IRQS" => HYP_STATS[3].0,
     "HVTRACE_STAT_HYPERCALLS" => HYP_STATS[4].0,
     "HVTRACE_STAT_STEPS" => HYP_STATS[5].0,
+    "HVTRACE_STAT_RERUNS" => HYP_STATS[6].0,
     "HVTRACE_PROBE_IMM_FLAG" => PROBE_IMM_FLAG,
 }
 

@@ -102,6 +102,7 @@ static const struct hvtrace_layout_entry hvtrace_layout[] = {
 	VAL(HVTRACE_STAT_IRQS),
 	VAL(HVTRACE_STAT_HYPERCALLS),
 	VAL(HVTRACE_STAT_STEPS),
+	VAL(HVTRACE_STAT_RERUNS),
 	VAL(HVTRACE_PROBE_IMM_FLAG),
 };
 

@@ -319,6 +319,10 @@ pub enum Stat {
     /// such probes; on one with more, only an emulated access that faulted
     /// falls back to a step, and this counts it.
     Steps = 5,
+    /// Traps on an `HVC` of ours at a site whose probe is gone (removed by
+    /// another core meanwhile, or seen by a vCPU whose fetch was older than
+    /// the removal): the site runs again with the word it holds now.
+    Reruns = 6,
 }
 
 /// Added to a task state in a [`Record`]: the task is delayed (`OSTCBDly`

@@ -93,6 +93,28 @@ pub fn copy_to_ram(pa: u64, data: &[u8]) {
     }
 }
 
+/// Stores `word` again at a checked, 4-aligned `pa` of a VM's RAM if it
+/// still holds `word` (an atomic compare-and-swap with itself; a guest that
+/// changed it meanwhile keeps its change). What it is for is the store
+/// itself: an instruction word stored again invalidates whatever copy of
+/// it a core's instruction fetch still holds (QEMU's translated blocks
+/// included) like any other store to code. Returns whether it stored.
+pub fn store_again_u32(pa: u64, word: u32) -> bool {
+    debug_assert!(pa % 4 == 0);
+    // SAFETY: callers pass only 4-aligned addresses of 4 bytes inside a VM's
+    // RAM (checked against the partition), identity-mapped normal cacheable
+    // memory at EL2, where exclusive accesses work; the guest may access it
+    // concurrently, which the atomic makes harmless.
+    let cell = unsafe { core::sync::atomic::AtomicU32::from_ptr(pa as *mut u32) };
+    cell.compare_exchange(
+        word,
+        word,
+        core::sync::atomic::Ordering::AcqRel,
+        core::sync::atomic::Ordering::Relaxed,
+    )
+    .is_ok()
+}
+
 /// A guest RAM range as bytes, for the boot core to fill before the VM runs
 /// (its device tree).
 ///

@@ -61,6 +61,7 @@ fn call(vm: &'static VmConfig, f: HvcFunction, a: [u64; 5], frame: &mut TrapFram
                 3 => Stat::Irqs,
                 4 => Stat::Hypercalls,
                 5 => Stat::Steps,
+                6 => Stat::Reruns,
                 _ => return Err(HvError::InvalidArgument),
             };
             Ok(trace::stat(stat))

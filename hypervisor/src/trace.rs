@@ -14,7 +14,7 @@ pub const DEFAULT_CAPACITY: u32 = 4096;
 pub static ENABLED: AtomicBool = AtomicBool::new(false);
 /// Per core, so counting is a load and a store (each core writes only its
 /// own row; readers sum the rows).
-static STATS: [[AtomicU64; 6]; MAX_CPUS] = [const { [const { AtomicU64::new(0) }; 6] }; MAX_CPUS];
+static STATS: [[AtomicU64; 7]; MAX_CPUS] = [const { [const { AtomicU64::new(0) }; 7] }; MAX_CPUS];
 static RING_CAPACITY: AtomicU64 = AtomicU64::new(0);
 static RING_BASE: AtomicU64 = AtomicU64::new(0);
 static RINGS: AtomicUsize = AtomicUsize::new(0);

@@ -68,6 +68,7 @@ pub fn c_header() -> String {
         ("IRQS", Stat::Irqs),
         ("HYPERCALLS", Stat::Hypercalls),
         ("STEPS", Stat::Steps),
+        ("RERUNS", Stat::Reruns),
     ] {
         d(&format!("HVTRACE_STAT_{n}"), (s as u64).to_string());
     }

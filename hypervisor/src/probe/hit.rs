@@ -200,19 +200,39 @@ impl fetch::FetchSource for HitFetch<'_, '_, '_> {
 }
 
 /// An `HVC #0x8000|id` with no probe `id` at `site` in this core's (fresh)
-/// copy of the table. A probe removed by another core while this one
-/// trapped leaves the original word behind: run that. Anything else is
-/// the guest's own doing.
+/// copy of the table: the site runs again (counted as a rerun). A probe
+/// removed by another core while this one trapped left the original word
+/// behind; a probe added meanwhile is in the table now. But this core may
+/// have fetched the `HVC` before the removal stored the original word and
+/// still hold that copy: QEMU keeps a block it translated while another
+/// core stored to it, and would loop here for ever. So, with no add or
+/// remove in between (the table's lock), the word is stored again, which
+/// drops every core's copy of it. An `HVC` of ours with no probe is the
+/// guest's own doing, and stops the VM.
 #[cold]
 pub(super) fn not_a_probe(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16, site: u64) {
-    let tr = translator();
-    let mem = VmPhysMem { vm };
-    let mut word = [0u8; 4];
+    trace::count(Stat::Reruns);
+    let pa = translator()
+        .translate(&VmPhysMem { vm }, GuestVirtAddr::new(site), Access::Execute)
+        .ok()
+        .map(|t| (t.ipa.raw(), t.pa.raw()))
+        .filter(|&(ipa, pa)| crate::vm::ipa_to_pa(vm, ipa, 4) == Some(pa));
     let ours = abi::probe_hvc(id);
-    let still_hvc = tr
-        .read_virt(&mem, GuestVirtAddr::new(site), &mut word, Access::Execute)
-        .map_or(true, |()| Some(u32::from_le_bytes(word)) == ours);
-    if still_hvc {
+    let stray_hvc = pa.is_none_or(|(_, pa)| {
+        let Ok(table) = super::table(vm.id) else { return true };
+        let table = table.lock();
+        if table.slots.iter().flatten().any(|p| p.id == id && p.va == site) {
+            return false; // added meanwhile: the next trap is its hit
+        }
+        let word = guestmem::load_le(pa, 4) as u32;
+        if Some(word) == ours {
+            return true;
+        }
+        guestmem::store_again_u32(pa, word);
+        arch::sync_icache(pa);
+        false
+    });
+    if stray_hvc {
         vm::stop_vm(
             vm,
             frame,
