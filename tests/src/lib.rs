@@ -199,6 +199,52 @@ impl Monitor {
     }
 }
 
+/// The RTOS VM's IPA → PA offset (hyp-core's partition) and its link offset:
+/// its VA `v` lies at PA `v - RTOS_VA_OFFSET + RTOS_PA_OFFSET`.
+pub const RTOS_PA_OFFSET: u64 = 0x0100_0000;
+pub const RTOS_VA_OFFSET: u64 = 0xFFFF_0000_0000_0000;
+
+/// One context switch from the RTOS's ground-truth log (`OSGtLog`, built
+/// with `--ground-truth`: `guests/ucos-ii/bsp/qemu-virt/gt.c`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GtSwitch {
+    /// CNTVCT at the switch.
+    pub cntvct: u64,
+    /// The outgoing task's priority (0xFF at the start).
+    pub prev: u8,
+    /// The incoming task's priority.
+    pub next: u8,
+    /// 0 `OSCtxSw` (the outgoing task blocked), 1 `OSIntCtxSw` (it was
+    /// preempted), 2 the start.
+    pub kind: u8,
+}
+
+/// The RTOS's ground-truth switches so far, read from its RAM through
+/// QEMU (`log_va`: the address of `OSGtLog` in its ELF).
+pub fn ground_truth(mon: &mut Monitor, log_va: u64) -> Result<Vec<GtSwitch>> {
+    let pa = log_va - RTOS_VA_OFFSET + RTOS_PA_OFFSET;
+    let head = mon.read_phys(pa, 32)?;
+    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    anyhow::ensure!(
+        u32_at(&head, 0) == 0x4754_4C47,
+        "OSGtLog magic is {:#x}",
+        u32_at(&head, 0)
+    );
+    anyhow::ensure!(u32_at(&head, 4) == 16, "OSGtLog entries are {} bytes", u32_at(&head, 4));
+    let n = u32_at(&head, 12).min(u32_at(&head, 8)) as usize;
+    let body = mon.read_phys(pa + 32, n * 16)?;
+    anyhow::ensure!(body.len() == n * 16, "OSGtLog read short");
+    Ok(body
+        .chunks(16)
+        .map(|e| GtSwitch {
+            cntvct: u64::from_le_bytes(e[..8].try_into().unwrap()),
+            prev: e[8],
+            next: e[9],
+            kind: e[10],
+        })
+        .collect())
+}
+
 fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();

@@ -1,10 +1,12 @@
 //! Tracepoints that carry data, end to end on the real system with the RTOS's
 //! `sync` app: arguments named from DWARF, globals, strings, a NULL pointer,
 //! return probes with `$retval` and durations — each checked against what
-//! the app itself does (its constants and its own counters), in the file
-//! Linux's real trace-cmd recorded and in trace-cmd's own report.
+//! the app itself does (its constants and its own counters) and the RTOS's
+//! ground-truth switch log, in the file Linux's real trace-cmd recorded and
+//! in trace-cmd's own report.
 
-use hv_trace_e2e::{ok, System};
+use guest_probe::symbols::SymbolTable;
+use hv_trace_e2e::{build_artifacts, ground_truth, ok, GtSwitch, Monitor, System};
 use std::collections::BTreeMap;
 use trace_convert::probe_values::{self, ProbeValue};
 
@@ -54,16 +56,74 @@ fn hits(dat: &std::path::Path) -> Vec<Hit> {
     v
 }
 
+/// Each of `returns` (one task's calls of a function that blocks) against the
+/// RTOS's ground-truth switch log: the call, from `ts − duration` to `ts`,
+/// starts and ends with the task running; where the task left the CPU
+/// inside it, the first switch out is its own block (`OSCtxSw`, not a
+/// preemption); the time the task ran inside the call (the function's own
+/// work and the probes' traps) is small. Returns those times in counter
+/// ticks, sorted. (The counter is wall time under TCG: a vCPU thread the
+/// host preempts stretches them, hence the loose bound on each.)
+fn durations_against_the_ground_truth(returns: &[&Hit], gt: &[GtSwitch], freq: u64) -> Vec<u64> {
+    let last = gt.last().expect("the ground-truth log has switches").cntvct;
+    assert!(
+        returns.last().is_some_and(|h| h.ts < last),
+        "the ground-truth log (full after 32,768 switches) covers the recording"
+    );
+    let running_at = |t: u64| gt.iter().take_while(|g| g.cntvct <= t).last().map(|g| g.next);
+    let (mut blocked, mut owns) = (0, vec![]);
+    for h in returns {
+        let prio = h.num("prio") as u8;
+        let t1 = h.ts;
+        // The duration is whole ns, truncated: the entry was at most a tick earlier.
+        let t0 = t1 - h.num("duration") * freq / 1_000_000_000;
+        assert_eq!(running_at(t0), Some(prio), "the task runs when the call starts: {h:?}");
+        assert_eq!(running_at(t1), Some(prio), "the task runs when the call returns: {h:?}");
+        let inside: Vec<&GtSwitch> = gt.iter().filter(|g| (t0..=t1).contains(&g.cntvct)).collect();
+        if let Some(out) = inside.iter().find(|g| g.prev == prio) {
+            assert_eq!(out.kind, 0, "the task blocked in the call (OSCtxSw): {h:?} {out:?}");
+            blocked += 1;
+        }
+        let (mut own, mut since) = (0, Some(t0));
+        for g in &inside {
+            if g.prev == prio {
+                own += g.cntvct - since.take().expect("switched out while running");
+            }
+            if g.next == prio {
+                since = Some(g.cntvct);
+            }
+        }
+        own += t1 - since.expect("running at the return");
+        assert!(
+            own < freq / 100,
+            "the call ran {} µs of its {} µs itself: {h:?}",
+            own * 1_000_000 / freq,
+            (t1 - t0) * 1_000_000 / freq
+        );
+        owns.push(own);
+    }
+    assert!(blocked >= 20, "calls that blocked: {blocked} of {}", returns.len());
+    owns.sort_unstable();
+    assert!(
+        owns[owns.len() / 2] < freq / 1000,
+        "a call's own time is mostly under 1 ms: {owns:?} ticks"
+    );
+    owns
+}
+
 #[test]
 fn data_probes_agree_with_the_sync_apps_own_counters() {
-    let sys = System::start(&["--rtos-app", "sync"]).unwrap();
+    let app = ["--rtos-app", "sync", "--ground-truth"];
+    let built = build_artifacts("rtos", &app).unwrap();
+    let elf = SymbolTable::from_elf(&std::fs::read(built["rtos"].as_str().unwrap()).unwrap()).unwrap();
+    let sys = System::start(&app).unwrap();
     for spec in [
         // The message is `&items[n & 1]` holding n, posted before Produced++.
         "OSMboxPost pevent->OSEventName:string msg=+0(%x1):u32 produced=Produced",
         // OSEventPtr is NULL for a semaphore: the load through it faults.
         "OSSemPost pevent->OSEventCnt pongs=Pongs link=+0(+8(%x0)):u64",
         "OSTimeDly ticks",
-        "OSSemPend%return",
+        "OSSemPend%return $prio",
         // The consumer's two OSQPend calls return the messages 2n and 2n + 1.
         "OSQPend%return $retval:u64",
         "OSMutexPost%return $retval:u8",
@@ -150,6 +210,19 @@ fn data_probes_agree_with_the_sync_apps_own_counters() {
     d.sort_unstable();
     let median_ms = d[d.len() / 2] / 1_000_000;
     assert!((90..=110).contains(&median_ms), "Ping waits ~100 ms: {d:?}");
+    let gt = ground_truth(
+        &mut Monitor::connect(sys.path()).unwrap(),
+        elf.lookup("OSGtLog")[0].addr,
+    )
+    .unwrap();
+    let own = durations_against_the_ground_truth(&ping, &gt, freq);
+    let us = |t: u64| t * 1_000_000 / freq;
+    eprintln!(
+        "{} OSSemPend calls of Ping against the ground truth: the call's own time (Ping running in it) median {} µs, max {} µs",
+        ping.len(),
+        us(own[own.len() / 2]),
+        us(own[own.len() - 1])
+    );
     let msgs: Vec<u64> = of("OSQPend%return", Some("SYNC-Consumer"))
         .iter()
         .map(|h| h.num("retval"))

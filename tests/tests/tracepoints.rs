@@ -5,14 +5,10 @@
 //! translation (HMP `gva2gpa`) and QEMU's view of guest memory (`xp`).
 
 use guest_probe::symbols::SymbolTable;
-use hv_trace_e2e::{build_artifacts, ok, text, Monitor, System};
+use hv_trace_e2e::{build_artifacts, ground_truth, ok, text, Monitor, System, RTOS_PA_OFFSET, RTOS_VA_OFFSET};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
-
-/// The RTOS VM's IPA → PA offset (hyp-core's partition) and its link offset.
-const RTOS_PA_OFFSET: u64 = 0x0100_0000;
-const RTOS_VA_OFFSET: u64 = 0xFFFF_0000_0000_0000;
 
 fn refused(out: Output, what: &str, why: &str) {
     let t = text(&out);
@@ -62,31 +58,6 @@ fn rtos_switches(dat: &Path) -> Vec<Switch> {
         .collect();
     v.sort_by_key(|s| s.ts);
     v
-}
-
-/// OSGtLog entries: (CNTVCT, prev prio, next prio, kind).
-fn ground_truth(mon: &mut Monitor, elf: &SymbolTable) -> Vec<(u64, i64, i64, u8)> {
-    let va = elf
-        .lookup("OSGtLog")
-        .first()
-        .expect("a GROUND_TRUTH=1 build has OSGtLog")
-        .addr;
-    let pa = va - RTOS_VA_OFFSET + RTOS_PA_OFFSET;
-    let head = mon.read_phys(pa, 32).unwrap();
-    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
-    assert_eq!(u32_at(&head, 0), 0x4754_4C47, "OSGtLog magic");
-    let n = u32_at(&head, 12).min(u32_at(&head, 8)) as usize;
-    let body = mon.read_phys(pa + 32, n * 16).unwrap();
-    body.chunks(16)
-        .map(|e| {
-            (
-                u64::from_le_bytes(e[..8].try_into().unwrap()),
-                i64::from(e[8]),
-                i64::from(e[9]),
-                e[10],
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -194,9 +165,10 @@ fn probes_in_the_running_rtos_trace_both_oses_faithfully() {
         let word = u32::from_le_bytes(mon.read_phys(pa, 4).unwrap()[..4].try_into().unwrap());
         assert_eq!(word & 0xffe0_001f, 0xd400_0002, "{site} still carries its HVC");
     }
-    let gt = ground_truth(&mut mon, &elf);
+    let log_va = elf.lookup("OSGtLog")[0].addr;
+    let gt = ground_truth(&mut mon, log_va).unwrap();
     std::thread::sleep(std::time::Duration::from_secs(1));
-    let later = ground_truth(&mut mon, &elf);
+    let later = ground_truth(&mut mon, log_va).unwrap();
     assert!(
         later.len() > gt.len(),
         "the RTOS keeps switching after probes were removed"
@@ -212,10 +184,10 @@ fn probes_in_the_running_rtos_trace_both_oses_faithfully() {
         "recorded {:.2} s of RTOS activity",
         span as f64 / freq as f64
     );
-    let gt: Vec<_> = gt.into_iter().filter(|e| e.3 != 2).collect();
+    let gt: Vec<_> = gt.into_iter().filter(|e| e.kind != 2).collect();
     let start = gt
         .iter()
-        .position(|e| e.0 >= recs[0].ts)
+        .position(|e| e.cntvct >= recs[0].ts)
         .expect("ground truth covers the recording");
     let window = &gt[start..];
     assert!(window.len() >= recs.len(), "ground truth shorter than the recording");
@@ -223,18 +195,18 @@ fn probes_in_the_running_rtos_trace_both_oses_faithfully() {
     for (i, (r, g)) in recs.iter().zip(window).enumerate() {
         assert_eq!(
             (r.prev_prio, r.next_prio),
-            (g.1, g.2),
+            (i64::from(g.prev), i64::from(g.next)),
             "switch {i}: recorded vs ground truth"
         );
         // Our record is stamped when the probe fires, at OSCtxSw/OSIntCtxSw's
         // entry; the RTOS stamps its log a few instructions later.
         assert!(
-            g.0 >= r.ts && g.0 - r.ts < freq / 100,
+            g.cntvct >= r.ts && g.cntvct - r.ts < freq / 100,
             "switch {i}: ground truth {} vs probe {}",
-            g.0,
+            g.cntvct,
             r.ts
         );
-        max_lag = max_lag.max(g.0 - r.ts);
+        max_lag = max_lag.max(g.cntvct - r.ts);
     }
     assert!(stats.contains("drops 0"), "no drops at the default load:\n{stats}");
 
@@ -343,7 +315,7 @@ fn probes_in_the_running_rtos_trace_both_oses_faithfully() {
     let truth = jobs(
         cpu1.iter()
             .zip(window)
-            .map(|((_, next, blocked), g)| (g.0 * 16, next.as_str(), *blocked)), // 62.5 MHz: 16 ns
+            .map(|((_, next, blocked), g)| (g.cntvct * 16, next.as_str(), *blocked)), // 62.5 MHz: 16 ns
     );
     // The per-switch lag is bounded above; a job's length differs from the
     // truth by at most one lag per run it is made of.
