@@ -28,6 +28,7 @@ pub fn load_le(pa: u64, size: u8) -> u64 {
             8 if pa % 8 == 0 => core::ptr::read_volatile(pa as *const u64),
             4 if pa % 4 == 0 => u64::from(core::ptr::read_volatile(pa as *const u32)),
             2 if pa % 2 == 0 => u64::from(core::ptr::read_volatile(pa as *const u16)),
+            1 => u64::from(core::ptr::read_volatile(pa as *const u8)),
             _ => (0..u64::from(size.min(8))).fold(0, |v, i| {
                 v | u64::from(core::ptr::read_volatile((pa + i) as *const u8)) << (8 * i)
             }),

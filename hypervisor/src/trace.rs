@@ -103,7 +103,7 @@ pub fn emit(record: &Record) -> bool {
 /// record, published and dropped with it. Never inlined: `profile-hits`
 /// tells a hit that wrote values from a return probe's entry by it.
 #[inline(never)]
-pub fn emit_with_data(record: &Record, data: &[u8]) -> bool {
+pub fn emit_with_data(record: &Record, data: &[u64]) -> bool {
     let cpu = this_cpu();
     let in_linux = cpu.vm.is_some_and(|vm| vm.kind == hyp_core::config::GuestKind::Linux);
     let Some(p) = producer(cpu) else { return false };
@@ -112,7 +112,7 @@ pub fn emit_with_data(record: &Record, data: &[u8]) -> bool {
     let pending = p.pending();
     count(if result.is_ok() { Stat::Records } else { Stat::Drops });
     // As in `emit`, but the half mark may be passed rather than hit.
-    let slots = 1 + data.len().div_ceil(Record::SIZE) as u64;
+    let slots = 1 + data.len().div_ceil(Record::SIZE / 8) as u64;
     let half = RING_CAPACITY.load(Ordering::Relaxed) / 2;
     let was = pending.wrapping_sub(slots);
     if result.is_ok() && ((pending == slots && !in_linux) || (was < half && pending >= half)) {

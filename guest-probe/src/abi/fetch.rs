@@ -531,6 +531,9 @@ pub struct FetchPlan {
     pub args: [FetchArg; MAX_ARGS],
     /// How many arguments.
     pub argc: u8,
+    /// Each argument's payload header as the two words a hit stores (the
+    /// length byte 0), made once by [`FetchPlan::push`], not at each hit.
+    headers: [[u64; 2]; MAX_ARGS],
 }
 
 const EMPTY_ARG: FetchArg = FetchArg {
@@ -553,6 +556,7 @@ impl FetchPlan {
         label: [0; LABEL_LEN],
         args: [EMPTY_ARG; MAX_ARGS],
         argc: 0,
+        headers: [[0; 2]; MAX_ARGS],
     };
 
     /// A plan labelled `label` (cut to [`LABEL_LEN`] bytes).
@@ -577,6 +581,7 @@ impl FetchPlan {
             return Err(FetchError::BadPlan("two arguments with one name"));
         }
         self.args[usize::from(self.argc)] = arg;
+        self.headers[usize::from(self.argc)] = header_words(&arg.header());
         self.argc += 1;
         Ok(())
     }
@@ -649,96 +654,155 @@ pub trait FetchSource {
     fn read_within_page(&mut self, va: u64, buf: &mut [u8]) -> bool;
 }
 
+/// A payload being written: whole 8-byte words (an argument's header is
+/// two, a number one, a string as many as it needs), each one store.
+#[derive(Clone, Debug)]
+pub struct PayloadBuf {
+    words: [u64; MAX_PAYLOAD / 8],
+}
+
+impl PayloadBuf {
+    /// All zeros.
+    pub const NEW: Self = Self {
+        words: [0; MAX_PAYLOAD / 8],
+    };
+
+    /// The first `len` bytes' words (`len` a multiple of 8, as [`run`]
+    /// returns), as the ring stores them.
+    pub fn words(&self, len: usize) -> &[u64] {
+        &self.words[..(len / 8).min(MAX_PAYLOAD / 8)]
+    }
+
+    /// The first `len` bytes, copied out (for readers off the hit path).
+    pub fn to_bytes(&self, len: usize) -> [u8; MAX_PAYLOAD] {
+        let mut b = [0u8; MAX_PAYLOAD];
+        for (chunk, w) in b.chunks_exact_mut(8).zip(self.words(len)) {
+            chunk.copy_from_slice(&w.to_le_bytes());
+        }
+        b
+    }
+
+    /// Stores word `v` at byte `at` (a multiple of 8; nothing past the end).
+    #[inline(always)]
+    fn put(&mut self, at: usize, v: u64) {
+        if let Some(w) = self.words.get_mut(at / 8) {
+            *w = v;
+        }
+    }
+
+    /// Stores `bytes` from byte `at` on, zero-padded to whole words.
+    fn put_bytes(&mut self, at: usize, bytes: &[u8]) {
+        for (i, chunk) in bytes.chunks(8).enumerate() {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.put(at + 8 * i, u64::from_le_bytes(w));
+        }
+    }
+}
+
+/// A payload header as two little-endian words.
+fn header_words(h: &[u8; ARG_HEADER]) -> [u64; 2] {
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&h[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    [word(0), word(8)]
+}
+
+/// The length byte's place in a header's second word.
+const LEN_SHIFT: u32 = 8 * (ARG_HEADER as u32 - 1 - 8);
+
 /// Runs `plan` against `src`, writing the payload into `out`. Returns its
 /// length, a multiple of 8. Bounded: at most [`MAX_DEREFS`] loads an
 /// argument and [`STRING_MAX`] bytes a string; a failed load marks that
 /// argument [`FAULT`] and the others go on.
-pub fn run(plan: &FetchPlan, src: &mut impl FetchSource, out: &mut [u8; MAX_PAYLOAD]) -> usize {
+pub fn run(plan: &FetchPlan, src: &mut impl FetchSource, out: &mut PayloadBuf) -> usize {
     let mut at = 0;
-    for arg in plan.args() {
-        out[at..at + ARG_HEADER].copy_from_slice(&arg.header());
-        let len_at = at + ARG_HEADER - 1;
+    let argc = usize::from(plan.argc).min(MAX_ARGS);
+    for (arg, &[name, tail]) in plan.args[..argc].iter().zip(&plan.headers) {
+        let head = at;
         at += ARG_HEADER;
-        let n = usize::from(arg.n_derefs).min(MAX_DEREFS);
-        let mut v = match arg.base {
-            Base::Reg(r) => src.reg(r),
-            Base::Sp => src.sp(),
-            Base::Imm(v) => v,
-            Base::Comm => {
-                let comm = src.comm();
-                let len = comm.iter().position(|&c| c == 0).unwrap_or(comm.len());
-                out[at..at + 16].copy_from_slice(&comm);
-                out[len_at] = len as u8;
-                at += len.div_ceil(8) * 8;
-                continue;
-            }
-            Base::Prio => match src.prio() {
-                Some(p) => p,
-                None => {
-                    out[len_at] = FAULT;
-                    continue;
-                }
-            },
-        };
-        let mut ok = true;
-        for (i, &d) in arg.derefs[..n].iter().enumerate() {
-            let va = v.wrapping_add(d as i64 as u64);
-            let last = i + 1 == n;
-            if last && arg.ty.kind == TypeKind::String {
-                v = va;
-                break;
-            }
-            let size = if last { arg.ty.bytes } else { 8 };
-            match src.load(va, size) {
-                Some(x) => v = x,
-                None => {
-                    ok = false;
-                    break;
-                }
-            }
-        }
-        if !ok {
-            out[len_at] = FAULT;
-            continue;
-        }
-        if arg.ty.kind == TypeKind::String {
-            match read_string(src, v, &mut out[at..at + STRING_MAX]) {
-                Some(len) => {
-                    out[len_at] = len as u8;
-                    at += len.div_ceil(8) * 8;
-                }
-                None => out[len_at] = FAULT,
-            }
-        } else {
-            if n == 0 && arg.ty.bytes < 8 {
-                v &= (1u64 << (8 * u32::from(arg.ty.bytes))) - 1;
-            }
-            out[at..at + 8].copy_from_slice(&v.to_le_bytes());
-            out[len_at] = 8;
-            at += 8;
-        }
+        let len = fetch_arg(arg, src, out, &mut at);
+        out.put(head, name);
+        out.put(head + 8, tail | u64::from(len) << LEN_SHIFT);
     }
     at
+}
+
+/// One argument's value into `out` at `*at` (moved past it); its length
+/// byte: 8 for a number, a string's length, or [`FAULT`].
+#[inline(always)]
+fn fetch_arg(arg: &FetchArg, src: &mut impl FetchSource, out: &mut PayloadBuf, at: &mut usize) -> u8 {
+    let n = usize::from(arg.n_derefs).min(MAX_DEREFS);
+    let mut v = match arg.base {
+        Base::Reg(r) => src.reg(r),
+        Base::Sp => src.sp(),
+        Base::Imm(v) => v,
+        Base::Comm => {
+            let comm = src.comm();
+            let len = comm.iter().position(|&c| c == 0).unwrap_or(comm.len());
+            out.put_bytes(*at, &comm[..len]);
+            *at += len.div_ceil(8) * 8;
+            return len as u8;
+        }
+        Base::Prio => match src.prio() {
+            Some(p) => p,
+            None => return FAULT,
+        },
+    };
+    for (i, &d) in arg.derefs[..n].iter().enumerate() {
+        let va = v.wrapping_add(d as i64 as u64);
+        let last = i + 1 == n;
+        if last && arg.ty.kind == TypeKind::String {
+            v = va;
+            break;
+        }
+        let size = if last { arg.ty.bytes } else { 8 };
+        match src.load(va, size) {
+            Some(x) => v = x,
+            None => return FAULT,
+        }
+    }
+    if arg.ty.kind == TypeKind::String {
+        let mut s = [0u8; STRING_MAX];
+        return match read_string(src, v, &mut s) {
+            Some(len) => {
+                out.put_bytes(*at, &s[..len]);
+                *at += len.div_ceil(8) * 8;
+                len as u8
+            }
+            None => FAULT,
+        };
+    }
+    if n == 0 && arg.ty.bytes < 8 {
+        v &= (1u64 << (8 * u32::from(arg.ty.bytes))) - 1;
+    }
+    out.put(*at, v);
+    *at += 8;
+    8
 }
 
 /// Appends an integer value the hypervisor itself knows (a return's
 /// duration) to a payload of `at` bytes, `None` marking it missing; returns
 /// the new length (unchanged when it does not fit).
-pub fn append_int(out: &mut [u8; MAX_PAYLOAD], at: usize, name: &str, ty: ValueType, v: Option<u64>) -> usize {
+pub fn append_int(out: &mut PayloadBuf, at: usize, name: &str, ty: ValueType, v: Option<u64>) -> usize {
     if at + ARG_HEADER + 8 > MAX_PAYLOAD || name.len() > NAME_MAX {
         return at;
     }
-    out[at..at + ARG_HEADER].fill(0);
-    out[at..at + name.len()].copy_from_slice(name.as_bytes());
-    out[at + 14] = ty.code();
+    let mut h = [0u8; ARG_HEADER];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[14] = ty.code();
+    let [lo, hi] = header_words(&h);
+    out.put(at, lo);
     match v {
         Some(v) => {
-            out[at + 15] = 8;
-            out[at + ARG_HEADER..at + ARG_HEADER + 8].copy_from_slice(&v.to_le_bytes());
+            out.put(at + 8, hi | 8 << LEN_SHIFT);
+            out.put(at + ARG_HEADER, v);
             at + ARG_HEADER + 8
         }
         None => {
-            out[at + 15] = FAULT;
+            out.put(at + 8, hi | u64::from(FAULT) << LEN_SHIFT);
             at + ARG_HEADER
         }
     }
@@ -747,8 +811,6 @@ pub fn append_int(out: &mut [u8; MAX_PAYLOAD], at: usize, name: &str, ty: ValueT
 /// The NUL-terminated string at `va` into `buf`, a page at a time; its
 /// length (without the NUL, cut at `buf.len()`), or `None` if its first
 /// byte is unreadable. A string that runs into an unmapped page ends there.
-/// Bytes past the string up to an 8-byte boundary are zeroed (`buf` may
-/// hold an earlier hit's values).
 fn read_string(src: &mut impl FetchSource, va: u64, buf: &mut [u8]) -> Option<usize> {
     let mut got = 0;
     while got < buf.len() {
@@ -756,22 +818,13 @@ fn read_string(src: &mut impl FetchSource, va: u64, buf: &mut [u8]) -> Option<us
         let room = (0x1000 - (here & 0xfff)) as usize;
         let n = room.min(buf.len() - got);
         if !src.read_within_page(here, &mut buf[got..got + n]) {
-            if got == 0 {
-                return None;
-            }
-            break;
+            return (got != 0).then_some(got);
         }
         if let Some(nul) = buf[got..got + n].iter().position(|&c| c == 0) {
-            got += nul;
-            // Zeros up to the next 8-byte boundary (the value's padding).
-            let end = (got.div_ceil(8) * 8).min(buf.len());
-            buf[got..end].fill(0);
-            return Some(got);
+            return Some(got + nul);
         }
         got += n;
     }
-    let end = (got.div_ceil(8) * 8).min(buf.len());
-    buf[got..end].fill(0);
     Some(got)
 }
 
@@ -1003,10 +1056,10 @@ mod tests {
     }
 
     fn shown(plan: &FetchPlan, vm: &mut Vm) -> String {
-        let mut out = [0u8; MAX_PAYLOAD];
+        let mut out = PayloadBuf::NEW;
         let n = run(plan, vm, &mut out);
         assert_eq!(n % 8, 0);
-        Payload::new(&out[..n])
+        Payload::new(&out.to_bytes(n)[..n])
             .map(|a| a.to_string())
             .collect::<Vec<_>>()
             .join(" ")

@@ -276,16 +276,18 @@ impl Producer<'_> {
         Ok(seq)
     }
 
-    /// Appends `record` and `data` (at most [`MAX_DATA_SLOTS`] slots) after
-    /// it, all or nothing: its `data_slots` field is set to the slots `data`
-    /// takes. Returns as [`Producer::push`]; a drop counts one record.
-    pub fn push_with_data(&mut self, record: &Record, data: &[u8]) -> Result<u32, u32> {
+    /// Appends `record` and `data` (little-endian words, at most
+    /// [`MAX_DATA_SLOTS`] slots) after it, all or nothing: its `data_slots`
+    /// field is set to the slots `data` takes. Returns as
+    /// [`Producer::push`]; a drop counts one record.
+    pub fn push_with_data(&mut self, record: &Record, data: &[u64]) -> Result<u32, u32> {
         let h = self.ring.header;
         let head = h.head.load(Ordering::Relaxed);
         let tail = h.tail.load(Ordering::Acquire);
         let base = h.seq_base.load(Ordering::Relaxed);
         let seq = head.wrapping_add(base) as u32;
-        let extra = data.len().div_ceil(Record::SIZE).min(MAX_DATA_SLOTS);
+        const WORDS: usize = Record::SIZE / 8;
+        let extra = data.len().div_ceil(WORDS).min(MAX_DATA_SLOTS);
         let used = head.wrapping_sub(tail);
         if used.saturating_add(1 + extra as u64) > self.ring.capacity() {
             // Full, or a tail ahead of head (used wraps to a huge value).
@@ -298,28 +300,20 @@ impl Producer<'_> {
         // SAFETY: the slot index is masked into the ring; the consumer does
         // not read this slot until it sees the Release store of head below,
         // and has released it (tail ≥ head - capacity + 1 + extra, Acquire
-        // above), as for the data slots after it.
-        unsafe { self.ring.slots.add((head & self.ring.mask) as usize).write_volatile(r) };
-        // Word by word: one volatile store per 8 bytes, zeros after the data.
-        let word = |at: usize| match data.get(at..at + 8) {
-            Some(w) => u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
-            None => {
-                let mut b = [0u8; 8];
-                if let Some(tail) = data.get(at..) {
-                    b[..tail.len()].copy_from_slice(tail);
-                }
-                u64::from_le_bytes(b)
-            }
-        };
+        // above), as for the data slots after it. A plain store (paired, not
+        // field by field): the Release store of head publishes it.
+        unsafe { self.ring.slots.add((head & self.ring.mask) as usize).write(r) };
+        // A slot's words at once (paired stores), zeros after the data.
         for i in 0..extra {
             let at = (head.wrapping_add(1 + i as u64) & self.ring.mask) as usize;
+            let words = data.get(i * WORDS..).unwrap_or(&[]);
+            let slot_words: [u64; WORDS] = match words.get(..WORDS) {
+                Some(full) => full.try_into().unwrap_or([0; WORDS]),
+                None => core::array::from_fn(|w| words.get(w).copied().unwrap_or(0)),
+            };
             // SAFETY: as above: a free slot inside the ring, published by the
-            // store of head below; 8-byte aligned (slots are 64-byte aligned).
-            let slot = unsafe { self.ring.slots.add(at).cast::<u64>() };
-            for w in 0..Record::SIZE / 8 {
-                // SAFETY: word `w` of that slot.
-                unsafe { slot.add(w).write_volatile(word(i * Record::SIZE + w * 8)) };
-            }
+            // Release store of head below; slots are 64-byte aligned.
+            unsafe { self.ring.slots.add(at).cast::<[u64; WORDS]>().write(slot_words) };
         }
         if extra != 0 {
             h.seq_base.store(base.wrapping_sub(extra as u64), Ordering::Relaxed);
@@ -514,11 +508,15 @@ mod tests {
         let o = OwnedRing::new(8, 1).unwrap();
         let mut p = o.ring().producer();
         let mut c = o.ring().consumer();
-        let values: Vec<u8> = (0..100).collect();
+        let bytes: Vec<u8> = (0..104).collect();
+        let values: Vec<u64> = bytes
+            .chunks(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
         // 1 + 2 slots, then a plain record, then 1 + 2 again: 7 of 8 slots.
         assert_eq!(p.push_with_data(&hit(0), &values), Ok(0));
         assert_eq!(p.push(&rec(1)), Ok(1));
-        assert_eq!(p.push_with_data(&hit(2), &values[..64]), Ok(2));
+        assert_eq!(p.push_with_data(&hit(2), &values[..8]), Ok(2));
         assert_eq!(p.push_with_data(&hit(3), &values), Err(3));
         // Dropped whole (one record), the next one fits and seq shows the gap.
         assert_eq!(p.push(&rec(4)), Ok(4));
@@ -526,8 +524,8 @@ mod tests {
         let mut data = [0u8; MAX_DATA_BYTES];
         let (r, n) = c.pop_with_data(&mut data).unwrap().unwrap();
         assert_eq!((r.timestamp, r.seq, r.data_slots(), n), (0, 0, 2, 128));
-        assert_eq!(&data[..100], &values[..]);
-        assert_eq!(&data[100..128], &[0; 28]);
+        assert_eq!(&data[..104], &bytes[..]);
+        assert_eq!(&data[104..128], &[0; 24]);
         assert_eq!(c.pop().unwrap().map(|r| (r.timestamp, r.seq)), Some((1, 1)));
         // Wraps: the next hit's data crosses the end of the slots.
         let (r, n) = c.pop_with_data(&mut data).unwrap().unwrap();
@@ -536,7 +534,7 @@ mod tests {
         assert_eq!(c.pop().unwrap().map(|r| (r.timestamp, r.seq)), Some((4, 4)));
         let (r, n) = c.pop_with_data(&mut data).unwrap().unwrap();
         assert_eq!((r.timestamp, r.seq, n), (5, 5, 128));
-        assert_eq!(&data[..100], &values[..]);
+        assert_eq!(&data[..104], &bytes[..]);
         assert_eq!(c.pop(), Ok(None));
         // A record that claims more data than was published is refused.
         let mut liar = hit(9);

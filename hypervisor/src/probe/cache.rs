@@ -8,9 +8,10 @@ use crate::guestmem::{self, VmIpaMem};
 use crate::percpu::MAX_CPUS;
 use crate::read_sysreg;
 use crate::sync::SpinLock;
+use core::cell::Cell;
 use core::sync::atomic::Ordering;
 use guest_probe::a64;
-use guest_probe::abi::fetch::{FetchPlan, MAX_PAYLOAD};
+use guest_probe::abi::fetch::{FetchPlan, PayloadBuf};
 use guest_probe::abi::OsProfile;
 use guest_probe::addr::{GuestVirtAddr, PhysAddr};
 use guest_probe::emulate;
@@ -28,6 +29,8 @@ use hyp_core::hit_cost::HitCost;
 pub(super) struct HitCache {
     pub(super) s1: S1Cache,
     pub(super) table: TableCopy,
+    /// The pages the current hit has read (see [`FastView`]).
+    pub(super) pages: [(u64, u64); PAGE_MEMO],
 }
 
 /// What hits that carry data use on a core, beside the hit caches (which
@@ -36,13 +39,13 @@ pub(super) struct HitCache {
 /// (reused, not zeroed per hit: a payload is read only as far as written).
 pub(super) struct DataScratch {
     pub(super) entries: EntryTimes,
-    pub(super) payload: [u8; MAX_PAYLOAD],
+    pub(super) payload: PayloadBuf,
 }
 
 pub(super) static DATA_SCRATCH: [SpinLock<DataScratch>; MAX_CPUS] = [const {
     SpinLock::new(DataScratch {
         entries: EntryTimes::NEW,
-        payload: [0; MAX_PAYLOAD],
+        payload: PayloadBuf::NEW,
     })
 }; MAX_CPUS];
 
@@ -50,6 +53,7 @@ pub(super) static HIT_CACHES: [SpinLock<HitCache>; MAX_CPUS] = [const {
     SpinLock::new(HitCache {
         s1: S1Cache::new(),
         table: TableCopy::new(),
+        pages: [(0, 0); PAGE_MEMO],
     })
 }; MAX_CPUS];
 
@@ -194,16 +198,34 @@ pub(super) struct FastView<'a> {
     pub(super) static_tables: bool,
     pub(super) walker: core::cell::OnceCell<Translator>,
     pub(super) cache: core::cell::RefCell<&'a mut S1Cache>,
+    /// The pages this hit has read, (VA page, PA page), the first `paged`
+    /// of them (the storage is the core's, kept between hits; a hit starts
+    /// with none): a hit reads the same few pages again and again (the
+    /// TCB, the globals), and within one trap nothing of this core's
+    /// translation changes.
+    pages: &'a [Cell<(u64, u64)>; PAGE_MEMO],
+    paged: Cell<usize>,
 }
 
+/// Pages a [`FastView`] remembers: the globals, the current TCB, a name,
+/// an argument's object (then the oldest goes).
+pub(super) const PAGE_MEMO: usize = 4;
+
 impl<'a> FastView<'a> {
-    pub(super) fn new(vm: &'static VmConfig, cache: &'a mut S1Cache, static_tables: bool) -> Self {
+    pub(super) fn new(
+        vm: &'static VmConfig,
+        cache: &'a mut S1Cache,
+        pages: &'a mut [(u64, u64); PAGE_MEMO],
+        static_tables: bool,
+    ) -> Self {
         FastView {
             regs: El1Regs::read(),
             mem: VmIpaMem { vm },
             static_tables,
             walker: core::cell::OnceCell::new(),
             cache: core::cell::RefCell::new(cache),
+            pages: Cell::from_mut(pages).as_array_of_cells(),
+            paged: Cell::new(0),
         }
     }
 
@@ -211,14 +233,28 @@ impl<'a> FastView<'a> {
         self.walker.get_or_init(|| Translator::new(self.regs.stage1(), None))
     }
 
-    /// The PA of `va..va + len` for `access` (`len` ≥ 1, within one page).
-    /// The cache lookup is inlined into the caller; a walk is a call.
+    /// The PA of `va..va + len` for `access` (`len` ≥ 1, within one page):
+    /// a page this hit read before, else the cache lookup (inlined into the
+    /// caller), else a walk (a call).
     #[inline(always)]
     pub(super) fn pa(&self, va: u64, len: usize, access: Access) -> Result<u64, AccessError> {
-        match self.cached_pa(va, access) {
-            Some(pa) => Ok(pa),
-            None => self.walk_pa(va, len, access),
+        let page = va >> 12;
+        let paged = self.paged.get();
+        if access == Access::Read {
+            let seen = &self.pages[..paged.min(PAGE_MEMO)];
+            if let Some(p) = seen.iter().find(|p| p.get().0 == page) {
+                return Ok(p.get().1 | (va & 0xfff));
+            }
         }
+        let pa = match self.cached_pa(va, access) {
+            Some(pa) => pa,
+            None => self.walk_pa(va, len, access)?,
+        };
+        if access == Access::Read {
+            self.pages[paged % PAGE_MEMO].set((page, pa & !0xfff));
+            self.paged.set(paged + 1);
+        }
+        Ok(pa)
     }
 
     /// Whether translations of `va`'s half may be cached, and from which

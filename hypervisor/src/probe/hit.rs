@@ -31,7 +31,7 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
     // uncontended; the probe's definition is this core's copy (no lock of
     // the shared table unless it changed).
     let mut cache = HIT_CACHES[arch::cpu_id() % MAX_CPUS].lock();
-    let HitCache { s1, table } = &mut *cache;
+    let HitCache { s1, table, pages } = &mut *cache;
     if !table.holds(vm.id, slot, id, site) {
         drop(cache);
         return not_a_probe(vm, frame, id, site);
@@ -53,7 +53,7 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
     let static_tables = profile.is_some_and(|p| p.kind() == Some(OsKind::UcosII));
     // Guest memory through the guest's stage 1 (cached per core) and the
     // partition's linear stage 2.
-    let mut view = FastView::new(vm, s1, static_tables);
+    let mut view = FastView::new(vm, s1, pages, static_tables);
     if trace::ENABLED.load(Ordering::Relaxed) {
         if probe.simple {
             // The common case, kept tight: a switch or a plain hit.
@@ -129,7 +129,7 @@ fn hit_with_data(
     let mut src = HitFetch {
         frame,
         rd: HitReader { view },
-        comm: r.prev_name,
+        comm: &r.prev_name,
         prio: static_os.then_some(u64::from(r.prev_prio)),
     };
     let mut n = fetch::run(plan, &mut src, payload);
@@ -141,7 +141,7 @@ fn hit_with_data(
             .map(|t0| entry_times::ticks_to_ns(now.wrapping_sub(t0), arch::counter_freq()));
         n = fetch::append_int(payload, n, abi::DURATION_ARG, fetch::ValueType::U64, duration);
     }
-    trace::emit_with_data(&r, &payload[..n]);
+    trace::emit_with_data(&r, payload.words(n));
 }
 
 /// The task running now (what an entry and its return are matched by):
@@ -168,7 +168,8 @@ fn entry_key(vm: &VmConfig, (probe, serial): (u16, u32), task: u64) -> EntryKey 
 struct HitFetch<'a, 'b, 'c> {
     frame: &'c TrapFrame,
     rd: HitReader<'a, 'b>,
-    comm: [u8; NAME_LEN],
+    /// The record's (read only by `$comm`: not copied at each hit).
+    comm: &'c [u8; NAME_LEN],
     prio: Option<u64>,
 }
 
@@ -180,13 +181,13 @@ impl fetch::FetchSource for HitFetch<'_, '_, '_> {
         guest_sp(self.frame)
     }
     fn comm(&self) -> [u8; 16] {
-        self.comm
+        *self.comm
     }
     fn prio(&self) -> Option<u64> {
         self.prio
     }
     fn load(&mut self, va: u64, size: u8) -> Option<u64> {
-        self.rd.value(va, size)
+        self.rd.value_inline(va, size)
     }
     fn read_within_page(&mut self, va: u64, buf: &mut [u8]) -> bool {
         match self.rd.view.pa(va, buf.len(), Access::Read) {
@@ -210,6 +211,7 @@ impl fetch::FetchSource for HitFetch<'_, '_, '_> {
 /// drops every core's copy of it. An `HVC` of ours with no probe is the
 /// guest's own doing, and stops the VM.
 #[cold]
+#[inline(never)]
 pub(super) fn not_a_probe(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16, site: u64) {
     trace::count(Stat::Reruns);
     let pa = translator()
@@ -371,6 +373,14 @@ impl HitReader<'_, '_> {
     /// The `size`-byte (1..=8) little-endian value at `va`, if mapped: one
     /// translation and one load when it lies within a page.
     pub(super) fn value(&mut self, va: u64, size: u8) -> Option<u64> {
+        self.value_inline(va, size)
+    }
+
+    /// [`HitReader::value`], inlined where a hit with arguments makes
+    /// several loads (the TCB reads keep theirs a call: inlined there, it
+    /// makes the switch hit's field reads dearer).
+    #[inline(always)]
+    pub(super) fn value_inline(&mut self, va: u64, size: u8) -> Option<u64> {
         let n = usize::from(size);
         if n == 0 || n > 8 {
             return None;
