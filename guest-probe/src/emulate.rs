@@ -406,7 +406,7 @@ where
     V: VirtMem + ?Sized,
 {
     match decode(insn) {
-        Some(e) => emulate_decoded(e, regs, mem).map(|()| true),
+        Some(e) => emulate_decoded(&e, regs, mem).map(|()| true),
         None => Ok(false),
     }
 }
@@ -414,12 +414,13 @@ where
 /// Executes an instruction [`decode`] accepted (decode once when the probe
 /// goes in, execute on every hit). Memory is accessed before any register
 /// changes, so on error `regs` is untouched.
-pub fn emulate_decoded<R, V>(e: Emul, regs: &mut R, mem: &mut V) -> Result<(), AccessError>
+pub fn emulate_decoded<R, V>(e: &Emul, regs: &mut R, mem: &mut V) -> Result<(), AccessError>
 where
     R: RegisterFile + ?Sized,
     V: VirtMem + ?Sized,
 {
-    match e {
+    // By reference: a hit reads only the fields of its own form.
+    match *e {
         Emul::Nop => {}
         Emul::AddSubImm { sf, sub, rd, rn, imm } => {
             let a = reg_sp(regs, rn);

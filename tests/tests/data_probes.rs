@@ -122,7 +122,8 @@ fn data_probes_agree_with_the_sync_apps_own_counters() {
         "OSMboxPost pevent->OSEventName:string msg=+0(%x1):u32 produced=Produced",
         // OSEventPtr is NULL for a semaphore: the load through it faults.
         "OSSemPost pevent->OSEventCnt pongs=Pongs link=+0(+8(%x0)):u64",
-        "OSTimeDly ticks",
+        // A member through the current-task pointer, beside the record's own $prio.
+        "OSTimeDly ticks tcbprio=OSTCBCur->OSTCBPrio $prio",
         "OSSemPend%return $prio",
         // The consumer's two OSQPend calls return the messages 2n and 2n + 1.
         "OSQPend%return $retval:u64",
@@ -192,6 +193,10 @@ fn data_probes_agree_with_the_sync_apps_own_counters() {
         let dly = of("OSTimeDly", Some(task));
         assert!(!dly.is_empty(), "{task} delays");
         assert!(dly.iter().all(|h| h.num("ticks") == ticks), "{task}: {dly:?}");
+        assert!(
+            dly.iter().all(|h| h.num("tcbprio") == h.num("prio")),
+            "OSTCBCur->OSTCBPrio is the running task's: {dly:?}"
+        );
     }
 
     // Return probes: durations fit between the task's returns, and Ping waits

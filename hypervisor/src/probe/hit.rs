@@ -72,7 +72,7 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
                 ..Record::default()
             };
             if let Some(profile) = profile {
-                describe_tasks(profile, &view, probe.kind, &mut r);
+                let _ = describe_tasks(profile, &view, probe.kind, &mut r);
             }
             if !switch {
                 r.next_name = plans[slot].label;
@@ -122,20 +122,23 @@ fn hit_with_data(
         next_name: plan.label,
         ..Record::default()
     };
-    if let Some(profile) = profile {
-        describe_tasks(profile, view, ProbeKind::Plain, &mut r);
-    }
-    let static_os = profile.is_some_and(|p| p.kind() == Some(OsKind::UcosII));
+    // uC/OS-II's current TCB pointer as the record read it: an argument
+    // through `OSTCBCur` uses it rather than loading it again.
+    let cur_tcb = profile.and_then(|p| Some((p.os_tcb_cur.va, describe_tasks(p, view, ProbeKind::Plain, &mut r)?)));
     let mut src = HitFetch {
         frame,
         rd: HitReader { view },
         comm: &r.prev_name,
-        prio: static_os.then_some(u64::from(r.prev_prio)),
+        prio: cur_tcb.map(|_| u64::from(r.prev_prio)),
+        cur_tcb,
     };
     let mut n = fetch::run(plan, &mut src, payload);
     if probe.kind == ProbeKind::Return {
         r.next_state = abi::HIT_RETURN;
-        let task = current_task(profile, view);
+        let task = match cur_tcb {
+            Some((_, tcb)) => tcb,
+            None => current_task(profile, view),
+        };
         let duration = entries
             .leave(entry_key(vm, probe.entry, task))
             .map(|t0| entry_times::ticks_to_ns(now.wrapping_sub(t0), arch::counter_freq()));
@@ -171,6 +174,8 @@ struct HitFetch<'a, 'b, 'c> {
     /// The record's (read only by `$comm`: not copied at each hit).
     comm: &'c [u8; NAME_LEN],
     prio: Option<u64>,
+    /// `OSTCBCur`'s address and the value the record was made from.
+    cur_tcb: Option<(u64, u64)>,
 }
 
 impl fetch::FetchSource for HitFetch<'_, '_, '_> {
@@ -187,7 +192,10 @@ impl fetch::FetchSource for HitFetch<'_, '_, '_> {
         self.prio
     }
     fn load(&mut self, va: u64, size: u8) -> Option<u64> {
-        self.rd.value_inline(va, size)
+        match self.cur_tcb {
+            Some((at, tcb)) if at == va && size == 8 => Some(tcb),
+            _ => self.rd.value_inline(va, size),
+        }
     }
     fn read_within_page(&mut self, va: u64, buf: &mut [u8]) -> bool {
         match self.rd.view.pa(va, buf.len(), Access::Read) {
@@ -315,7 +323,7 @@ pub(super) fn execute_displaced(
             frame.elr = regs.pc;
             frame.spsr = (frame.spsr & !0xf000_0000) | u64::from(regs.nzcv & 0xf000_0000);
         }
-        Execution::Emulate(e) => {
+        Execution::Emulate(ref e) => {
             let sp = guest_sp(frame);
             frame.elr = site;
             let mut regs = FrameRegs { frame, sp };
@@ -398,8 +406,10 @@ impl HitReader<'_, '_> {
     }
 }
 
+/// Fills `r`'s current (and, at a switch, next) task from the guest's
+/// memory. Returns the current task's `OSTCBCur` as read, for uC/OS-II.
 #[inline(always)]
-pub(super) fn describe_tasks(profile: &OsProfile, view: &FastView, kind: ProbeKind, r: &mut Record) {
+pub(super) fn describe_tasks(profile: &OsProfile, view: &FastView, kind: ProbeKind, r: &mut Record) -> Option<u64> {
     let mut rd = HitReader { view };
     let rd = &mut rd;
     match profile.kind() {
@@ -410,6 +420,7 @@ pub(super) fn describe_tasks(profile: &OsProfile, view: &FastView, kind: ProbeKi
                 let next = rd.u64_at(profile.os_tcb_high_rdy.va);
                 ucos_task(profile, rd, next, &mut r.next_prio, &mut r.next_state, &mut r.next_name);
             }
+            return Some(cur);
         }
         Some(OsKind::Linux) => {
             // In the kernel, SP_EL0 holds `current` (arm64 Linux ≥ 4.x).
@@ -424,6 +435,7 @@ pub(super) fn describe_tasks(profile: &OsProfile, view: &FastView, kind: ProbeKi
         }
         None => {}
     }
+    None
 }
 
 pub(super) fn read_field(rd: &mut HitReader, base: u64, f: abi::profile::Field) -> u64 {
