@@ -886,6 +886,8 @@ pub trait RegisterFile {
     fn pc(&self) -> u64;
     /// Sets the next PC.
     fn set_pc(&mut self, v: u64);
+    /// NZCV in bits 31:28 (as in SPSR_EL2 and the NZCV register).
+    fn nzcv(&self) -> u32;
 
     /// Reads Xn, with 31 as the zero register.
     fn xzr(&self, n: u8) -> u64 {
@@ -923,6 +925,9 @@ impl RegisterFile for Regs {
     fn set_pc(&mut self, v: u64) {
         self.pc = v;
     }
+    fn nzcv(&self) -> u32 {
+        self.nzcv
+    }
 }
 
 /// Reads guest virtual memory for [`simulate`] (literal loads).
@@ -959,19 +964,24 @@ pub enum SimError {
 
 /// Executes a decoded PC-relative instruction on `regs` (whose `pc` is the
 /// instruction's address). On success `regs.pc` is the next PC; on error
-/// `regs` is unchanged.
-pub fn simulate<R: VirtRead + ?Sized>(sim: Sim, regs: &mut Regs, mem: &R) -> Result<(), SimError> {
-    let pc = regs.pc;
+/// `regs` is unchanged. Through [`RegisterFile`]: a probe hit reads and
+/// writes only the registers the instruction names.
+pub fn simulate<F, R>(sim: Sim, regs: &mut F, mem: &R) -> Result<(), SimError>
+where
+    F: RegisterFile + ?Sized,
+    R: VirtRead + ?Sized,
+{
+    let pc = regs.pc();
     let next = pc.wrapping_add(4);
     let rel = |offset: i64| pc.wrapping_add_signed(offset);
-    regs.pc = match sim {
+    let target = match sim {
         Sim::B { offset } => rel(offset),
         Sim::Bl { offset } => {
-            regs.x[30] = next;
+            regs.set_x(30, next);
             rel(offset)
         }
         Sim::BCond { cond, offset } => {
-            if cond.holds(regs.nzcv) {
+            if cond.holds(regs.nzcv()) {
                 rel(offset)
             } else {
                 next
@@ -1037,10 +1047,11 @@ pub fn simulate<R: VirtRead + ?Sized>(sim: Sim, regs: &mut Regs, mem: &R) -> Res
         Sim::Br { rn } | Sim::Ret { rn } => regs.xzr(rn),
         Sim::Blr { rn } => {
             let target = regs.xzr(rn);
-            regs.x[30] = next;
+            regs.set_x(30, next);
             target
         }
     };
+    regs.set_pc(target);
     Ok(())
 }
 

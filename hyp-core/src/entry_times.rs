@@ -23,10 +23,20 @@ pub struct EntryKey {
     pub task: u64,
 }
 
-/// A core's calls in flight.
+impl EntryKey {
+    /// The VM, probe and serial in one word (0 only for an empty slot: a
+    /// real probe's serial is never 0).
+    const fn tag(&self) -> u64 {
+        (self.vm as u64) << 48 | (self.probe as u64) << 32 | self.serial as u64
+    }
+}
+
+/// A core's calls in flight. Each hit searches all slots: by task first
+/// (one word compare rules out almost every slot), then by [`EntryKey::tag`].
 #[derive(Clone, Copy, Debug)]
 pub struct EntryTimes {
-    keys: [EntryKey; ENTRIES],
+    tasks: [u64; ENTRIES],
+    tags: [u64; ENTRIES],
     times: [u64; ENTRIES],
     /// Where the next new entry goes (round robin: the oldest is replaced).
     next: usize,
@@ -41,12 +51,8 @@ impl Default for EntryTimes {
 impl EntryTimes {
     /// Empty.
     pub const NEW: Self = Self {
-        keys: [EntryKey {
-            vm: 0,
-            probe: 0,
-            serial: 0,
-            task: 0,
-        }; ENTRIES],
+        tasks: [0; ENTRIES],
+        tags: [0; ENTRIES],
         times: [0; ENTRIES],
         next: 0,
     };
@@ -54,15 +60,16 @@ impl EntryTimes {
     /// `key` entered at `now` (a recursive or repeated entry replaces the
     /// earlier one: the innermost call is timed).
     pub fn enter(&mut self, key: EntryKey, now: u64) {
-        let i = match self.keys.iter().position(|k| *k == key) {
+        let i = match self.find(&key) {
             Some(i) => i,
             None => {
-                let i = self.next;
+                let i = self.next % ENTRIES;
                 self.next = (i + 1) % ENTRIES;
                 i
             }
         };
-        self.keys[i] = key;
+        self.tasks[i] = key.task;
+        self.tags[i] = key.tag();
         self.times[i] = now;
     }
 
@@ -71,9 +78,15 @@ impl EntryTimes {
         if key.serial == 0 {
             return None;
         }
-        let i = self.keys.iter().position(|k| *k == key)?;
-        self.keys[i] = EntryKey::default();
+        let i = self.find(&key)?;
+        self.tasks[i] = 0;
+        self.tags[i] = 0;
         Some(self.times[i])
+    }
+
+    fn find(&self, key: &EntryKey) -> Option<usize> {
+        let tag = key.tag();
+        (0..ENTRIES).find(|&i| self.tasks[i] == key.task && self.tags[i] == tag)
     }
 }
 
@@ -115,6 +128,23 @@ mod tests {
         );
         t.enter(key(0xa0), 120);
         assert_eq!(t.leave(key(0xa0)), Some(120));
+    }
+
+    #[test]
+    fn an_entry_is_found_only_by_all_of_its_key() {
+        let mut t = EntryTimes::NEW;
+        let k = key(0);
+        assert_eq!(t.leave(k), None, "an empty slot is nobody's");
+        t.enter(k, 5);
+        for other in [
+            EntryKey { vm: 2, ..k },
+            EntryKey { probe: 5, ..k },
+            EntryKey { serial: 10, ..k },
+            EntryKey { task: 1, ..k },
+        ] {
+            assert_eq!(t.leave(other), None, "{other:?}");
+        }
+        assert_eq!(t.leave(k), Some(5));
     }
 
     #[test]

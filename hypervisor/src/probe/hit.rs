@@ -11,7 +11,7 @@ use crate::guestmem::{self, VmPhysMem};
 use crate::percpu::MAX_CPUS;
 use crate::{read_sysreg, trace, vm, write_sysreg};
 use core::sync::atomic::Ordering;
-use guest_probe::a64::{self, Regs};
+use guest_probe::a64;
 use guest_probe::abi::fetch;
 use guest_probe::abi::profile::{NameKind, OsKind};
 use guest_probe::abi::{self, OsProfile, ProbeKind, Record, RecordKind, Stat, NAME_LEN};
@@ -279,6 +279,9 @@ impl emulate::RegisterFile for FrameRegs<'_> {
     fn set_pc(&mut self, v: u64) {
         self.frame.elr = v;
     }
+    fn nzcv(&self) -> u32 {
+        (self.frame.spsr as u32) & 0xf000_0000
+    }
 }
 
 pub(super) fn execute_displaced(
@@ -306,22 +309,18 @@ pub(super) fn execute_displaced(
             frame.elr = site + 4;
         }
         Execution::Simulate(sim) => {
-            let mut regs = Regs {
-                x: frame.x,
-                sp: guest_sp(frame),
-                pc: site,
-                nzcv: (frame.spsr as u32) & 0xf000_0000,
-            };
+            // On the trap frame itself (no copy of the register file):
+            // a PC-relative instruction writes at most one register and the PC.
+            let sp = guest_sp(frame);
+            frame.elr = site;
+            let mut regs = FrameRegs { frame, sp };
             if let Err(e) = a64::simulate(sim, &mut regs, &*view) {
                 vm::stop_vm(
                     vm,
-                    frame,
+                    regs.frame,
                     format_args!("probe {id}: simulating the displaced instruction failed: {e}"),
                 );
             }
-            frame.x = regs.x;
-            frame.elr = regs.pc;
-            frame.spsr = (frame.spsr & !0xf000_0000) | u64::from(regs.nzcv & 0xf000_0000);
         }
         Execution::Emulate(ref e) => {
             let sp = guest_sp(frame);
