@@ -157,6 +157,7 @@ mod shim {
             comm: *const c_char,
             seq: u32,
             what: *const c_char,
+            what_len: u32,
         );
         fn hvtrace_shim_ipa_buf_alloc(len: usize) -> *mut u8;
         fn hvtrace_shim_ipa_buf_free(buf: *mut u8);
@@ -221,22 +222,26 @@ mod shim {
         }
     }
 
-    /// Emits `hvtrace:rtos_probe`; the name is a 16-byte array, `what` a
-    /// NUL-terminated string.
+    /// Emits `hvtrace:rtos_probe`; the name is a 16-byte array, `what` the
+    /// event's text without a NUL (its length is passed: no scan for one).
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn emit_probe(
-        ts: u64,
-        cpu: u32,
-        id: u32,
-        pc: u64,
-        prio: u8,
-        comm: &[u8; 16],
-        seq: u32,
-        what: &core::ffi::CStr,
-    ) {
-        // SAFETY: the shim copies exactly 16 bytes from `comm` and the
-        // NUL-terminated `what`, both alive for the call.
-        unsafe { hvtrace_shim_emit_probe(ts, cpu, id, pc, prio, comm.as_ptr().cast(), seq, what.as_ptr()) }
+    pub(crate) fn emit_probe(ts: u64, cpu: u32, id: u32, pc: u64, prio: u8, comm: &[u8; 16], seq: u32, what: &[u8]) {
+        let len = u32::try_from(what.len()).unwrap_or(0);
+        // SAFETY: the shim copies exactly 16 bytes from `comm` and `len`
+        // bytes of `what`, both alive for the call.
+        unsafe {
+            hvtrace_shim_emit_probe(
+                ts,
+                cpu,
+                id,
+                pc,
+                prio,
+                comm.as_ptr().cast(),
+                seq,
+                what.as_ptr().cast(),
+                len,
+            )
+        }
     }
 
     /// A zeroed, physically contiguous buffer the hypervisor can reach by
@@ -450,19 +455,24 @@ impl Tally {
 
 /// A probe hit's `what`: its label (or its address) and the values it
 /// fetched, `name=value` as kprobe events print them; cut (ending in `...`)
-/// if it does not fit.
-struct What {
-    buf: [u8; WHAT_MAX],
+/// if it does not fit in `N` bytes.
+struct What<const N: usize> {
+    buf: [u8; N],
     len: usize,
     cut: bool,
 }
 
 /// Longest `what` text (NUL included).
 const WHAT_MAX: usize = 768;
+/// Room for the `what` of a hit without values: a label (16 bytes) or an
+/// address (`0x` and 16 digits), `%return`, the NUL. Such hits (a context
+/// switch probed in Linux, every plain probe) are the common ones: their
+/// buffer is not the 768 bytes zeroed for each event.
+const WHAT_PLAIN: usize = 32;
 
-impl Write for What {
+impl<const N: usize> Write for What<N> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = WHAT_MAX - 4 - self.len;
+        let room = N - 4 - self.len;
         let n = s.len().min(room);
         self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
         self.len += n;
@@ -474,10 +484,10 @@ impl Write for What {
     }
 }
 
-impl What {
+impl<const N: usize> What<N> {
     fn of(r: &Record, data: &[u8]) -> Self {
         let mut w = What {
-            buf: [0; WHAT_MAX],
+            buf: [0; N],
             len: 0,
             cut: false,
         };
@@ -491,9 +501,8 @@ impl What {
         w
     }
 
-    fn as_cstr(&self) -> &CStr {
-        // The buffer was zeroed and at most WHAT_MAX - 1 bytes are written.
-        CStr::from_bytes_until_nul(&self.buf).unwrap_or(c"?")
+    fn text(&self) -> &[u8] {
+        &self.buf[..self.len.min(N)]
     }
 }
 
@@ -521,17 +530,23 @@ fn emit(ring: usize, r: &Record, data: &[u8], tally: &mut Tally) {
         kind::PROBE_HIT => {
             tally.probe_hits += 1;
             if tally.probe_on {
-                let what = What::of(r, data);
-                shim::emit_probe(
-                    r.timestamp,
-                    r.cpu.into(),
-                    r.probe_id.into(),
-                    r.pc,
-                    r.prev_prio,
-                    &abi::comm(&r.prev_name),
-                    r.seq,
-                    what.as_cstr(),
-                );
+                let emit = |what: &[u8]| {
+                    shim::emit_probe(
+                        r.timestamp,
+                        r.cpu.into(),
+                        r.probe_id.into(),
+                        r.pc,
+                        r.prev_prio,
+                        &abi::comm(&r.prev_name),
+                        r.seq,
+                        what,
+                    )
+                };
+                if data.is_empty() {
+                    emit(What::<WHAT_PLAIN>::of(r, data).text());
+                } else {
+                    emit(What::<WHAT_MAX>::of(r, data).text());
+                }
             }
         }
         kind::CLOCK_SYNC => bump(&COUNT.hyp_clock_syncs, 1),

@@ -134,10 +134,10 @@ bool hvtrace_shim_probe_enabled(void)
 
 void hvtrace_shim_emit_probe(u64 ts_counter, u32 rtos_cpu, u32 probe_id,
 			     u64 pc, u8 prio, const char *comm, u32 seq,
-			     const char *what)
+			     const char *what, u32 what_len)
 {
 	trace_rtos_probe(ts_counter, rtos_cpu, probe_id, pc, prio, comm, seq,
-			 what);
+			 what, what_len);
 }
 
 /*

@@ -32,7 +32,7 @@ bool hvtrace_shim_switch_enabled(void);
 bool hvtrace_shim_probe_enabled(void);
 void hvtrace_shim_emit_probe(u64 ts_counter, u32 rtos_cpu, u32 probe_id,
 			     u64 pc, u8 prio, const char *comm, u32 seq,
-			     const char *what);
+			     const char *what, u32 what_len);
 void *hvtrace_shim_ipa_buf_alloc(size_t len);
 void hvtrace_shim_ipa_buf_free(void *buf);
 u64 hvtrace_shim_ipa_of(const void *buf);

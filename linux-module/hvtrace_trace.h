@@ -53,8 +53,9 @@ TRACE_EVENT(rtos_switch,
  * `name=value` as kprobe events print them. */
 TRACE_EVENT(rtos_probe,
 	TP_PROTO(u64 ts_counter, u32 rtos_cpu, u32 probe_id, u64 pc, u8 prio,
-		 const char *comm, u32 seq, const char *what),
-	TP_ARGS(ts_counter, rtos_cpu, probe_id, pc, prio, comm, seq, what),
+		 const char *comm, u32 seq, const char *what, u32 what_len),
+	TP_ARGS(ts_counter, rtos_cpu, probe_id, pc, prio, comm, seq, what,
+		what_len),
 	TP_STRUCT__entry(
 		__field(u64, ts_counter)
 		__field(u32, rtos_cpu)
@@ -63,7 +64,8 @@ TRACE_EVENT(rtos_probe,
 		__field(u8, prio)
 		__array(char, comm, HVTRACE_COMM_LEN)
 		__field(u32, seq)
-		__string(what, what)
+		/* what_len bytes, no NUL: the module knows the length. */
+		__string_len(what, what, what_len)
 	),
 	TP_fast_assign(
 		__entry->ts_counter = ts_counter;

@@ -901,9 +901,13 @@ pub const RETURN_SUFFIX: &str = "%return";
 /// when it has none (or an unprintable one), `%return` at a return site,
 /// then ` name=value` for each fetched value in `payload`.
 pub fn write_what(w: &mut impl fmt::Write, label: &[u8], is_return: bool, pc: u64, payload: &[u8]) -> fmt::Result {
-    match core::str::from_utf8(label) {
-        Ok(l) if !l.is_empty() && l.bytes().all(|c| c.is_ascii_graphic()) => w.write_str(l)?,
-        _ => write!(w, "{pc:#x}")?,
+    if !label.is_empty() && label.iter().all(u8::is_ascii_graphic) {
+        // SAFETY: every byte is printable ASCII, which is valid UTF-8. (The
+        // kernel module writes this text for every probe hit it turns into
+        // an event: the check above is all it needs, a UTF-8 decode more.)
+        w.write_str(unsafe { core::str::from_utf8_unchecked(label) })?;
+    } else {
+        write!(w, "{pc:#x}")?;
     }
     if is_return {
         w.write_str(RETURN_SUFFIX)?;

@@ -543,7 +543,8 @@ pub struct Report {
     seconds: f64,
     icount_shift: u8,
     modes: Vec<ModeReport>,
-    /// CPU0's symbols by increase of instructions per loop, first mode to last.
+    /// CPU0's symbols by change of instructions per loop (either way), first
+    /// mode to last.
     top: Vec<Row>,
 }
 
@@ -609,7 +610,14 @@ fn report(job: &Job, symbols: &Symbols, measured: &[Measured]) -> Result<Report>
             })
         })
         .collect();
-    rows.sort_by(|a, b| b.increase.total_cmp(&a.increase).then_with(|| a.symbol.cmp(&b.symbol)));
+    // By the size of the change either way: what one mode spends that the
+    // other does not, from both sides.
+    rows.sort_by(|a, b| {
+        b.increase
+            .abs()
+            .total_cmp(&a.increase.abs())
+            .then_with(|| a.symbol.cmp(&b.symbol))
+    });
     rows.truncate(job.top);
     Ok(Report {
         test: job.test.clone(),
@@ -665,7 +673,7 @@ impl Report {
         }
         let (first, last) = (&self.modes[0].mode, &self.modes[self.modes.len() - 1].mode);
         let order = if self.modes.len() > 1 {
-            format!("by increase {first} -> {last}")
+            format!("by change {first} -> {last} (either way)")
         } else {
             format!("in {first}")
         };
@@ -917,7 +925,7 @@ ffff80007a000100 T hvtrace_irq\t[hvtrace]
         assert_eq!(r.top[0].per_loop, [0.0, 2.0, 10.0]);
         let text = r.text();
         assert!(
-            text.contains("top 3 symbols on CPU0 by increase probe -> traced"),
+            text.contains("top 3 symbols on CPU0 by change probe -> traced (either way)"),
             "{text}"
         );
         assert!(
