@@ -58,7 +58,8 @@ pub struct ProfileKernelArgs {
     /// Guest seconds of the logged run in each mode (0 < S <= 2; ~1 GB of log per 0.1 s).
     #[arg(long, default_value_t = 0.1)]
     seconds: f64,
-    /// Comma-separated bench modes, profiled in this order: hyp, probe, records, traced, ftrace, kprobe.
+    /// Comma-separated bench modes, profiled in this order: hyp, probe, records, traced,
+    /// traced-linux (Linux's probe only, as the kprobe peer), ftrace, kprobe.
     #[arg(long, value_delimiter = ',', default_value = "probe,records,traced")]
     modes: Vec<String>,
     /// Rows of the per-symbol table.

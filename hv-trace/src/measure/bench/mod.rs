@@ -420,6 +420,12 @@ mod tests {
             vec![Mode::Probe, Mode::Records, Mode::Traced],
             "the data path's stages in order"
         );
+        let p = args(&["--tests", "spawn", "--modes", "kprobe,traced-linux,hyp"]).unwrap();
+        assert_eq!(
+            p.modes,
+            vec![Mode::Hyp, Mode::TracedLinux, Mode::Kprobe],
+            "Linux traced alone, beside its peer"
+        );
         assert_eq!(p.workloads.len(), 1);
         let p = args(&["--tests", "context1,pipe", "--modes", "traced,hyp"]).unwrap();
         assert_eq!(p.workloads.len(), 2);

@@ -44,13 +44,14 @@ fn field(text: &str, key: &str) -> Option<u64> {
 pub fn enable(ctl: &mut Control, mode: Mode, sites: Option<&Sites>) -> Result<()> {
     match mode {
         Mode::Native | Mode::Hyp => {}
-        Mode::Probe | Mode::Records | Mode::Traced => {
+        Mode::Probe | Mode::Records | Mode::Traced | Mode::TracedLinux => {
             let s = sites.context("no probe sites")?;
             let mut cmds: Vec<String> =
                 s.0.iter()
+                    .filter(|site| mode != Mode::TracedLinux || site.vm == Vm::Linux)
                     .map(|site| hvtrace::probe_command(&site.add_command()))
                     .collect();
-            if mode == Mode::Traced {
+            if matches!(mode, Mode::Traced | Mode::TracedLinux) {
                 cmds.push(format!("echo 1 > {TRACING}/events/hvtrace/enable"));
                 cmds.push(format!("echo 1 > {TRACING}/tracing_on"));
             }
@@ -84,7 +85,7 @@ pub fn enable(ctl: &mut Control, mode: Mode, sites: Option<&Sites>) -> Result<()
 pub fn disable(ctl: &mut Control, mode: Mode) -> Result<()> {
     match mode {
         Mode::Native | Mode::Hyp => {}
-        Mode::Probe | Mode::Records | Mode::Traced => {
+        Mode::Probe | Mode::Records | Mode::Traced | Mode::TracedLinux => {
             // Recording off and the listing in one round trip, as before.
             let listing = ctl.run(
                 &format!("{} && cat {}/probes", hvtrace::enable_command(false), hvtrace::SYSFS),
@@ -120,7 +121,7 @@ pub fn clear_trace(ctl: &mut Control) -> Result<()> {
 pub fn hit_counter(ctl: &mut Control, mode: Mode) -> Result<Option<u64>> {
     Ok(match mode {
         Mode::Native | Mode::Hyp => None,
-        Mode::Probe | Mode::Records | Mode::Traced => Some(
+        Mode::Probe | Mode::Records | Mode::Traced | Mode::TracedLinux => Some(
             hvtrace::list(ctl)?
                 .iter()
                 .filter(|p| p.vm == Vm::Linux.id())

@@ -192,7 +192,7 @@ impl Summary {
             );
             let _ = writeln!(
                 o,
-                "{:<10} {:<8} {:>12} {:>14}  hits are",
+                "{:<10} {:<12} {:>12} {:>14}  hits are",
                 "test", "mode", "hits/s", "cost/hit"
             );
             for t in &self.tests {
@@ -209,7 +209,7 @@ impl Summary {
                     };
                     let _ = writeln!(
                         o,
-                        "{t:<10} {:<8} {rate:>12.0} {cost:>14}  {}",
+                        "{t:<10} {:<12} {rate:>12.0} {cost:>14}  {}",
                         m.name(),
                         m.hit_source().unwrap_or_default()
                     );
