@@ -462,10 +462,10 @@ struct What<const N: usize> {
     cut: bool,
 }
 
-/// Longest `what` text (NUL included).
+/// Longest `what` text, `...` included (the event takes its length: no NUL).
 const WHAT_MAX: usize = 768;
 /// Room for the `what` of a hit without values: a label (16 bytes) or an
-/// address (`0x` and 16 digits), `%return`, the NUL. Such hits (a context
+/// address (`0x` and 16 digits), and `%return`. Such hits (a context
 /// switch probed in Linux, every plain probe) are the common ones: their
 /// buffer is not the 768 bytes zeroed for each event.
 const WHAT_PLAIN: usize = 32;

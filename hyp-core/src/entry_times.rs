@@ -63,7 +63,7 @@ impl EntryTimes {
         let i = match self.find(&key) {
             Some(i) => i,
             None => {
-                let i = self.next % ENTRIES;
+                let i = self.next;
                 self.next = (i + 1) % ENTRIES;
                 i
             }

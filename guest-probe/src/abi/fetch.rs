@@ -395,10 +395,7 @@ impl FetchArg {
     /// The payload header this argument's values start with (the length
     /// byte, 15, is filled in at each hit).
     pub fn header(&self) -> [u8; ARG_HEADER] {
-        let mut h = [0u8; ARG_HEADER];
-        h[..NAME_MAX].copy_from_slice(&self.name);
-        h[14] = self.ty.code();
-        h
+        arg_header(&self.name, self.ty)
     }
 
     fn to_bytes(self, out: &mut [u8; PLAN_ARG]) {
@@ -700,6 +697,16 @@ impl PayloadBuf {
     }
 }
 
+/// A payload header: the name (at most [`NAME_MAX`] bytes, NUL-padded),
+/// the type's code, and a length byte of 0 (filled in per value).
+fn arg_header(name: &[u8], ty: ValueType) -> [u8; ARG_HEADER] {
+    let mut h = [0u8; ARG_HEADER];
+    let n = name.len().min(NAME_MAX);
+    h[..n].copy_from_slice(&name[..n]);
+    h[NAME_MAX] = ty.code();
+    h
+}
+
 /// A payload header as two little-endian words.
 fn header_words(h: &[u8; ARG_HEADER]) -> [u64; 2] {
     let word = |i: usize| {
@@ -790,10 +797,7 @@ pub fn append_int(out: &mut PayloadBuf, at: usize, name: &str, ty: ValueType, v:
     if at + ARG_HEADER + 8 > MAX_PAYLOAD || name.len() > NAME_MAX {
         return at;
     }
-    let mut h = [0u8; ARG_HEADER];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    h[14] = ty.code();
-    let [lo, hi] = header_words(&h);
+    let [lo, hi] = header_words(&arg_header(name.as_bytes(), ty));
     out.put(at, lo);
     match v {
         Some(v) => {
