@@ -528,10 +528,68 @@ pub struct FetchPlan {
     pub args: [FetchArg; MAX_ARGS],
     /// How many arguments.
     pub argc: u8,
-    /// Each argument's payload header as the two words a hit stores (the
-    /// length byte 0), made once by [`FetchPlan::push`], not at each hit.
-    headers: [[u64; 2]; MAX_ARGS],
+    /// Each argument as a hit runs it, made once by [`FetchPlan::push`],
+    /// not at each hit.
+    compiled: [Compiled; MAX_ARGS],
 }
+
+/// One argument made ready for the hit path: its payload header as the two
+/// words a hit stores (the length byte 0), and the shape of its fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Compiled {
+    head: [u64; 2],
+    op: Op,
+}
+
+/// How a hit fetches one argument. The shapes nearly every probe uses run
+/// straight, with their loads' addresses and sizes fixed in advance; the
+/// rest take the general walk ([`fetch_arg`]), which gives the same values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    /// A register, cut to its type: `%x1:u32`, `$arg2`, `$retval`, `ticks`.
+    Reg { reg: u8, mask: u64 },
+    /// The memory at a register plus an offset: `+8(%x0):u32`,
+    /// `pevent->OSEventCnt`.
+    RegLoad { reg: u8, off: u64, size: u8 },
+    /// The memory at a fixed address: a global (`OSTime`, `@0x4000`).
+    Global { va: u64, size: u8 },
+    /// A member through a pointer at a fixed address: `OSTCBCur->OSTCBPrio`.
+    GlobalMember { ptr: u64, off: u64, size: u8 },
+    /// Anything else: strings, `$comm`, `$prio`, `%sp`, immediates, longer
+    /// chains.
+    General,
+}
+
+impl Op {
+    fn of(arg: &FetchArg) -> Self {
+        let number = !matches!(arg.ty.kind, TypeKind::String) && matches!(arg.ty.bytes, 1 | 2 | 4 | 8);
+        let size = arg.ty.bytes;
+        let off = |i: usize| arg.derefs[i] as i64 as u64;
+        match (arg.base, arg.n_derefs) {
+            _ if !number => Op::General,
+            (Base::Reg(reg), 0) => Op::Reg {
+                reg,
+                mask: u64::MAX >> (64 - 8 * u32::from(size)),
+            },
+            (Base::Reg(reg), 1) => Op::RegLoad { reg, off: off(0), size },
+            (Base::Imm(at), 1) => Op::Global {
+                va: at.wrapping_add(off(0)),
+                size,
+            },
+            (Base::Imm(at), 2) => Op::GlobalMember {
+                ptr: at.wrapping_add(off(0)),
+                off: off(1),
+                size,
+            },
+            _ => Op::General,
+        }
+    }
+}
+
+const EMPTY_COMPILED: Compiled = Compiled {
+    head: [0; 2],
+    op: Op::General,
+};
 
 const EMPTY_ARG: FetchArg = FetchArg {
     name: [0; NAME_MAX],
@@ -553,7 +611,7 @@ impl FetchPlan {
         label: [0; LABEL_LEN],
         args: [EMPTY_ARG; MAX_ARGS],
         argc: 0,
-        headers: [[0; 2]; MAX_ARGS],
+        compiled: [EMPTY_COMPILED; MAX_ARGS],
     };
 
     /// A plan labelled `label` (cut to [`LABEL_LEN`] bytes).
@@ -578,7 +636,10 @@ impl FetchPlan {
             return Err(FetchError::BadPlan("two arguments with one name"));
         }
         self.args[usize::from(self.argc)] = arg;
-        self.headers[usize::from(self.argc)] = header_words(&arg.header());
+        self.compiled[usize::from(self.argc)] = Compiled {
+            head: header_words(&arg.header()),
+            op: Op::of(&arg),
+        };
         self.argc += 1;
         Ok(())
     }
@@ -687,6 +748,27 @@ impl PayloadBuf {
         }
     }
 
+    /// Stores a number's header and value (or its header marked
+    /// [`FAULT`]) at byte `at`; returns the byte after them.
+    #[inline(always)]
+    fn put_number(&mut self, at: usize, [name, tail]: [u64; 2], v: Option<u64>) -> usize {
+        let Some(w) = self.words.get_mut(at / 8..at / 8 + 3) else {
+            return at;
+        };
+        w[0] = name;
+        match v {
+            Some(v) => {
+                w[1] = tail | 8 << LEN_SHIFT;
+                w[2] = v;
+                at + ARG_HEADER + 8
+            }
+            None => {
+                w[1] = tail | u64::from(FAULT) << LEN_SHIFT;
+                at + ARG_HEADER
+            }
+        }
+    }
+
     /// Stores `bytes` from byte `at` on, zero-padded to whole words.
     fn put_bytes(&mut self, at: usize, bytes: &[u8]) {
         for (i, chunk) in bytes.chunks(8).enumerate() {
@@ -727,19 +809,30 @@ const LEN_SHIFT: u32 = 8 * (ARG_HEADER as u32 - 1 - 8);
 pub fn run(plan: &FetchPlan, src: &mut impl FetchSource, out: &mut PayloadBuf) -> usize {
     let mut at = 0;
     let argc = usize::from(plan.argc).min(MAX_ARGS);
-    for (arg, &[name, tail]) in plan.args[..argc].iter().zip(&plan.headers) {
-        let head = at;
-        at += ARG_HEADER;
-        let len = fetch_arg(arg, src, out, &mut at);
-        out.put(head, name);
-        out.put(head + 8, tail | u64::from(len) << LEN_SHIFT);
+    for (arg, c) in plan.args[..argc].iter().zip(&plan.compiled) {
+        let [name, tail] = c.head;
+        let value = match c.op {
+            Op::Reg { reg, mask } => Some(src.reg(reg) & mask),
+            Op::RegLoad { reg, off, size } => src.load(src.reg(reg).wrapping_add(off), size),
+            Op::Global { va, size } => src.load(va, size),
+            Op::GlobalMember { ptr, off, size } => src.load(ptr, 8).and_then(|p| src.load(p.wrapping_add(off), size)),
+            Op::General => {
+                let head = at;
+                at += ARG_HEADER;
+                let len = fetch_arg(arg, src, out, &mut at);
+                out.put(head, name);
+                out.put(head + 8, tail | u64::from(len) << LEN_SHIFT);
+                continue;
+            }
+        };
+        at = out.put_number(at, [name, tail], value);
     }
     at
 }
 
 /// One argument's value into `out` at `*at` (moved past it); its length
 /// byte: 8 for a number, a string's length, or [`FAULT`].
-#[inline(always)]
+#[inline(never)]
 fn fetch_arg(arg: &FetchArg, src: &mut impl FetchSource, out: &mut PayloadBuf, at: &mut usize) -> u8 {
     let n = usize::from(arg.n_derefs).min(MAX_DEREFS);
     let mut v = match arg.base {
@@ -797,19 +890,7 @@ pub fn append_int(out: &mut PayloadBuf, at: usize, name: &str, ty: ValueType, v:
     if at + ARG_HEADER + 8 > MAX_PAYLOAD || name.len() > NAME_MAX {
         return at;
     }
-    let [lo, hi] = header_words(&arg_header(name.as_bytes(), ty));
-    out.put(at, lo);
-    match v {
-        Some(v) => {
-            out.put(at + 8, hi | 8 << LEN_SHIFT);
-            out.put(at + ARG_HEADER, v);
-            at + ARG_HEADER + 8
-        }
-        None => {
-            out.put(at + 8, hi | u64::from(FAULT) << LEN_SHIFT);
-            at + ARG_HEADER
-        }
-    }
+    out.put_number(at, header_words(&arg_header(name.as_bytes(), ty)), v)
 }
 
 /// The NUL-terminated string at `va` into `buf`, a page at a time; its
@@ -1104,6 +1185,63 @@ mod tests {
             "cnt=3 name=\"SYNC-Mbox\" direct=\"SYNC-Mbox\" null=(fault) nullstr=(fault) g=-5 who=\"Task-A\" p=12"
         );
         assert!(plan.push(arg("ninth=%x0")).is_err());
+    }
+
+    #[test]
+    fn the_shapes_run_straight_give_what_the_general_walk_gives() {
+        let mut vm = Vm {
+            regs: [0; 31],
+            mem: HashMap::new(),
+        };
+        vm.regs[0] = 0x1000;
+        vm.regs[1] = 0xffff_ffff_ffff_fff0; // a load that would wrap
+        vm.regs[2] = 0x1_2345_6789_abcd;
+        vm.poke(0x1000, &(0x0102_0304_0506_0708u64).to_le_bytes());
+        vm.poke(0x1ffc, &(0xa1a2_a3a4_a5a6_a7a8u64).to_le_bytes()); // crosses a page
+        vm.poke(0x4000, &0x1000u64.to_le_bytes()); // a global pointer
+        vm.poke(0x4008, &0x9000u64.to_le_bytes()); // one to unmapped memory
+        let specs = [
+            "a=%x2:u8",
+            "a=%x2:s16",
+            "a=%x2:x32",
+            "a=$arg3",
+            "a=$retval:u32",
+            "a=+4(%x0):u16",
+            "a=-4(%x0):s8",
+            "a=+0xffc(%x0):u64",
+            "a=+0x20(%x1):u32",
+            "a=+8(%x2):u64",
+            "a=@0x1002:u16",
+            "a=@0x4000:x64",
+            "a=@0x9000:u8",
+            "a=+2(@0x4000):u8",
+            "a=+0(@0x4000):s32",
+            "a=+2(@0x4008):u8",
+            "a=+0(+0(@0x4000)):u64",
+            "a=\\-3:s8",
+        ];
+        let mut straight = 0;
+        for spec in specs {
+            let mut plan = FetchPlan::EMPTY;
+            plan.push(arg(spec)).unwrap();
+            straight += usize::from(plan.compiled[0].op != Op::General);
+            let mut general = plan;
+            general.compiled[0].op = Op::General;
+            let (mut a, mut b) = (PayloadBuf::NEW, PayloadBuf::NEW);
+            let (n, m) = (run(&plan, &mut vm, &mut a), run(&general, &mut vm, &mut b));
+            assert_eq!(
+                a.words(n),
+                b.words(m),
+                "{spec}: {} vs {}",
+                shown(&plan, &mut vm),
+                shown(&general, &mut vm)
+            );
+        }
+        assert_eq!(
+            straight,
+            specs.len() - 2,
+            "all but the chain and the immediate run straight"
+        );
     }
 
     #[test]

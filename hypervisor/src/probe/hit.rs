@@ -191,6 +191,7 @@ impl fetch::FetchSource for HitFetch<'_, '_, '_> {
     fn prio(&self) -> Option<u64> {
         self.prio
     }
+    #[inline(always)]
     fn load(&mut self, va: u64, size: u8) -> Option<u64> {
         match self.cur_tcb {
             Some((at, tcb)) if at == va && size == 8 => Some(tcb),
