@@ -9,8 +9,8 @@
 pub struct HitCost {
     /// Hits counted.
     pub count: u64,
-    /// The cheapest hit.
-    pub min: u64,
+    /// The cheapest hit (`u64::MAX` before the first: one compare a hit).
+    least: u64,
     /// The dearest hit.
     pub max: u64,
     /// Bucket `b` counts hits of `2^(b-1)..2^b` ticks (bucket 0: 0 ticks).
@@ -21,19 +21,26 @@ impl HitCost {
     /// No hits yet.
     pub const NEW: HitCost = HitCost {
         count: 0,
-        min: 0,
+        least: u64::MAX,
         max: 0,
         buckets: [0; 32],
     };
+
+    /// The cheapest hit (0 before any).
+    pub fn min(&self) -> u64 {
+        if self.count == 0 {
+            0
+        } else {
+            self.least
+        }
+    }
 
     /// Both histograms in one (the per-core parts of a probe's cost).
     pub fn merge(&mut self, other: &HitCost) {
         if other.count == 0 {
             return;
         }
-        if self.count == 0 || other.min < self.min {
-            self.min = other.min;
-        }
+        self.least = self.least.min(other.least);
         self.count += other.count;
         self.max = self.max.max(other.max);
         for (b, o) in self.buckets.iter_mut().zip(other.buckets) {
@@ -43,9 +50,7 @@ impl HitCost {
 
     /// Counts one hit of `ticks`.
     pub fn add(&mut self, ticks: u64) {
-        if self.count == 0 || ticks < self.min {
-            self.min = ticks;
-        }
+        self.least = self.least.min(ticks);
         self.count += 1;
         self.max = self.max.max(ticks);
         let b = (64 - ticks.leading_zeros()).min(31) as usize;
@@ -80,7 +85,7 @@ mod tests {
     #[test]
     fn an_empty_cost_has_no_hits() {
         let c = HitCost::NEW;
-        assert_eq!((c.count, c.min, c.max), (0, 0, 0));
+        assert_eq!((c.count, c.min(), c.max), (0, 0, 0));
         assert_eq!(c.quantile(0.5), 0);
     }
 
@@ -90,7 +95,7 @@ mod tests {
         for t in [100, 90, 110, 95, 105, 2000] {
             c.add(t);
         }
-        assert_eq!((c.count, c.min, c.max), (6, 90, 2000));
+        assert_eq!((c.count, c.min(), c.max), (6, 90, 2000));
         // 90..110 are in the 64..127 bucket: the median's bound is 127.
         assert_eq!(c.quantile(0.5), 127);
         // The p99 lies in 2000's bucket (1024..2047), bounded by the max.

@@ -271,7 +271,9 @@ impl Producer<'_> {
         // SAFETY: the slot index is masked into the ring; the consumer does
         // not read this slot until it sees the Release store of head below,
         // and has released it (tail ≥ head - capacity + 1, Acquire above).
-        unsafe { self.ring.slots.add((head & self.ring.mask) as usize).write_volatile(r) };
+        // A plain store (whole words, not field by field): the Release store
+        // of head publishes it.
+        unsafe { self.ring.slots.add((head & self.ring.mask) as usize).write(r) };
         h.head.store(head.wrapping_add(1), Ordering::Release);
         Ok(seq)
     }

@@ -74,7 +74,6 @@ pub(super) struct TableCopy {
 #[derive(Clone, Copy)]
 pub(super) struct SlotStats {
     pub(super) serial: u32,
-    pub(super) hits: u64,
     pub(super) cost: HitCost,
 }
 
@@ -82,7 +81,6 @@ impl SlotStats {
     pub(super) const fn new(serial: u32) -> Self {
         SlotStats {
             serial,
-            hits: 0,
             cost: HitCost::NEW,
         }
     }

@@ -47,8 +47,8 @@ pub fn hit(vm: &'static VmConfig, frame: &mut TrapFrame, id: u16) {
         return;
     };
     let profile = profile.as_ref();
-    stats.hits += 1;
-    let first_hit = stats.hits == 1;
+    // Its hits are the cost's count, added as the hit ends.
+    let first_hit = stats.cost.count == 0;
     trace::count(Stat::ProbeHits);
     let static_tables = profile.is_some_and(|p| p.kind() == Some(OsKind::UcosII));
     // Guest memory through the guest's stage 1 (cached per core) and the

@@ -218,7 +218,7 @@ fn hit_totals(vm: &VmConfig, p: &Probe) -> (u64, HitCost) {
         };
         let cache = cache.lock();
         if let Some(s) = cache.table.stats_of(vm.id, slot, p.serial) {
-            hits += s.hits;
+            hits += s.cost.count;
             cost.merge(&s.cost);
         }
     }

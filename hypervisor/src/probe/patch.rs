@@ -178,7 +178,7 @@ pub(super) fn remove_here(vm: &'static VmConfig, id: u64) -> Result<u64, HvError
         p.id,
         p.va,
         hits,
-        cost.min,
+        cost.min(),
         cost.quantile(0.5),
         cost.quantile(0.99),
         cost.max
