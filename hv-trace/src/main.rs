@@ -11,7 +11,7 @@ use hv_trace::measure::profile_kernel::ProfileKernelArgs;
 use hv_trace::target::artifacts;
 use hv_trace::target::control::Control;
 use hv_trace::target::probe::{ProbeKind, Vm};
-use hv_trace::target::{record, session};
+use hv_trace::target::{hvtrace, record, session};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -79,6 +79,11 @@ enum Cmd {
         /// Directory for guest.dat.
         #[arg(long, default_value = "hv-trace-out")]
         out: PathBuf,
+        /// First insert the RTOS probes `hv-trace analyze` needs for exact job
+        /// releases (its context switches, each tick's OSTime, each delay's
+        /// length), those not in yet.
+        #[arg(long)]
+        timing: bool,
     },
     /// The whole story in one command: boot, probe the RTOS's context switches,
     /// record both OSes, merge, summarise, view.
@@ -96,6 +101,10 @@ enum Cmd {
     ProfileKernel(ProfileKernelArgs),
     /// Open a trace (.dat, ftrace text, merged files) in the terminal timeline viewer.
     View { file: PathBuf },
+    /// RTOS timing of a recording: each task's jobs (release, start, completion),
+    /// execution and response times, start latency, period, jitter, deadline misses.
+    /// Record with `--timing` for exact releases.
+    Analyze(trace_convert::cli::TimingArgs),
     /// trace-convert: merge/export/info/stats of trace files (see `hv-trace export help`).
     #[command(disable_help_flag = true)]
     Export {
@@ -188,9 +197,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ProbeCmd::Sites { vm, show } => cli::probe::sites(vm, show)?,
             ProbeCmd::Funcs { pattern, vm } => cli::probe::funcs(pattern.as_deref(), vm)?,
         },
-        Cmd::Record { duration, out } => {
-            let mut ctl = Control::connect(&session::dir())?;
+        Cmd::Record { duration, out, timing } => {
+            let dir = session::dir();
+            let mut ctl = Control::connect(&dir)?;
+            if timing {
+                let images = hv_trace::target::system::load_artifacts(&dir)?;
+                let ids = hvtrace::ensure_timing_probes(&mut ctl, &images)?;
+                eprintln!("[hv-trace] timing probes added: {ids:?}");
+            }
             let path = record::record(&mut ctl, duration, &out, None)?;
+            if timing {
+                eprintln!("[hv-trace] its RTOS jobs: hv-trace analyze {}", path.display());
+            }
             println!("{}", path.display());
         }
         Cmd::Fetch { guest_file, out } => cli::fetch::fetch(&guest_file, out)?,
@@ -207,6 +225,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::ProfileHits(args) => cli::profile_hits::profile_hits(args)?,
         Cmd::ProfileKernel(args) => cli::profile_kernel::profile_kernel(args)?,
         Cmd::View { file } => viewer::run_app(&file)?,
+        Cmd::Analyze(args) => {
+            trace_convert::cli::timing(&args)?;
+        }
         Cmd::Export { args } => {
             let mut full = vec![std::ffi::OsString::from("hv-trace export")];
             full.extend(args);

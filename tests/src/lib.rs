@@ -217,6 +217,8 @@ pub struct GtSwitch {
     /// 0 `OSCtxSw` (the outgoing task blocked), 1 `OSIntCtxSw` (it was
     /// preempted), 2 the start.
     pub kind: u8,
+    /// `OSTime` at the switch.
+    pub ostime: u32,
 }
 
 /// The RTOS's ground-truth switches so far, read from its RAM through
@@ -241,6 +243,7 @@ pub fn ground_truth(mon: &mut Monitor, log_va: u64) -> Result<Vec<GtSwitch>> {
             prev: e[8],
             next: e[9],
             kind: e[10],
+            ostime: u32::from_le_bytes(e[12..16].try_into().unwrap()),
         })
         .collect())
 }

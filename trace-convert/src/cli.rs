@@ -65,6 +65,57 @@ pub enum Command {
         #[arg(long)]
         merge: bool,
     },
+    /// RTOS jobs: release, start, completion, execution and response times, start
+    /// latency, preemptions, deadline misses (needs `hv-trace record --timing`'s probes
+    /// for exact releases).
+    Timing(TimingArgs),
+}
+
+/// Arguments of the RTOS timing analysis (`trace-convert timing`, `hv-trace analyze`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TimingArgs {
+    /// Recording(s) of one run: guest.dat or merged.dat.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// A task's deadline (default: its period), e.g. `RTOS-Task4=20ms`; repeatable.
+    #[arg(long, value_name = "TASK=DURATION")]
+    pub deadline: Vec<String>,
+    /// Also write every job and the per-task figures as JSON (for scripts and regression checks).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// Runs the timing analysis: the table on standard output, JSON to `--json`.
+pub fn timing(args: &TimingArgs) -> anyhow::Result<crate::timing::Timing> {
+    let mut opts = crate::timing::TimingOptions::default();
+    for d in &args.deadline {
+        opts.add_deadline(d).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(json) = &args.json {
+        // Before the work: a JSON path that names an input is refused up front.
+        crate::output::refuse_inputs(json, &args.inputs)?;
+    }
+    let traces = open_all(&args.inputs)?;
+    warn(&crate::pipeline::warnings(&args.inputs, &traces));
+    let (_, events) = prepare(&traces, false)?;
+    let timing = crate::timing::Timing::of_events(events, &opts)?;
+    for name in opts.deadlines.keys() {
+        if !timing.tasks.iter().any(|t| &t.name == name) {
+            eprintln!("warning: --deadline {name}: no task of that name has whole jobs in the recording");
+        }
+    }
+    print!("{}", timing.render());
+    if let Some(json) = &args.json {
+        let text = serde_json::to_vec_pretty(&timing)?;
+        crate::output::write_atomically(json, &text)?;
+        eprintln!(
+            "wrote {} jobs of {} tasks to {}",
+            timing.jobs.len(),
+            timing.tasks.len(),
+            json.display()
+        );
+    }
+    Ok(timing)
 }
 
 /// Runs `merge` or `export` with their arguments.
@@ -114,6 +165,9 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             let (meta, events) = prepare(&traces, merge)?;
             let (_, st) = stats::collect(&meta, events)?;
             print!("{}", st.render());
+        }
+        Command::Timing(args) => {
+            timing(&args)?;
         }
     }
     Ok(())

@@ -24,7 +24,7 @@
 //! [`clock`] (counter ticks to trace-clock time), [`merge`] (Linux + RTOS on one time base),
 //! [`write`] (writers), [`pipeline`] (open, merge, write: what every tool calls), [`sched`]
 //! (sched_switch view), [`stats`] (info and per-task statistics), [`analysis`] (what a
-//! recording of both OSes says), [`cli`] (the `trace-convert` command).
+//! recording of both OSes says), [`timing`] (RTOS jobs: response times, deadlines), [`cli`] (the `trace-convert` command).
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
@@ -48,6 +48,7 @@ pub mod stats;
 pub mod stream;
 pub mod synth;
 pub mod text;
+pub mod timing;
 pub mod write;
 
 pub use error::{Error, Result};

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use hv_trace::target::boot::{self, Pace};
-use hv_trace::target::probe::{Site, Vm, RTOS_SWITCHES};
+use hv_trace::target::probe::{Site, Vm, RTOS_SWITCHES, TIMING_PROBES};
 use hv_trace::target::session;
 use hv_trace::target::system::{self, Plan};
 use hv_trace::target::{hvtrace, record};
@@ -12,6 +12,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use trace_convert::analysis::{InjectionLatency, Recording};
 use trace_convert::pipeline::{self, Format};
+use trace_convert::timing::{Timing, TimingOptions};
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -29,6 +30,10 @@ pub struct DemoArgs {
     /// are read through its DWARF).
     #[arg(long, value_name = "ELF")]
     rtos_elf: Option<PathBuf>,
+    /// Also time the RTOS's jobs: probe each tick and each delay, and print
+    /// each task's period, execution and response times and deadline misses.
+    #[arg(long)]
+    timing: bool,
 }
 
 /// A Linux load for the demo: a few short-lived processes and sleepers, so
@@ -54,6 +59,10 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             "[hv-trace] probe {id}: {} ({:#x}), {:?}",
             site.label, site.addr, site.kind
         );
+    }
+    if args.timing {
+        let ids = hvtrace::ensure_timing_probes(&mut ctl, &built)?;
+        eprintln!("[hv-trace] timing probes {ids:?}: {}", TIMING_PROBES.join(", "));
     }
     let guest = record::record(&mut ctl, args.duration, &args.out, Some(DEMO_LOAD))?;
     let stats = hvtrace::stats_text(&mut ctl).unwrap_or_default();
@@ -82,6 +91,11 @@ pub fn demo(args: DemoArgs) -> Result<()> {
     match InjectionLatency::of_file(&guest) {
         Ok(l) => println!("{l}"),
         Err(e) => eprintln!("[hv-trace] hit-to-ftrace latency not available: {e:#}"),
+    }
+    if args.timing {
+        let trace = pipeline::open(&guest)?;
+        let timing = Timing::of_trace(&trace, &TimingOptions::default())?;
+        print!("{}", timing.render());
     }
     println!("wrote {}, {} and {}", guest.display(), merged.display(), text.display());
     if !args.no_view && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {

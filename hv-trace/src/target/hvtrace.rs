@@ -4,8 +4,9 @@
 //! reads are `guest_probe::abi::control`'s types, the same file the module
 //! compiles, so the two sides cannot drift apart.
 
+use crate::target::artifacts::Artifacts;
 use crate::target::control::Control;
-use crate::target::probe::{Placement, Site};
+use crate::target::probe::{self, Placement, Site, Vm, RTOS_SWITCHES, TIMING_PROBES};
 use anyhow::{bail, Context, Result};
 use guest_probe::abi::control::{stat_lines, AddKind, ProbeCmd, ProbeLine};
 use std::collections::BTreeMap;
@@ -71,6 +72,27 @@ fn add_as(ctl: &mut Control, site: &Site, cmd: ProbeCmd) -> Result<u16> {
     Ok(find(ctl, site.vm.id(), site.addr)?
         .context("the probe was added but does not appear in the probe list")?
         .id)
+}
+
+/// Makes sure the RTOS probes the timing analysis needs are in: its context
+/// switches and [`TIMING_PROBES`]. Those already in are kept as they are; the
+/// ids of the ones added.
+pub fn ensure_timing_probes(ctl: &mut Control, images: &Artifacts) -> Result<Vec<u16>> {
+    let mut added = Vec::new();
+    for spec in RTOS_SWITCHES.iter().chain(TIMING_PROBES.iter()) {
+        let mut words = spec.split_whitespace();
+        let target = words.next().unwrap_or_default();
+        let args: Vec<String> = words.map(str::to_string).collect();
+        let placement = probe::resolve(images, target, &args, Vm::Rtos, None)
+            .with_context(|| format!("the timing probe {spec:?}"))?;
+        let Placement::One(site) = &placement else {
+            bail!("the timing probe {spec:?} is not at one site");
+        };
+        if find(ctl, site.vm.id(), site.addr)?.is_none() {
+            added.extend(add_placement(ctl, &placement)?);
+        }
+    }
+    Ok(added)
 }
 
 /// Removes probe `id` of VM `vm`.

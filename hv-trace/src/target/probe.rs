@@ -63,6 +63,9 @@ pub enum ProbeKind {
 /// The RTOS's context-switch functions: probes there record switches unless
 /// told otherwise.
 pub const RTOS_SWITCHES: [&str; 2] = ["OSCtxSw", "OSIntCtxSw"];
+/// The RTOS probes the timing analysis reads besides the switches
+/// (`trace_convert::timing`): each tick's `OSTime`, each delay's length.
+pub const TIMING_PROBES: [&str; 2] = [trace_convert::timing::TICK_PROBE, trace_convert::timing::DELAY_PROBE];
 /// Linux's context-switch function (the bench's and profilers' Linux site).
 pub const LINUX_SWITCH: &str = "__switch_to";
 

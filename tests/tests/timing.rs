@@ -1,0 +1,224 @@
+//! RTOS timing analysis end to end on the paper workload: `hv-trace record
+//! --timing` probes the running RTOS, `hv-trace analyze --json` turns the
+//! recording into jobs, and each job is checked against the RTOS's
+//! ground-truth switch log (written by the RTOS itself, read through QEMU)
+//! and against the app's configuration.
+
+use guest_probe::symbols::SymbolTable;
+use hv_trace_e2e::{build_artifacts, ground_truth, ok, GtSwitch, Monitor, System};
+use std::collections::BTreeMap;
+
+/// The paper app's configuration (guests/ucos-ii/apps/paper/app.c): tasks at
+/// priorities 10..13, released together every 50 ticks of 1 ms, each doing
+/// twice the work of the one before, from 1 ms.
+const FIRST_PRIO: u8 = 10;
+const PERIOD_TICKS: u32 = 50;
+const TICK_NS: u64 = 1_000_000;
+const WORK_NS: [u64; 4] = [1_000_000, 2_000_000, 4_000_000, 8_000_000];
+/// The counter's rate (CNTFRQ of QEMU's virt machine): ns per count.
+const NS_PER_COUNT: u64 = 16;
+
+/// A job as the ground truth shows it.
+#[derive(Debug)]
+struct GtJob {
+    /// `OSTime` at its first run.
+    start_ostime: u32,
+    end: u64,
+    exec: u64,
+}
+
+/// The paper tasks' jobs from the ground-truth log, by priority: a job runs
+/// from its first switch in to the switch at which it blocks (`OSCtxSw`, kind
+/// 0: the paper tasks block only to wait for their next release).
+fn gt_jobs(gt: &[GtSwitch]) -> BTreeMap<u8, Vec<GtJob>> {
+    let paper = FIRST_PRIO..FIRST_PRIO + 4;
+    let mut open: BTreeMap<u8, (u32, u64)> = BTreeMap::new(); // prio -> (ostime at start, exec)
+    let mut running: Option<(u8, u64)> = None;
+    let mut jobs: BTreeMap<u8, Vec<GtJob>> = BTreeMap::new();
+    for g in gt {
+        if let Some((prio, since)) = running.take() {
+            if let Some(job) = open.get_mut(&prio) {
+                job.1 += g.cntvct - since;
+            }
+            if g.kind == 0 && paper.contains(&prio) {
+                if let Some((start_ostime, exec)) = open.remove(&prio) {
+                    jobs.entry(prio).or_default().push(GtJob {
+                        start_ostime,
+                        end: g.cntvct,
+                        exec,
+                    });
+                }
+            }
+        }
+        if paper.contains(&g.next) {
+            open.entry(g.next).or_insert((g.ostime, 0));
+        }
+        running = Some((g.next, g.cntvct));
+    }
+    jobs
+}
+
+/// When the ground truth first shows `OSTime` at `tick` (the switch its tick's
+/// handler made, or the first after it).
+fn gt_tick(gt: &[GtSwitch], tick: u32) -> u64 {
+    gt[gt.partition_point(|g| g.ostime < tick)..]
+        .first()
+        .expect("the ground truth covers the recording")
+        .cntvct
+}
+
+fn num(v: &serde_json::Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} is not a number in {v}"))
+}
+
+#[test]
+fn jobs_periods_and_response_times_agree_with_the_ground_truth() {
+    let built = build_artifacts("rtos", &["--ground-truth"]).unwrap();
+    let elf = SymbolTable::from_elf(&std::fs::read(built["rtos"].as_str().unwrap()).unwrap()).unwrap();
+    let sys = System::start(&["--ground-truth"]).unwrap();
+
+    let out_path = hv_trace_e2e::repo_root().join("target/e2e/timing");
+    let _ = std::fs::remove_dir_all(&out_path);
+    std::fs::create_dir_all(&out_path).unwrap();
+    let out = out_path.to_str().unwrap();
+    ok(
+        sys.hv_trace(&["record", "--timing", "--duration", "6", "--out", out])
+            .unwrap(),
+        "record --timing",
+    );
+    let list = ok(sys.hv_trace(&["probe", "list"]).unwrap(), "probe list");
+    for site in ["OSCtxSw", "OSIntCtxSw", "OSTimeTick", "OSTimeDly"] {
+        assert!(list.contains(site), "record --timing put a probe on {site}:\n{list}");
+    }
+    let mut mon = Monitor::connect(sys.path()).unwrap();
+    let gt = ground_truth(&mut mon, elf.lookup("OSGtLog")[0].addr).unwrap();
+    drop(mon);
+
+    let guest = out_path.join("guest.dat");
+    let json_path = out_path.join("timing.json");
+    let table = ok(
+        sys.hv_trace(&[
+            "analyze",
+            guest.to_str().unwrap(),
+            "--json",
+            json_path.to_str().unwrap(),
+        ])
+        .unwrap(),
+        "analyze",
+    );
+    eprintln!("{table}");
+    assert!(!table.contains("note:"), "nothing limits the analysis:\n{table}");
+    let timing: serde_json::Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    // The tick timer runs on the host's clock under TCG: a median within 2 %.
+    let tick = num(&timing, "tick_ns");
+    assert!(
+        tick.abs_diff(TICK_NS) <= TICK_NS / 50,
+        "ticks {tick} ns apart, configured 1 ms"
+    );
+
+    let truth = gt_jobs(&gt);
+    let jobs = timing["jobs"].as_array().unwrap();
+    let mut worst = BTreeMap::new();
+    let mut medians = Vec::new();
+    for i in 0..4u8 {
+        let prio = FIRST_PRIO + i;
+        let name = format!("RTOS-Task{}", i + 1);
+        let row = timing["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name.as_str())
+            .unwrap_or_else(|| panic!("{name} has a row:\n{table}"));
+        assert_eq!(num(row, "prio"), u64::from(prio));
+        assert!(num(row, "jobs") >= 100, "{name}: {} jobs in 6 s", num(row, "jobs"));
+        // Period: the app's 50 ticks, exactly (releases are the ticks' own times).
+        let period = num(row, "period_ns");
+        assert!(
+            period.abs_diff(u64::from(PERIOD_TICKS) * TICK_NS) <= TICK_NS,
+            "{name}: period {period} ns"
+        );
+        assert_eq!(num(row, "misses"), 0, "{name}: 30 % load misses nothing");
+        // Execution time: the app's work is an iteration count calibrated once
+        // at boot, so under TCG a job's length follows the host's speed since
+        // then: the median, within one tick and a fifth of the configured work.
+        let exec = num(&row["exec_ns"], "p50");
+        let work = WORK_NS[usize::from(i)];
+        assert!(
+            exec.abs_diff(work) <= TICK_NS + work / 5,
+            "{name}: median job {exec} ns of CPU, configured {work} ns"
+        );
+        medians.push(exec as f64);
+
+        // Job by job against the ground truth: the same jobs (each ends at a
+        // switch the log has), the same CPU time, the same response time.
+        let mine: Vec<&serde_json::Value> = jobs.iter().filter(|j| j["task"] == name.as_str()).collect();
+        let theirs = &truth[&prio];
+        let first = theirs
+            .iter()
+            .position(|g| g.end.abs_diff(num(mine[0], "end")) * NS_PER_COUNT <= TICK_NS)
+            .unwrap_or_else(|| panic!("{name}: the first job's end is in the ground truth"));
+        let theirs = &theirs[first..];
+        assert!(
+            theirs.len() >= mine.len(),
+            "{name}: the ground truth covers the recording"
+        );
+        let (mut d_end, mut d_exec, mut d_resp) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, (j, g)) in mine.iter().zip(theirs).enumerate() {
+            let release_tick = num(j, "release_tick") as u32;
+            // Released at the app's tick (a multiple of 50, or one later when a
+            // tick fell between the app's OSTimeGet and its OSTimeDly), not
+            // after it started.
+            assert!(
+                release_tick <= g.start_ostime && g.start_ostime - release_tick < PERIOD_TICKS,
+                "{name} job {k}: released at tick {release_tick}, started at tick {}",
+                g.start_ostime
+            );
+            d_end.push(num(j, "end").abs_diff(g.end) * NS_PER_COUNT);
+            d_exec.push(num(j, "exec_ns").abs_diff(g.exec * NS_PER_COUNT));
+            let gt_resp = (g.end - gt_tick(&gt, release_tick)) * NS_PER_COUNT;
+            d_resp.push(num(j, "response_ns").abs_diff(gt_resp));
+        }
+        let [d_end, d_exec, d_resp] = [d_end, d_exec, d_resp].map(|mut v| {
+            v.sort_unstable();
+            (v[v.len() / 2], v[v.len() - 1])
+        });
+        assert!(d_end.1 <= TICK_NS, "{name}: job ends differ by up to {} ns", d_end.1);
+        assert!(
+            d_exec.1 <= TICK_NS,
+            "{name}: execution times differ by up to {} ns",
+            d_exec.1
+        );
+        assert!(
+            d_resp.1 <= TICK_NS,
+            "{name}: response times differ by up to {} ns",
+            d_resp.1
+        );
+        // No job left out: the ground truth has no more jobs ending in the span.
+        let last_end = num(mine[mine.len() - 1], "end");
+        let in_span = theirs
+            .iter()
+            .take_while(|g| g.end <= last_end + TICK_NS / NS_PER_COUNT)
+            .count();
+        assert_eq!(
+            mine.len(),
+            in_span,
+            "{name}: jobs the analysis found vs the ground truth's"
+        );
+        worst.insert(name, (mine.len(), d_end, d_exec, d_resp));
+    }
+    // And relative to each other as configured: each task twice the one before.
+    for (i, w) in medians.windows(2).enumerate() {
+        let r = w[1] / w[0];
+        assert!(
+            (1.7..=2.3).contains(&r),
+            "median jobs Task{}/Task{} = {r:.2}, configured 2",
+            i + 2,
+            i + 1
+        );
+    }
+    eprintln!(
+        "per task: jobs, then (median, largest) difference from the ground truth of job ends, execution times, response times in ns: {worst:?}"
+    );
+}
