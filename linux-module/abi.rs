@@ -16,7 +16,7 @@ use core::mem::{offset_of, size_of};
 /// ABI major version this module speaks.
 pub(crate) const ABI_MAJOR: u16 = 1;
 /// ABI minor version this module was written against.
-pub(crate) const ABI_MINOR: u16 = 2;
+pub(crate) const ABI_MINOR: u16 = 3;
 /// Size of one record.
 pub(crate) const RECORD_SIZE: usize = 64;
 /// Length of the task-name fields.
@@ -54,6 +54,8 @@ pub(crate) mod hvc {
     pub(crate) const STATS: u64 = 0x16;
     /// x1 = VM, x2 = probe id, x3 = buffer IPA, x4 = its length; returns the plan's length.
     pub(crate) const PROBE_PLAN: u64 = 0x17;
+    /// x1 = VM, x2 = guest VA, x3 = size, x4 = value; stores it in the VM's RAM.
+    pub(crate) const MEM_WRITE: u64 = 0x18;
     /// x1 = count; returns the number of synthetic records written.
     pub(crate) const TEST_EMIT: u64 = 0x1f;
 }
@@ -291,6 +293,7 @@ layout_table! {
     "HVTRACE_HVC_RING_INFO" => hvc::RING_INFO,
     "HVTRACE_HVC_STATS" => hvc::STATS,
     "HVTRACE_HVC_PROBE_PLAN" => hvc::PROBE_PLAN,
+    "HVTRACE_HVC_MEM_WRITE" => hvc::MEM_WRITE,
     "HVTRACE_HVC_TEST_EMIT" => hvc::TEST_EMIT,
     "HVTRACE_ENOTSUPP" => err::NOTSUPP,
     "HVTRACE_EINVAL" => err::INVAL,

@@ -975,6 +975,10 @@ fn store_probes(input: &[u8]) -> Result {
             }
             pr_info!("probe {id} removed from VM {vm}\n");
         }
+        ProbeCmd::Write { vm, addr, size, value } => {
+            hvc::call5(f::MEM_WRITE, [vm.into(), addr, size.into(), value, 0]).map_err(|e| e.fail("MEM_WRITE"))?;
+            pr_info!("VM {vm}: wrote {value:#x} ({size} bytes) at {addr:#x}\n");
+        }
     }
     Ok(())
 }

@@ -32,7 +32,7 @@ pub use ring::{Consumer, Producer, Ring, RingError, RingHeader};
 /// ABI major version: incompatible changes bump it.
 pub const ABI_MAJOR: u16 = 1;
 /// ABI minor version: compatible additions bump it.
-pub const ABI_MINOR: u16 = 2;
+pub const ABI_MINOR: u16 = 3;
 
 /// The value `VERSION` returns: `major << 16 | minor`.
 pub const fn abi_version() -> u64 {
@@ -78,6 +78,12 @@ pub enum HvcFunction {
     /// memory, x4 = its length (≥ [`fetch::PLAN_MAX`]). Writes the probe's
     /// [`fetch::FetchPlan`] blob there; returns its length.
     ProbePlan = 0x17,
+    /// x1 = VM id, x2 = guest virtual address, x3 = size (1, 2, 4 or 8, the
+    /// address aligned to it), x4 = value: stores the value's low `size`
+    /// bytes, little-endian, through the VM's own stage 1 and stage 2 into
+    /// its RAM (a variable a user sets at run time, e.g. a test knob). A
+    /// word a probe patched is refused. Returns 0.
+    MemWrite = 0x18,
     /// x1 = count: emits that many synthetic probe-hit records (tests).
     /// Returns the number written (the rest counted as drops).
     TestEmit = 0x1F,
@@ -85,7 +91,7 @@ pub enum HvcFunction {
 
 impl HvcFunction {
     /// Every function, for tables and the C header.
-    pub const ALL: [HvcFunction; 11] = [
+    pub const ALL: [HvcFunction; 12] = [
         Self::Version,
         Self::ConsoleWrite,
         Self::ProbeAdd,
@@ -96,6 +102,7 @@ impl HvcFunction {
         Self::ProfileSet,
         Self::Stats,
         Self::ProbePlan,
+        Self::MemWrite,
         Self::TestEmit,
     ];
 
@@ -129,6 +136,7 @@ impl HvcFunction {
             Self::ProfileSet => "PROFILE_SET",
             Self::Stats => "STATS",
             Self::ProbePlan => "PROBE_PLAN",
+            Self::MemWrite => "MEM_WRITE",
             Self::TestEmit => "TEST_EMIT",
         }
     }
@@ -753,7 +761,7 @@ mod tests {
 
     #[test]
     fn results_and_errors() {
-        assert_eq!(abi_version(), 0x1_0002);
+        assert_eq!(abi_version(), 0x1_0003);
         for e in HvError::ALL {
             assert_eq!(decode_result(encode_result(Err(e))), Err(HvCallError::Known(e)));
             assert_eq!(HvError::from_code(e.code()), Some(e));
@@ -765,7 +773,7 @@ mod tests {
         for f in HvcFunction::ALL {
             assert_eq!(HvcFunction::from_id(f.id()), Some(f));
         }
-        assert_eq!(HvcFunction::from_id(0x18), None);
+        assert_eq!(HvcFunction::from_id(0x19), None);
         assert_eq!(HvcFunction::TestEmit.id(), 0x1f);
         assert_eq!(HvcFunction::Stats.id(), 0x16);
         assert_eq!(ProbeKind::from_raw(1), Some(ProbeKind::ContextSwitch));

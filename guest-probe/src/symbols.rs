@@ -64,6 +64,8 @@ pub struct Symbol {
     pub is_function: bool,
     /// Defined in an executable section.
     pub executable: bool,
+    /// Defined in a writable section (`.data`, `.bss`): a variable.
+    pub writable: bool,
 }
 
 /// A resolved probe target.
@@ -106,6 +108,13 @@ pub struct SymbolTable {
     relocatable: bool,
 }
 
+fn is_writable(section: &object::Section<'_, '_>) -> bool {
+    match section.flags() {
+        SectionFlags::Elf { sh_flags } => sh_flags & u64::from(object::elf::SHF_WRITE) != 0,
+        _ => matches!(section.kind(), SectionKind::Data | SectionKind::UninitializedData),
+    }
+}
+
 fn is_exec(section: &object::Section<'_, '_>) -> bool {
     match section.flags() {
         SectionFlags::Elf { sh_flags } => sh_flags & u64::from(object::elf::SHF_EXECINSTR) != 0,
@@ -119,7 +128,11 @@ impl SymbolTable {
         let file = elf::parse(bytes).map_err(SymbolError::Elf)?;
         let relocatable = file.kind() == object::ObjectKind::Relocatable;
         let mut exec = Vec::new();
+        let mut writable = Vec::new();
         for s in file.sections() {
+            if is_writable(&s) && !is_exec(&s) {
+                writable.push(s.index().0);
+            }
             if is_exec(&s) {
                 // NOBITS or unreadable sections contribute no bytes.
                 let data = s.data().map(<[u8]>::to_vec).unwrap_or_default();
@@ -155,6 +168,7 @@ impl SymbolTable {
                 size: s.size(),
                 is_function: s.kind() == SymbolKind::Text,
                 executable,
+                writable: s.section_index().is_some_and(|i| writable.contains(&i.0)),
             });
         }
         symbols.sort_by(|a, b| (a.addr, &a.name).cmp(&(b.addr, &b.name)));

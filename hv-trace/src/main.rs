@@ -57,6 +57,18 @@ enum Cmd {
         #[command(subcommand)]
         action: ProbeCmd,
     },
+    /// Set a variable of a running VM by its name in the VM's ELF, e.g. the
+    /// paper app's overload knob: `hv-trace set App_Overload 10`. The
+    /// hypervisor writes it through the VM's own page tables; only .data and
+    /// .bss variables of 1, 2, 4 or 8 bytes.
+    Set {
+        variable: String,
+        /// Decimal, 0x hex, or negative.
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+        #[arg(long, value_enum, default_value = "rtos")]
+        vm: Vm,
+    },
     /// Run a shell command in the running Linux guest (its output and status).
     Exec {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
@@ -197,6 +209,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ProbeCmd::Sites { vm, show } => cli::probe::sites(vm, show)?,
             ProbeCmd::Funcs { pattern, vm } => cli::probe::funcs(pattern.as_deref(), vm)?,
         },
+        Cmd::Set { variable, value, vm } => cli::probe::set(&variable, &value, vm)?,
         Cmd::Record { duration, out, timing } => {
             let dir = session::dir();
             let mut ctl = Control::connect(&dir)?;

@@ -81,6 +81,10 @@ fn call(vm: &'static VmConfig, f: HvcFunction, a: [u64; 5], frame: &mut TrapFram
             require_linux(vm)?;
             crate::probe::plan(vm, a[0], a[1], a[2], a[3])
         }
+        HvcFunction::MemWrite => {
+            require_linux(vm)?;
+            crate::probe::request_write(a[0], a[1], a[2], a[3])
+        }
         HvcFunction::ProbeRemove => {
             require_linux(vm)?;
             crate::probe::request_remove(a[0], a[1])

@@ -259,6 +259,29 @@ fn sysfs_parsers_accept_commands_and_refuse_garbage() {
     assert!(matches!(parse_probe(b"add 256 0x1000"), Err(E::OutOfRange { .. })));
     assert!(matches!(parse_probe(b"add 1 0"), Err(E::OutOfRange { .. })));
     assert!(matches!(parse_probe(b"add 1 0x"), Err(E::NotANumber { .. })));
+    // Setting a variable: aligned, a size of a load, a value that fits it.
+    let write = ProbeCmd::Write {
+        vm: 1,
+        addr: 0xffff_0000_4012_3458,
+        size: 4,
+        value: 0x2a,
+    };
+    assert_eq!(parse_probe(b"write 1 ffff000040123458 4 2a\n"), Ok(write));
+    assert_eq!(parse_probe(write.to_string().as_bytes()), Ok(write));
+    assert_eq!(
+        parse_probe(b"write 1 0x1002 4 1"),
+        Err(E::Unaligned { addr: 0x1002, size: 4 })
+    );
+    assert_eq!(parse_probe(b"write 1 0x1000 3 1"), Err(E::BadSize("3")));
+    assert!(matches!(
+        parse_probe(b"write 1 0x1000 1 100"),
+        Err(E::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        parse_probe(b"write 1 0x1000 8 ffffffffffffffff"),
+        Ok(ProbeCmd::Write { value: u64::MAX, .. })
+    ));
+    assert_eq!(parse_probe(b"write 1 0x1000 2"), Err(E::Missing("value")));
     // Messages say why.
     assert_eq!(
         parse_probe(b"remove 1 99999").unwrap_err().to_string(),
@@ -366,8 +389,8 @@ fn module_loads_with_sysfs_events_and_version() {
         "{console}"
     );
     has(lines, console, "version module 0.1.0");
-    has(lines, console, "version abi 1.2");
-    has(lines, console, "version hypervisor_abi 1.2");
+    has(lines, console, "version abi 1.3");
+    has(lines, console, "version hypervisor_abi 1.3");
     assert!(console.contains("ABI layout: "), "{console}");
     assert!(console.contains("values agree with hvtrace_abi.h"), "{console}");
 }

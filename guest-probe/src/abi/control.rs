@@ -51,6 +51,17 @@ pub enum ProbeCmd {
         /// The probe id `add` returned.
         id: u16,
     },
+    /// `write <vm> <hexaddr> <size> <hexvalue>`: set a variable of the VM.
+    Write {
+        /// The VM.
+        vm: u8,
+        /// Guest virtual address, aligned to `size`.
+        addr: u64,
+        /// 1, 2, 4 or 8 bytes.
+        size: u8,
+        /// The value (its low `size` bytes are stored).
+        value: u64,
+    },
 }
 
 /// What an added probe's hits record.
@@ -101,6 +112,15 @@ pub enum ParseError<'a> {
     },
     /// A probe address that cannot hold an A64 instruction.
     Misaligned(u64),
+    /// A `write` size other than 1, 2, 4 or 8.
+    BadSize(&'a str),
+    /// A `write` address not aligned to its size.
+    Unaligned {
+        /// The address.
+        addr: u64,
+        /// The size it must be aligned to.
+        size: u64,
+    },
     /// Words after a complete command.
     Trailing(&'a str),
     /// A label with spaces, unprintable bytes or more than 16 bytes.
@@ -126,6 +146,8 @@ impl fmt::Display for ParseError<'_> {
                 write!(f, "{what} {given} out of range ({min}..={max})")
             }
             Self::Misaligned(a) => write!(f, "address {a:#x} is not 4-byte aligned"),
+            Self::BadSize(s) => write!(f, "size {s:?} is not 1, 2, 4 or 8"),
+            Self::Unaligned { addr, size } => write!(f, "address {addr:#x} is not aligned to its size {size}"),
             Self::Trailing(w) => write!(f, "unexpected '{w}' after the command"),
             Self::BadLabel(l) => write!(f, "label '{l}' is not 1 to {LABEL_LEN} printable characters"),
             Self::Fetch(e) => write!(f, "{e}"),
@@ -221,13 +243,13 @@ fn write_plan(f: &mut fmt::Formatter<'_>, plan: &FetchPlan) -> fmt::Result {
     Ok(())
 }
 
-/// `probes`: `add <vm> <hexaddr> [switch] [label=<label>] [ARG]...` or
-/// `remove <vm> <id>`.
+/// `probes`: `add <vm> <hexaddr> [switch] [label=<label>] [ARG]...`,
+/// `remove <vm> <id>` or `write <vm> <hexaddr> <size> <hexvalue>`.
 pub fn parse_probe(buf: &[u8]) -> Result<ProbeCmd, ParseError<'_>> {
     let s = text(buf)?;
     let mut words = s.split_ascii_whitespace();
     let verb = words.next().ok_or(ParseError::Empty)?;
-    if verb != "add" && verb != "remove" {
+    if !matches!(verb, "add" | "remove" | "write") {
         return Err(ParseError::UnknownCommand(verb));
     }
     let mut arg = |what: &'static str, radix: u32, min: u64, max: u64| {
@@ -254,6 +276,28 @@ pub fn parse_probe(buf: &[u8]) -> Result<ProbeCmd, ParseError<'_>> {
         }
         let plan = plan_words(rest)?;
         ProbeCmd::Add { vm, addr, kind, plan }
+    } else if verb == "write" {
+        let addr = arg("address", 16, 0, u64::MAX)?;
+        let given = words.next().ok_or(ParseError::Missing("size"))?;
+        let size = match given {
+            "1" | "2" | "4" | "8" => given.as_bytes()[0] - b'0',
+            _ => return Err(ParseError::BadSize(given)),
+        };
+        let size = u64::from(size);
+        if addr % size != 0 {
+            return Err(ParseError::Unaligned { addr, size });
+        }
+        let mut arg = |what: &'static str, radix: u32, min: u64, max: u64| {
+            number(what, words.next().ok_or(ParseError::Missing(what))?, radix, min, max)
+        };
+        let max = if size == 8 { u64::MAX } else { (1 << (size * 8)) - 1 };
+        let value = arg("value", 16, 0, max)?;
+        ProbeCmd::Write {
+            vm,
+            addr,
+            size: size as u8,
+            value,
+        }
     } else {
         let id = arg("probe id", 10, 0, u64::from(MAX_PROBE_ID) - 1)? as u16;
         ProbeCmd::Remove { vm, id }
@@ -279,6 +323,7 @@ impl fmt::Display for ProbeCmd {
                 write_plan(f, &plan)
             }
             Self::Remove { vm, id } => write!(f, "remove {vm} {id}"),
+            Self::Write { vm, addr, size, value } => write!(f, "write {vm} {addr:x} {size} {value:x}"),
         }
     }
 }

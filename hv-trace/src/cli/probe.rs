@@ -98,6 +98,17 @@ fn describe_args(site: &Site) -> String {
     }
 }
 
+/// `hv-trace set VARIABLE VALUE`.
+pub fn set(variable: &str, value: &str, vm: Vm) -> Result<()> {
+    let (mut ctl, images) = connect()?;
+    let image = Image::load(&images, vm)?;
+    let var = probe::Variable::resolve(&image, variable)?;
+    let raw = var.encode(value)?;
+    hvtrace::write(&mut ctl, vm.id(), var.addr, var.size, raw)?;
+    println!("{variable} ({:#x}, {} bytes) in {vm:?} = {value}", var.addr, var.size);
+    Ok(())
+}
+
 pub fn remove(target: &str, vm: Vm) -> Result<()> {
     let (mut ctl, images) = connect()?;
     let ids = match target.parse::<u16>() {

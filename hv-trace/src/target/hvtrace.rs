@@ -95,6 +95,20 @@ pub fn ensure_timing_probes(ctl: &mut Control, images: &Artifacts) -> Result<Vec
     Ok(added)
 }
 
+/// Stores `value` in `size` bytes at `addr` of VM `vm` (`hv-trace set`).
+pub fn write(ctl: &mut Control, vm: u8, addr: u64, size: u8, value: u64) -> Result<()> {
+    let out = ctl.exec(&probe_command(&ProbeCmd::Write { vm, addr, size, value }), T)?;
+    if out.status != 0 {
+        let why = ctl.exec("dmesg | grep -i hvtrace | tail -n 2", Duration::from_secs(5))?;
+        bail!(
+            "the system refused to write at {addr:#x}: {}\n{}",
+            out.text.trim(),
+            why.text.trim()
+        );
+    }
+    Ok(())
+}
+
 /// Removes probe `id` of VM `vm`.
 pub fn remove(ctl: &mut Control, vm: u8, id: u16) -> Result<()> {
     let out = ctl.exec(&probe_command(&ProbeCmd::Remove { vm, id }), T)?;

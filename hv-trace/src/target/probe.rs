@@ -177,6 +177,63 @@ pub enum Placement {
     },
 }
 
+/// A variable of a VM's image that `hv-trace set` may write: its address
+/// and size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Variable {
+    pub addr: u64,
+    pub size: u8,
+}
+
+impl Variable {
+    /// `name` in the image: one symbol in a writable, non-executable section
+    /// (`.data`, `.bss`) of 1, 2, 4 or 8 bytes.
+    pub fn resolve(image: &Image, name: &str) -> Result<Variable> {
+        let found = image.symbols.lookup(name);
+        let sym = match found.as_slice() {
+            [] => bail!("no symbol {name:?} in {}", image.path.display()),
+            [one] => *one,
+            more => bail!("{name:?} names {} symbols in {}", more.len(), image.path.display()),
+        };
+        if !sym.writable {
+            bail!(
+                "{name} at {:#x} is not a variable (not in a writable data section): only .data and .bss are set",
+                sym.addr
+            );
+        }
+        let size = match sym.size {
+            1 | 2 | 4 | 8 => sym.size as u8,
+            n => bail!("{name} is {n} bytes: only variables of 1, 2, 4 or 8 bytes are set"),
+        };
+        if sym.addr % u64::from(size) != 0 {
+            bail!("{name} at {:#x} is not aligned to its size {size}", sym.addr);
+        }
+        Ok(Variable { addr: sym.addr, size })
+    }
+
+    /// `value` (decimal, `0x` hex, or negative for a signed variable) as the
+    /// variable's bytes, refused when it does not fit.
+    pub fn encode(&self, value: &str) -> Result<u64> {
+        let bits = u32::from(self.size) * 8;
+        let v = value.trim();
+        let parsed = if let Some(h) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+            u64::from_str_radix(h, 16).ok()
+        } else if let Some(neg) = v.strip_prefix('-') {
+            neg.parse::<u64>()
+                .ok()
+                .filter(|&m| bits == 64 || m <= 1 << (bits - 1))
+                .map(|m| m.wrapping_neg())
+        } else {
+            v.parse::<u64>().ok()
+        };
+        let raw = parsed.with_context(|| format!("{value:?} is not a number (decimal, 0x hex, or negative)"))?;
+        let mask = if bits == 64 { u64::MAX } else { (1 << bits) - 1 };
+        let fits = v.starts_with('-') || raw <= mask;
+        anyhow::ensure!(fits, "{value} does not fit in {} bytes", self.size);
+        Ok(raw & mask)
+    }
+}
+
 /// A VM's image, read once: its path, bytes and symbols.
 pub struct Image {
     pub path: PathBuf,
@@ -296,4 +353,26 @@ pub fn resolve(
         returns,
         tail_calls: sites.tail_calls,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Variable;
+
+    #[test]
+    fn a_value_is_encoded_in_the_variables_size_or_refused() {
+        let u32v = Variable { addr: 0x1000, size: 4 };
+        assert_eq!(u32v.encode("10").unwrap(), 10);
+        assert_eq!(u32v.encode("0xffffffff").unwrap(), 0xffff_ffff);
+        assert_eq!(u32v.encode("-1").unwrap(), 0xffff_ffff);
+        assert!(u32v.encode("0x100000000").unwrap_err().to_string().contains("does not fit in 4 bytes"));
+        assert!(u32v.encode("ten").unwrap_err().to_string().contains("not a number"));
+        let u8v = Variable { addr: 0x1000, size: 1 };
+        assert_eq!(u8v.encode("-128").unwrap(), 0x80);
+        assert!(u8v.encode("-129").is_err());
+        assert!(u8v.encode("256").is_err());
+        let u64v = Variable { addr: 0x1000, size: 8 };
+        assert_eq!(u64v.encode("-1").unwrap(), u64::MAX);
+        assert_eq!(u64v.encode("18446744073709551615").unwrap(), u64::MAX);
+    }
 }

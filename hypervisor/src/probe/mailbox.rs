@@ -3,7 +3,7 @@
 //! its code changes). A request from another core goes through the target
 //! core's mailbox and an SGI; the caller waits for the answer.
 
-use super::patch::{add_here, remove_here};
+use super::patch::{add_here, remove_here, write_here};
 use crate::arch;
 use crate::gic::{self, REQUEST_SGI};
 use crate::percpu::{this_cpu, MAX_CPUS};
@@ -22,6 +22,7 @@ pub(super) const CLAIMED: u32 = 3;
 pub(super) const RUNNING: u32 = 4;
 pub(super) const OP_ADD: u64 = 1;
 pub(super) const OP_REMOVE: u64 = 2;
+pub(super) const OP_WRITE: u64 = 3;
 
 pub(super) struct Mailbox {
     pub(super) state: AtomicU32,
@@ -122,6 +123,7 @@ pub(super) fn run_op(vm: &'static VmConfig, op: u64, a: [u64; 3], plan: &FetchPl
             plan,
         ),
         OP_REMOVE => remove_here(vm, a[0]),
+        OP_WRITE => write_here(vm, a[0], a[1], a[2]),
         _ => Err(HvError::NotSupported),
     }
 }

@@ -37,7 +37,7 @@ use guest_probe::emulate::Execution;
 use guest_probe::memory::GuestMemory;
 use hyp_core::config::{self, VmConfig};
 use hyp_core::hit_cost::HitCost;
-use mailbox::{on_vm_core, OP_ADD, OP_REMOVE};
+use mailbox::{on_vm_core, OP_ADD, OP_REMOVE, OP_WRITE};
 
 /// Probes per VM.
 pub const MAX_PROBES: usize = 256;
@@ -188,6 +188,12 @@ pub fn request_remove(vm_id: u64, id: u64) -> Result<u64, HvError> {
         return Err(HvError::InvalidArgument);
     }
     on_vm_core(vm, OP_REMOVE, [id, 0, 0], &FetchPlan::EMPTY)
+}
+
+/// MEM_WRITE: set `size` bytes at `va` in VM `vm_id` (translated on its core).
+pub fn request_write(vm_id: u64, va: u64, size: u64, value: u64) -> Result<u64, HvError> {
+    let vm = target_vm(vm_id)?;
+    on_vm_core(vm, OP_WRITE, [va, size, value], &FetchPlan::EMPTY)
 }
 
 /// PROBE_LIST: the `index`-th probe of `vm`: (kind << 16 | id, va, hits).

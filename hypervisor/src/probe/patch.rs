@@ -186,6 +186,44 @@ pub(super) fn remove_here(vm: &'static VmConfig, id: u64) -> Result<u64, HvError
     Ok(hits)
 }
 
+/// MEM_WRITE on the VM's own core: store `size` bytes of `value` at `va`,
+/// translated as the VM's EL1 would write it (a page it cannot write is
+/// refused) into its own RAM. A probe's patched word is never overwritten.
+pub(super) fn write_here(vm: &'static VmConfig, va: u64, size: u64, value: u64) -> Result<u64, HvError> {
+    if !matches!(size, 1 | 2 | 4 | 8) || va % size != 0 {
+        return Err(HvError::InvalidArgument);
+    }
+    let mut mem = VmPhysMem { vm };
+    let t = translator()
+        .translate(&mem, GuestVirtAddr::new(va), Access::Write)
+        .map_err(|fault| {
+            crate::warn!("write at {va:#x} in VM {} refused: {fault}", vm.name);
+            HvError::Unmapped
+        })?;
+    if crate::vm::ipa_to_pa(vm, t.ipa.raw(), size) != Some(t.pa.raw()) {
+        crate::warn!(
+            "write at {va:#x} in VM {} refused: IPA {:#x} is not its RAM",
+            vm.name,
+            t.ipa.raw()
+        );
+        return Err(HvError::Denied);
+    }
+    let t_lock = table(vm.id)?.lock();
+    let (pa, end) = (t.pa.raw(), t.pa.raw() + size);
+    if t_lock.slots.iter().flatten().any(|p| p.pa < end && pa < p.pa + 4) {
+        crate::warn!("write at {va:#x} in VM {} refused: a probe's word is there", vm.name);
+        return Err(HvError::Exists);
+    }
+    mem.write(PhysAddr::new(pa), &value.to_le_bytes()[..size as usize])
+        .map_err(|_| HvError::Unmapped)?;
+    drop(t_lock);
+    crate::info!(
+        "VM {}: wrote {value:#x} ({size} bytes) at {va:#x} (PA {pa:#x})",
+        vm.name
+    );
+    Ok(0)
+}
+
 /// What this CPU implements that decides how a displaced instruction runs.
 fn cpu_features() -> emulate::Cpu {
     // ID_AA64ISAR2_EL1 by its encoding: older assemblers lack the name, and
