@@ -7,6 +7,7 @@
 use guest_probe::symbols::SymbolTable;
 use hv_trace_e2e::{build_artifacts, ground_truth, ok, GtSwitch, Monitor, System};
 use std::collections::BTreeMap;
+use trace_convert::probe_values::{self, ProbeValue};
 
 /// The paper app's configuration (guests/ucos-ii/apps/paper/app.c): tasks at
 /// priorities 10..13, released together every 50 ticks of 1 ms, each doing
@@ -67,35 +68,24 @@ fn gt_tick(gt: &[GtSwitch], tick: u32) -> u64 {
         .cntvct
 }
 
-fn num(v: &serde_json::Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} is not a number in {v}"))
-}
-
-#[test]
-fn jobs_periods_and_response_times_agree_with_the_ground_truth() {
-    let built = build_artifacts("rtos", &["--ground-truth"]).unwrap();
-    let elf = SymbolTable::from_elf(&std::fs::read(built["rtos"].as_str().unwrap()).unwrap()).unwrap();
-    let sys = System::start(&["--ground-truth"]).unwrap();
-
-    let out_path = hv_trace_e2e::repo_root().join("target/e2e/timing");
+/// `hv-trace record --timing` then `hv-trace analyze --json` into
+/// target/e2e/NAME: the printed table, the JSON and the recording.
+fn record_and_analyze(sys: &System, name: &str) -> (String, serde_json::Value, std::path::PathBuf) {
+    let out_path = hv_trace_e2e::repo_root().join("target/e2e").join(name);
     let _ = std::fs::remove_dir_all(&out_path);
     std::fs::create_dir_all(&out_path).unwrap();
-    let out = out_path.to_str().unwrap();
     ok(
-        sys.hv_trace(&["record", "--timing", "--duration", "6", "--out", out])
-            .unwrap(),
+        sys.hv_trace(&[
+            "record",
+            "--timing",
+            "--duration",
+            "6",
+            "--out",
+            out_path.to_str().unwrap(),
+        ])
+        .unwrap(),
         "record --timing",
     );
-    let list = ok(sys.hv_trace(&["probe", "list"]).unwrap(), "probe list");
-    for site in ["OSCtxSw", "OSIntCtxSw", "OSTimeTick", "OSTimeDly"] {
-        assert!(list.contains(site), "record --timing put a probe on {site}:\n{list}");
-    }
-    let mut mon = Monitor::connect(sys.path()).unwrap();
-    let gt = ground_truth(&mut mon, elf.lookup("OSGtLog")[0].addr).unwrap();
-    drop(mon);
-
     let guest = out_path.join("guest.dat");
     let json_path = out_path.join("timing.json");
     let table = ok(
@@ -109,8 +99,32 @@ fn jobs_periods_and_response_times_agree_with_the_ground_truth() {
         "analyze",
     );
     eprintln!("{table}");
+    let json = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    (table, json, guest)
+}
+
+fn num(v: &serde_json::Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} is not a number in {v}"))
+}
+
+#[test]
+fn jobs_periods_and_response_times_agree_with_the_ground_truth() {
+    let built = build_artifacts("rtos", &["--ground-truth"]).unwrap();
+    let elf = SymbolTable::from_elf(&std::fs::read(built["rtos"].as_str().unwrap()).unwrap()).unwrap();
+    let sys = System::start(&["--ground-truth"]).unwrap();
+
+    let (table, timing, _) = record_and_analyze(&sys, "timing");
+    let list = ok(sys.hv_trace(&["probe", "list"]).unwrap(), "probe list");
+    for site in ["OSCtxSw", "OSIntCtxSw", "OSTimeTick", "OSTimeDly"] {
+        assert!(list.contains(site), "record --timing put a probe on {site}:\n{list}");
+    }
+    let mut mon = Monitor::connect(sys.path()).unwrap();
+    let gt = ground_truth(&mut mon, elf.lookup("OSGtLog")[0].addr).unwrap();
+    drop(mon);
+
     assert!(!table.contains("note:"), "nothing limits the analysis:\n{table}");
-    let timing: serde_json::Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
     // The tick timer runs on the host's clock under TCG: a median within 2 %.
     let tick = num(&timing, "tick_ns");
     assert!(
@@ -221,4 +235,88 @@ fn jobs_periods_and_response_times_agree_with_the_ground_truth() {
     eprintln!(
         "per task: jobs, then (median, largest) difference from the ground truth of job ends, execution times, response times in ns: {worst:?}"
     );
+
+    // --- the overload: Task4 overruns on purpose, the analysis finds each one ----------
+    refused(
+        sys.hv_trace(&["set", "OSCtxSw", "1"]).unwrap(),
+        "setting code",
+        "not a variable",
+    );
+    refused(
+        sys.hv_trace(&["set", "App_Overload", "0x100000000"]).unwrap(),
+        "a value too large",
+        "does not fit in 4 bytes",
+    );
+    ok(
+        sys.hv_trace(&["set", "App_Overload", "10"]).unwrap(),
+        "set App_Overload 10",
+    );
+    // The app's own overrun count, as each job leaves it: Task4 calls
+    // App_DelayUntil right after counting its job's overrun.
+    ok(
+        sys.hv_trace(&["probe", "add", "App_DelayUntil overruns=App_Overruns"])
+            .unwrap(),
+        "probe add App_DelayUntil",
+    );
+    let (table, timing, guest) = record_and_analyze(&sys, "timing-overload");
+    ok(
+        sys.hv_trace(&["set", "App_Overload", "0"]).unwrap(),
+        "set App_Overload 0",
+    );
+    let counts: Vec<(u64, u64)> = trace_convert::Trace::open(&guest)
+        .unwrap()
+        .events()
+        .map(|e| e.unwrap())
+        .filter(|e| e.name() == "rtos_probe" && e.str("comm") == Some("RTOS-Task4"))
+        .filter_map(|e| {
+            let what = probe_values::parse(e.str("what").unwrap());
+            match (what.label, what.get("overruns")) {
+                ("App_DelayUntil", Some(ProbeValue::UInt(n))) => Some((e.int("ts_counter").unwrap() as u64, *n)),
+                _ => None,
+            }
+        })
+        .collect();
+    let before = |ts: u64| {
+        counts
+            .iter()
+            .take_while(|&&(t, _)| t <= ts)
+            .last()
+            .unwrap_or_else(|| panic!("an App_DelayUntil hit of Task4 before counter {ts}"))
+            .1
+    };
+    let task4: Vec<&serde_json::Value> = timing["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["task"] == "RTOS-Task4")
+        .collect();
+    let misses = task4.iter().filter(|j| j["missed"] == true).count() as u64;
+    let overruns = before(num(task4[task4.len() - 1], "end")) - before(num(task4[0], "start"));
+    eprintln!(
+        "overload: {} Task4 jobs, {misses} missed; the app counted {overruns} overruns",
+        task4.len()
+    );
+    assert!(misses >= 5, "every 10th job of Task4 overruns:\n{table}");
+    assert_eq!(misses, overruns, "deadline misses found vs the app's own overrun count");
+    for t in timing["tasks"].as_array().unwrap() {
+        if t["name"] != "RTOS-Task4" && t["name"].as_str().unwrap().starts_with("RTOS-Task") {
+            assert_eq!(
+                num(t, "misses"),
+                0,
+                "{}: the higher priorities are untouched",
+                t["name"]
+            );
+        }
+    }
+    assert!(
+        table.contains("missed: RTOS-Task4 job"),
+        "the worst jobs are named:\n{table}"
+    );
+}
+
+/// `hv-trace` refused with an error that says `why`.
+fn refused(out: std::process::Output, what: &str, why: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{what} was accepted");
+    assert!(err.contains(why), "{what}: {err}");
 }

@@ -6,6 +6,10 @@
  * a fixed iteration count, calibrated once at start-up against the
  * counter. A low-priority reporter prints one line per task every second,
  * so console output never lengthens the tasks' runs.
+ *
+ * An overload to find, switched at run time (`hv-trace set App_Overload N`):
+ * while N > 0, every N-th job of Task4 does a whole period's work more, so
+ * it completes after its next release: an overrun, which the app counts.
  */
 #include "app_common.h"
 
@@ -22,6 +26,9 @@ typedef struct {
 } App_TaskStats;
 
 static App_TaskStats App_Stats[APP_NTASKS];
+/* The overload knob (0: off) and the overruns of all tasks. */
+volatile INT32U App_Overload;
+volatile INT32U App_Overruns;
 static INT32U App_ItersPerMs;
 static volatile INT32U App_Sink;
 static const char *const App_Names[APP_NTASKS] = {
@@ -75,15 +82,21 @@ static void App_PeriodicTask(void *p_arg)
 
     for (;;) {
         INT64U t0;
+        INT32U overload;
 
         App_DelayUntil(next);
         t0 = BSP_CounterGet();
         App_Work(iters);
+        overload = App_Overload; /* read once: it may change meanwhile */
+        if (idx == APP_NTASKS - 1u && overload != 0u && st->jobs % overload == 0u) {
+            App_Work(App_ItersPerMs * APP_PERIOD_MS);
+        }
         st->last_ticks = BSP_CounterGet() - t0;
         st->jobs++;
         next += period;
         if ((INT32S)(next - OSTimeGet()) <= 0) {
             st->overruns++;
+            App_Overruns++;
             next = (OSTimeGet() / period + 1u) * period;
         }
     }
