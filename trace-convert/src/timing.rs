@@ -529,9 +529,10 @@ impl Timing {
         for j in worst.iter().take(5) {
             let _ = writeln!(
                 s,
-                "  missed: {} job ending at counter {}: response {} us, exec {} us, {} preemptions",
+                "  missed: {} job ending at counter {} ({:.6} s): response {} us, exec {} us, {} preemptions",
                 j.task,
                 j.end,
+                j.end as f64 / self.counter_hz.max(1) as f64,
                 us(j.response_ns),
                 us(j.exec_ns),
                 j.preemptions
@@ -643,7 +644,7 @@ mod tests {
         assert_eq!((row.jobs, row.misses, row.deadline_ns), (3, 2, Some(150_000)));
         assert!(t
             .render()
-            .contains("missed: T1 job ending at counter 2300: response 300.0 us"));
+            .contains("missed: T1 job ending at counter 2300 (0.002300 s): response 300.0 us"));
         assert!(opts.add_deadline("T1").is_err());
         assert!(opts.add_deadline("T1=fast").is_err());
         assert_eq!(parse_duration("1.5ms"), Some(1_500_000));
