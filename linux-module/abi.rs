@@ -56,6 +56,8 @@ pub(crate) mod hvc {
     pub(crate) const PROBE_PLAN: u64 = 0x17;
     /// x1 = VM, x2 = guest VA, x3 = size, x4 = value; stores it in the VM's RAM.
     pub(crate) const MEM_WRITE: u64 = 0x18;
+    /// x1 = VM, x2 = 0 or 1: IRQ_TIMING records for the VM's interrupts.
+    pub(crate) const IRQ_TIMING: u64 = 0x19;
     /// x1 = count; returns the number of synthetic records written.
     pub(crate) const TEST_EMIT: u64 = 0x1f;
 }
@@ -106,6 +108,9 @@ pub(crate) mod kind {
     pub(crate) const CLOCK_SYNC: u16 = 3;
     /// Lost records: `pc` holds how many.
     pub(crate) const LOST: u16 = 4;
+    /// An interrupt taken at EL2: `pc` = when due, `probe_id` = INTID,
+    /// `next_name[..8]` = when injected.
+    pub(crate) const IRQ_TIMING: u16 = 5;
 }
 
 /// `STATS` counter indices, with the names `stats` prints.
@@ -294,6 +299,7 @@ layout_table! {
     "HVTRACE_HVC_STATS" => hvc::STATS,
     "HVTRACE_HVC_PROBE_PLAN" => hvc::PROBE_PLAN,
     "HVTRACE_HVC_MEM_WRITE" => hvc::MEM_WRITE,
+    "HVTRACE_HVC_IRQ_TIMING" => hvc::IRQ_TIMING,
     "HVTRACE_HVC_TEST_EMIT" => hvc::TEST_EMIT,
     "HVTRACE_ENOTSUPP" => err::NOTSUPP,
     "HVTRACE_EINVAL" => err::INVAL,
@@ -313,6 +319,7 @@ layout_table! {
     "HVTRACE_REC_PROBE_HIT" => kind::PROBE_HIT,
     "HVTRACE_REC_CLOCK_SYNC" => kind::CLOCK_SYNC,
     "HVTRACE_REC_LOST" => kind::LOST,
+    "HVTRACE_REC_IRQ_TIMING" => kind::IRQ_TIMING,
     "HVTRACE_STAT_PROBE_HITS" => HYP_STATS[0].0,
     "HVTRACE_STAT_RECORDS" => HYP_STATS[1].0,
     "HVTRACE_STAT_DROPS" => HYP_STATS[2].0,

@@ -83,6 +83,7 @@ struct Counters {
     switches: AtomicU64,
     probe_hits: AtomicU64,
     hyp_clock_syncs: AtomicU64,
+    irq_timings: AtomicU64,
     lost_markers: AtomicU64,
     lost_records: AtomicU64,
     seq_gaps: AtomicU64,
@@ -99,6 +100,7 @@ static COUNT: Counters = Counters {
     switches: AtomicU64::new(0),
     probe_hits: AtomicU64::new(0),
     hyp_clock_syncs: AtomicU64::new(0),
+    irq_timings: AtomicU64::new(0),
     lost_markers: AtomicU64::new(0),
     lost_records: AtomicU64::new(0),
     seq_gaps: AtomicU64::new(0),
@@ -159,6 +161,8 @@ mod shim {
             what: *const c_char,
             what_len: u32,
         );
+        fn hvtrace_shim_emit_irq(ts: u64, cpu: u32, vm: u32, irq: u32, due: u64, injected: u64, seq: u32);
+        fn hvtrace_shim_irq_enabled() -> bool;
         fn hvtrace_shim_ipa_buf_alloc(len: usize) -> *mut u8;
         fn hvtrace_shim_ipa_buf_free(buf: *mut u8);
         fn hvtrace_shim_ipa_of(buf: *const u8) -> u64;
@@ -288,6 +292,18 @@ mod shim {
         unsafe { hvtrace_shim_switch_enabled() }
     }
 
+    /// Whether `hvtrace:rtos_irq` is on (a static key).
+    pub(crate) fn irq_enabled() -> bool {
+        // SAFETY: no arguments; reads a static key.
+        unsafe { hvtrace_shim_irq_enabled() }
+    }
+
+    /// Emits `hvtrace:rtos_irq`.
+    pub(crate) fn emit_irq(ts: u64, cpu: u32, vm: u32, irq: u32, due: u64, injected: u64, seq: u32) {
+        // SAFETY: plain values only.
+        unsafe { hvtrace_shim_emit_irq(ts, cpu, vm, irq, due, injected, seq) }
+    }
+
     /// Whether `hvtrace:rtos_probe` is on (a static key).
     pub(crate) fn probe_enabled() -> bool {
         // SAFETY: no arguments; reads a static key.
@@ -413,6 +429,7 @@ struct Tally {
     /// Whether each event is on, read once per ring (a static key each).
     switch_on: bool,
     probe_on: bool,
+    irq_on: bool,
     /// The ring's next expected sequence number (1 << 32 | seq once known),
     /// loaded before and stored after its records: one drainer at a time.
     next_seq: u64,
@@ -423,6 +440,7 @@ impl Tally {
     fn start_ring(&mut self, ring: usize) {
         self.switch_on = shim::switch_enabled();
         self.probe_on = shim::probe_enabled();
+        self.irq_on = shim::irq_enabled();
         self.next_seq = NEXT_SEQ.get(ring).map_or(0, |s| s.load(Ordering::Relaxed));
     }
 
@@ -547,6 +565,22 @@ fn emit(ring: usize, r: &Record, data: &[u8], tally: &mut Tally) {
                 } else {
                     emit(What::<WHAT_MAX>::of(r, data).text());
                 }
+            }
+        }
+        kind::IRQ_TIMING => {
+            bump(&COUNT.irq_timings, 1);
+            if tally.irq_on {
+                let mut injected = [0u8; 8];
+                injected.copy_from_slice(&r.next_name[..8]);
+                shim::emit_irq(
+                    r.timestamp,
+                    r.cpu.into(),
+                    r.vm.into(),
+                    r.probe_id.into(),
+                    r.pc,
+                    u64::from_le_bytes(injected),
+                    r.seq,
+                );
             }
         }
         kind::CLOCK_SYNC => bump(&COUNT.hyp_clock_syncs, 1),
@@ -975,6 +1009,10 @@ fn store_probes(input: &[u8]) -> Result {
             }
             pr_info!("probe {id} removed from VM {vm}\n");
         }
+        ProbeCmd::IrqTiming { vm, on } => {
+            hvc::call(f::IRQ_TIMING, vm.into(), on.into(), 0).map_err(|e| e.fail("IRQ_TIMING"))?;
+            pr_info!("VM {vm}: interrupt timing {}\n", if on { "on" } else { "off" });
+        }
         ProbeCmd::Write { vm, addr, size, value } => {
             hvc::call5(f::MEM_WRITE, [vm.into(), addr, size.into(), value, 0]).map_err(|e| e.fail("MEM_WRITE"))?;
             pr_info!("VM {vm}: wrote {value:#x} ({size} bytes) at {addr:#x}\n");
@@ -1072,6 +1110,7 @@ fn show_stats(p: &mut Page<'_>) -> Result {
     let _ = writeln!(p, "records {}", get(&COUNT.records));
     let _ = writeln!(p, "rtos_switch {}", get(&COUNT.switches));
     let _ = writeln!(p, "rtos_probe {}", get(&COUNT.probe_hits));
+    let _ = writeln!(p, "rtos_irq {}", get(&COUNT.irq_timings));
     let _ = writeln!(p, "drops {}", ring_drops.max(lost));
     let _ = writeln!(p, "ring_drops {ring_drops}");
     let _ = writeln!(p, "lost_markers {}", get(&COUNT.lost_markers));

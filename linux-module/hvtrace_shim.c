@@ -75,6 +75,7 @@ static const struct hvtrace_layout_entry hvtrace_layout[] = {
 	VAL(HVTRACE_HVC_PROBE_LIST),
 	VAL(HVTRACE_HVC_PROBE_PLAN),
 	VAL(HVTRACE_HVC_MEM_WRITE),
+	VAL(HVTRACE_HVC_IRQ_TIMING),
 	VAL(HVTRACE_HVC_TRACE_ENABLE),
 	VAL(HVTRACE_HVC_RING_INFO),
 	VAL(HVTRACE_HVC_STATS),
@@ -97,6 +98,7 @@ static const struct hvtrace_layout_entry hvtrace_layout[] = {
 	VAL(HVTRACE_REC_PROBE_HIT),
 	VAL(HVTRACE_REC_CLOCK_SYNC),
 	VAL(HVTRACE_REC_LOST),
+	VAL(HVTRACE_REC_IRQ_TIMING),
 	VAL(HVTRACE_STAT_PROBE_HITS),
 	VAL(HVTRACE_STAT_RECORDS),
 	VAL(HVTRACE_STAT_DROPS),
@@ -131,6 +133,17 @@ bool hvtrace_shim_switch_enabled(void)
 bool hvtrace_shim_probe_enabled(void)
 {
 	return trace_rtos_probe_enabled();
+}
+
+bool hvtrace_shim_irq_enabled(void)
+{
+	return trace_rtos_irq_enabled();
+}
+
+void hvtrace_shim_emit_irq(u64 ts_counter, u32 rtos_cpu, u32 vm, u32 irq,
+			   u64 due, u64 injected, u32 seq)
+{
+	trace_rtos_irq(ts_counter, rtos_cpu, vm, irq, due, injected, seq);
 }
 
 void hvtrace_shim_emit_probe(u64 ts_counter, u32 rtos_cpu, u32 probe_id,

@@ -30,6 +30,9 @@ void hvtrace_shim_emit_switch(u64 ts_counter, u32 rtos_cpu, u8 prev_prio,
 			      u32 seq);
 bool hvtrace_shim_switch_enabled(void);
 bool hvtrace_shim_probe_enabled(void);
+bool hvtrace_shim_irq_enabled(void);
+void hvtrace_shim_emit_irq(u64 ts_counter, u32 rtos_cpu, u32 vm, u32 irq,
+			   u64 due, u64 injected, u32 seq);
 void hvtrace_shim_emit_probe(u64 ts_counter, u32 rtos_cpu, u32 probe_id,
 			     u64 pc, u8 prio, const char *comm, u32 seq,
 			     const char *what, u32 what_len);

@@ -84,6 +84,38 @@ TRACE_EVENT(rtos_probe,
 		  (unsigned long long)__entry->ts_counter)
 );
 
+/* An interrupt of a VM as the hypervisor passed it on (counter ticks): when
+ * it was due (the virtual timer's compare value, 0 for others), when it
+ * reached EL2 (ts_counter) and when it was injected into the VM. */
+TRACE_EVENT(rtos_irq,
+	TP_PROTO(u64 ts_counter, u32 rtos_cpu, u32 vm, u32 irq, u64 due,
+		 u64 injected, u32 seq),
+	TP_ARGS(ts_counter, rtos_cpu, vm, irq, due, injected, seq),
+	TP_STRUCT__entry(
+		__field(u64, ts_counter)
+		__field(u32, rtos_cpu)
+		__field(u32, vm)
+		__field(u32, irq)
+		__field(u32, seq)
+		__field(u64, due)
+		__field(u64, injected)
+	),
+	TP_fast_assign(
+		__entry->ts_counter = ts_counter;
+		__entry->rtos_cpu = rtos_cpu;
+		__entry->vm = vm;
+		__entry->irq = irq;
+		__entry->seq = seq;
+		__entry->due = due;
+		__entry->injected = injected;
+	),
+	TP_printk("irq=%u vm=%u rtos_cpu=%u due=%llu ts_counter=%llu injected=%llu seq=%u",
+		  __entry->irq, __entry->vm, __entry->rtos_cpu,
+		  (unsigned long long)__entry->due,
+		  (unsigned long long)__entry->ts_counter,
+		  (unsigned long long)__entry->injected, __entry->seq)
+);
+
 /* The shared counter and the ftrace clock, read together with IRQs off. */
 TRACE_EVENT(clock_sync,
 	TP_PROTO(u64 counter, u64 trace_clock_ns, u64 freq_hz),

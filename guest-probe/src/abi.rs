@@ -84,6 +84,10 @@ pub enum HvcFunction {
     /// its RAM (a variable a user sets at run time, e.g. a test knob). A
     /// word a probe patched is refused. Returns 0.
     MemWrite = 0x18,
+    /// x1 = VM id, x2 = 0 (off) or 1 (on): an [`RecordKind::IrqTiming`]
+    /// record for each interrupt the VM's cores take at EL2. Returns the
+    /// previous state.
+    IrqTiming = 0x19,
     /// x1 = count: emits that many synthetic probe-hit records (tests).
     /// Returns the number written (the rest counted as drops).
     TestEmit = 0x1F,
@@ -91,7 +95,7 @@ pub enum HvcFunction {
 
 impl HvcFunction {
     /// Every function, for tables and the C header.
-    pub const ALL: [HvcFunction; 12] = [
+    pub const ALL: [HvcFunction; 13] = [
         Self::Version,
         Self::ConsoleWrite,
         Self::ProbeAdd,
@@ -103,6 +107,7 @@ impl HvcFunction {
         Self::Stats,
         Self::ProbePlan,
         Self::MemWrite,
+        Self::IrqTiming,
         Self::TestEmit,
     ];
 
@@ -137,6 +142,7 @@ impl HvcFunction {
             Self::Stats => "STATS",
             Self::ProbePlan => "PROBE_PLAN",
             Self::MemWrite => "MEM_WRITE",
+            Self::IrqTiming => "IRQ_TIMING",
             Self::TestEmit => "TEST_EMIT",
         }
     }
@@ -418,6 +424,13 @@ pub enum RecordKind {
     ClockSync = 3,
     /// Lost records: `pc` holds how many were dropped before this one.
     Lost = 4,
+    /// An interrupt of the VM taken at EL2 (when [`HvcFunction::IrqTiming`]
+    /// is on): `timestamp` when it reached EL2, `pc` when it was due (for
+    /// the virtual timer its compare value `CNTV_CVAL`, else 0), `probe_id`
+    /// its INTID, `prev_prio`/`prev_name` the current task (when the VM's
+    /// OS profile names one), and [`Record::irq_injected`] when it was
+    /// put in a list register for the VM.
+    IrqTiming = 5,
 }
 
 impl RecordKind {
@@ -428,6 +441,7 @@ impl RecordKind {
             2 => Some(Self::ProbeHit),
             3 => Some(Self::ClockSync),
             4 => Some(Self::Lost),
+            5 => Some(Self::IrqTiming),
             _ => None,
         }
     }
@@ -495,6 +509,19 @@ impl Record {
         } else {
             0
         }
+    }
+
+    /// An [`RecordKind::IrqTiming`] record's injection time (counter), kept
+    /// in `next_name`'s first 8 bytes.
+    pub fn irq_injected(&self) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.next_name[..8]);
+        u64::from_le_bytes(b)
+    }
+
+    /// Sets [`Record::irq_injected`].
+    pub fn set_irq_injected(&mut self, counter: u64) {
+        self.next_name[..8].copy_from_slice(&counter.to_le_bytes());
     }
 
     /// Sets [`Record::data_slots`] (the producer does, as it writes them).
@@ -773,7 +800,7 @@ mod tests {
         for f in HvcFunction::ALL {
             assert_eq!(HvcFunction::from_id(f.id()), Some(f));
         }
-        assert_eq!(HvcFunction::from_id(0x19), None);
+        assert_eq!(HvcFunction::from_id(0x1a), None);
         assert_eq!(HvcFunction::TestEmit.id(), 0x1f);
         assert_eq!(HvcFunction::Stats.id(), 0x16);
         assert_eq!(ProbeKind::from_raw(1), Some(ProbeKind::ContextSwitch));

@@ -81,6 +81,20 @@ fn call(vm: &'static VmConfig, f: HvcFunction, a: [u64; 5], frame: &mut TrapFram
             require_linux(vm)?;
             crate::probe::plan(vm, a[0], a[1], a[2], a[3])
         }
+        HvcFunction::IrqTiming => {
+            require_linux(vm)?;
+            let flag = usize::try_from(a[0])
+                .ok()
+                .and_then(|i| trace::IRQ_TIMING.get(i))
+                .filter(|_| crate::partition().vm(a[0] as u8).is_some())
+                .ok_or(HvError::InvalidArgument)?;
+            let on = match a[1] {
+                0 => false,
+                1 => true,
+                _ => return Err(HvError::InvalidArgument),
+            };
+            Ok(u64::from(flag.swap(on, Ordering::AcqRel)))
+        }
         HvcFunction::MemWrite => {
             require_linux(vm)?;
             crate::probe::request_write(a[0], a[1], a[2], a[3])

@@ -12,6 +12,10 @@ use hyp_core::config::Partition;
 pub const DEFAULT_CAPACITY: u32 = 4096;
 
 pub static ENABLED: AtomicBool = AtomicBool::new(false);
+/// Per VM: an `IrqTiming` record for each of its interrupts (IRQ_TIMING).
+pub static IRQ_TIMING: [AtomicBool; 4] = [const { AtomicBool::new(false) }; 4];
+/// The virtual timer's PPI: its due time is the guest's `CNTV_CVAL_EL0`.
+const VIRTUAL_TIMER_INTID: u32 = 27;
 /// Per core, so counting is a load and a store (each core writes only its
 /// own row; readers sum the rows).
 static STATS: [[AtomicU64; 7]; MAX_CPUS] = [const { [const { AtomicU64::new(0) }; 7] }; MAX_CPUS];
@@ -73,6 +77,37 @@ fn producer(cpu: &mut PerCpu) -> Option<&mut guest_probe::abi::Producer<'static>
         cpu.ring = Some(ring.producer());
     }
     cpu.ring.as_mut()
+}
+
+/// Whether VM `vm`'s interrupts are timed (one load when off).
+#[inline(always)]
+pub fn irq_timing_on(vm: u8) -> bool {
+    IRQ_TIMING
+        .get(usize::from(vm))
+        .is_some_and(|f| f.load(Ordering::Relaxed))
+        && ENABLED.load(Ordering::Relaxed)
+}
+
+/// Records interrupt `intid` of this core's VM: it reached EL2 at
+/// `arrived` and was put in a list register at `injected` (counter).
+pub fn irq_timing(vm: u8, intid: u32, arrived: u64, injected: u64) {
+    let due = if intid == VIRTUAL_TIMER_INTID {
+        // The guest's own timer registers are live at EL2 (no VHE).
+        crate::read_sysreg!("cntv_cval_el0")
+    } else {
+        0
+    };
+    let mut r = Record {
+        timestamp: arrived,
+        pc: due,
+        kind: RecordKind::IrqTiming as u16,
+        probe_id: intid as u16,
+        vm,
+        cpu: crate::arch::cpu_id() as u8,
+        ..Record::default()
+    };
+    r.set_irq_injected(injected);
+    emit(&r);
 }
 
 /// Append a record to this core's ring and ring Linux's doorbell when the

@@ -77,6 +77,7 @@ fn data_abort(vm: &'static VmConfig, frame: &mut TrapFrame, esr: u64) {
 
 #[no_mangle]
 extern "C" fn hyp_lower_irq(_frame: &mut TrapFrame) {
+    let arrived = crate::arch::counter();
     while let Some(intid) = gic::acknowledge() {
         gic::end_of_interrupt(intid);
         let cpu = this_cpu();
@@ -98,6 +99,9 @@ extern "C" fn hyp_lower_irq(_frame: &mut TrapFrame) {
         } else if owned {
             // Hardware-forwarded: the guest's EOI deactivates the physical interrupt.
             virq::queue_virq(intid, Some(intid));
+            if let Some(vm) = cpu.vm.filter(|vm| crate::trace::irq_timing_on(vm.id)) {
+                crate::trace::irq_timing(vm.id, intid, arrived, crate::arch::counter());
+            }
         } else {
             crate::warn!(
                 "CPU{}: interrupt {intid} not owned by this core's VM; dropped",

@@ -282,6 +282,10 @@ fn sysfs_parsers_accept_commands_and_refuse_garbage() {
         Ok(ProbeCmd::Write { value: u64::MAX, .. })
     ));
     assert_eq!(parse_probe(b"write 1 0x1000 2"), Err(E::Missing("value")));
+    let timing = ProbeCmd::IrqTiming { vm: 1, on: true };
+    assert_eq!(parse_probe(b"irq_timing 1 1\n"), Ok(timing));
+    assert_eq!(parse_probe(timing.to_string().as_bytes()), Ok(timing));
+    assert!(matches!(parse_probe(b"irq_timing 1 2"), Err(E::OutOfRange { .. })));
     // Messages say why.
     assert_eq!(
         parse_probe(b"remove 1 99999").unwrap_err().to_string(),

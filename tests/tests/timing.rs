@@ -132,6 +132,34 @@ fn jobs_periods_and_response_times_agree_with_the_ground_truth() {
         "ticks {tick} ns apart, configured 1 ms"
     );
 
+    // The tick's interrupt, step by step, as the hypervisor passed it on: one
+    // for each tick, each step under a tick at the median.
+    let timer = timing["irqs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["irq"] == 27)
+        .unwrap_or_else(|| panic!("the virtual timer's interrupts are timed:\n{table}"));
+    let (count, ticks) = (num(timer, "count"), num(&timing, "ticks"));
+    assert!(count.abs_diff(ticks) <= 2, "{count} timer interrupts for {ticks} ticks");
+    for step in [
+        "due_to_el2_ns",
+        "el2_to_injected_ns",
+        "injected_to_handler_ns",
+        "due_to_handler_ns",
+    ] {
+        let p50 = num(&timer[step], "p50");
+        assert!(0 < p50 && p50 < TICK_NS, "{step}: median {p50} ns");
+    }
+    assert!(
+        num(&timer["due_to_handler_ns"], "p50") >= num(&timer["due_to_el2_ns"], "p50"),
+        "the whole way in takes longer than its first step"
+    );
+    assert!(
+        table.contains("27 (tick)"),
+        "the table shows the tick's latency:\n{table}"
+    );
+
     let truth = gt_jobs(&gt);
     let jobs = timing["jobs"].as_array().unwrap();
     let mut worst = BTreeMap::new();

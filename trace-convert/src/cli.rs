@@ -80,6 +80,9 @@ pub struct TimingArgs {
     /// A task's deadline (default: its period), e.g. `RTOS-Task4=20ms`; repeatable.
     #[arg(long, value_name = "TASK=DURATION")]
     pub deadline: Vec<String>,
+    /// The CPU-load windows' length (e.g. 100ms, 1s).
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub window: String,
     /// Also write every job and the per-task figures as JSON (for scripts and regression checks).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -91,6 +94,8 @@ pub fn timing(args: &TimingArgs) -> anyhow::Result<crate::timing::Timing> {
     for d in &args.deadline {
         opts.add_deadline(d).map_err(anyhow::Error::msg)?;
     }
+    opts.window_ns = crate::timing::parse_duration(&args.window)
+        .ok_or_else(|| anyhow::anyhow!("--window {:?}: not a duration (e.g. 100ms, 1s)", args.window))?;
     if let Some(json) = &args.json {
         // Before the work: a JSON path that names an input is refused up front.
         crate::output::refuse_inputs(json, &args.inputs)?;

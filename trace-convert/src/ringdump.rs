@@ -32,7 +32,7 @@ pub struct RingDump {
     meta: TraceMeta,
     rings: Arc<Vec<Ring>>,
     clock: Option<ClockMap>,
-    formats: [Arc<EventFormat>; 3],
+    formats: [Arc<EventFormat>; 4],
 }
 
 fn name(b: &[u8]) -> String {
@@ -63,6 +63,7 @@ impl RingDump {
             Arc::new(crate::synth::rtos_switch_format()),
             Arc::new(crate::synth::rtos_probe_format()),
             Arc::new(crate::synth::clock_sync_format()),
+            Arc::new(crate::synth::rtos_irq_format()),
         ];
         let cpus = rings.iter().map(|r| r.cpu as u32 + 1).max().unwrap_or(1);
         let meta = TraceMeta {
@@ -137,6 +138,19 @@ impl RingDump {
                                 Value::Str(name(&r.prev_name)),
                                 Value::UInt(r.seq as u64),
                                 Value::Str(what(r, ring.data.get(j - 1).map_or(&[][..], |d| &d[..]))),
+                            ],
+                        ),
+                        Some(RecordKind::IrqTiming) => (
+                            &f[3],
+                            ts(r.timestamp),
+                            vec![
+                                Value::UInt(r.timestamp),
+                                Value::UInt(r.cpu as u64),
+                                Value::UInt(r.vm as u64),
+                                Value::UInt(r.probe_id as u64),
+                                Value::UInt(r.seq as u64),
+                                Value::UInt(r.pc),
+                                Value::UInt(r.irq_injected()),
                             ],
                         ),
                         Some(RecordKind::ClockSync) => (

@@ -68,6 +68,26 @@ pub fn rtos_probe_format() -> EventFormat {
     }
 }
 
+/// `hvtrace:rtos_irq`, as the module defines it.
+pub fn rtos_irq_format() -> EventFormat {
+    EventFormat {
+        id: 2004,
+        system: "hvtrace".into(),
+        name: "rtos_irq".into(),
+        common: standard_common(),
+        fields: vec![
+            FieldDef::int("ts_counter", "u64", 8, 8, false),
+            FieldDef::int("rtos_cpu", "u32", 16, 4, false),
+            FieldDef::int("vm", "u32", 20, 4, false),
+            FieldDef::int("irq", "u32", 24, 4, false),
+            FieldDef::int("seq", "u32", 28, 4, false),
+            FieldDef::int("due", "u64", 32, 8, false),
+            FieldDef::int("injected", "u64", 40, 8, false),
+        ],
+        print_fmt: "\"irq=%u vm=%u rtos_cpu=%u due=%llu ts_counter=%llu injected=%llu seq=%u\", REC->irq, REC->vm, REC->rtos_cpu, REC->due, REC->ts_counter, REC->injected, REC->seq".into(),
+    }
+}
+
 /// `hvtrace:clock_sync`.
 pub fn clock_sync_format() -> EventFormat {
     EventFormat {

@@ -25,9 +25,11 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::clock::ClockMap;
 use crate::error::Result;
 use crate::event::Event;
 use crate::probe_values::{self, ProbeValue};
+use crate::sched::{Slice, SliceBuilder, Switch};
 use crate::stream::Trace;
 
 /// `OSTCBStat` bits of a task that waits for something (any of them: pending).
@@ -49,6 +51,8 @@ pub struct TimingOptions {
     /// Deadlines by task name (counter ticks are not known yet: nanoseconds); a task
     /// without one is judged against its period.
     pub deadlines: BTreeMap<String, u64>,
+    /// The CPU-load windows' length, ns (0: one second).
+    pub window_ns: u64,
 }
 
 impl TimingOptions {
@@ -179,8 +183,235 @@ pub struct Timing {
     pub tasks: Vec<TaskTiming>,
     /// Every whole job, in completion order.
     pub jobs: Vec<Job>,
+    /// The RTOS's interrupts as the hypervisor passed them on, per INTID
+    /// (`hvtrace:rtos_irq`, recorded with `--timing`).
+    pub irqs: Vec<IrqLatency>,
+    /// What ran on Linux's cores during the worst jobs (every miss, and each
+    /// job above its task's p99 response time), worst first.
+    pub interference: Vec<Interference>,
+    /// CPU load over time, per OS and per RTOS task.
+    pub load: Option<Load>,
+    /// Every RTOS run: (prio, from, to), counter ticks.
+    #[serde(skip)]
+    runs: Vec<(u32, u64, u64)>,
+    /// RTOS task names by priority.
+    #[serde(skip)]
+    names: BTreeMap<u32, String>,
     /// What limits the result (missing probes, drops).
     pub notes: Vec<String>,
+}
+
+/// CPU load in consecutive windows from the RTOS's first switch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Load {
+    /// The windows' length, ns.
+    pub window_ns: u64,
+    /// Each window's start, counter ticks.
+    pub starts: Vec<u64>,
+    /// The RTOS's load (every task but its idle task), percent of its core.
+    pub rtos: Vec<f64>,
+    /// Per RTOS task (idle included), percent of the RTOS's core.
+    pub tasks: BTreeMap<String, Vec<f64>>,
+    /// Linux's load (not idle), percent of all its cores seen running; empty
+    /// without Linux's switches or a clock map.
+    pub linux: Vec<f64>,
+}
+
+impl Load {
+    fn of(t: &Timing, window_ns: u64, linux: &[Slice], map: Option<&ClockMap>) -> Option<Load> {
+        let hz = t.counter_hz.max(1);
+        let window = ((window_ns as u128 * hz as u128) / 1_000_000_000).max(1) as u64;
+        let first = t.runs.iter().map(|r| r.1).min()?;
+        let last = t.runs.iter().map(|r| r.2).max()?;
+        let n = (last - first).div_ceil(window).clamp(1, 100_000) as usize;
+        let idle = t.runs.iter().map(|r| r.0).max()?;
+        let share = |from: u64, to: u64, k: usize| {
+            let (a, b) = (first + k as u64 * window, first + (k as u64 + 1) * window);
+            to.min(b).saturating_sub(from.max(a))
+        };
+        let mut per_prio: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+        for &(prio, from, to) in &t.runs {
+            let row = per_prio.entry(prio).or_insert_with(|| vec![0; n]);
+            let (k0, k1) = (
+                ((from - first) / window) as usize,
+                (((to - first) / window) as usize).min(n - 1),
+            );
+            for (k, cell) in row.iter_mut().enumerate().take(k1 + 1).skip(k0) {
+                *cell += share(from, to, k);
+            }
+        }
+        let pct = |v: u64| (v as f64 * 1000.0 / window as f64).round() / 10.0;
+        let rtos = (0..n)
+            .map(|k| pct(per_prio.iter().filter(|(&p, _)| p != idle).map(|(_, r)| r[k]).sum()))
+            .collect();
+        let tasks = per_prio
+            .iter()
+            .map(|(p, r)| {
+                let name = t.names.get(p).cloned().unwrap_or_else(|| format!("prio{p}"));
+                (name, r.iter().map(|&v| pct(v)).collect())
+            })
+            .collect();
+        let cores: BTreeSet<u32> = linux.iter().map(|s| s.cpu).collect();
+        let linux = match map {
+            Some(map) if !cores.is_empty() => (0..n)
+                .map(|k| {
+                    let a = map.ns(first + k as u64 * window);
+                    let b = map.ns(first + (k as u64 + 1) * window);
+                    let busy: u64 = linux
+                        .iter()
+                        .filter(|s| s.pid != 0)
+                        .map(|s| s.end_ns.min(b).saturating_sub(s.start_ns.max(a)))
+                        .sum();
+                    let span = (b - a).max(1) * cores.len() as u64;
+                    (busy as f64 * 1000.0 / span as f64).round() / 10.0
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Some(Load {
+            window_ns,
+            starts: (0..n).map(|k| first + k as u64 * window).collect(),
+            rtos,
+            tasks,
+            linux,
+        })
+    }
+}
+
+/// What Linux did while one RTOS job ran.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Interference {
+    /// The job's task.
+    pub task: String,
+    /// The job's end (counter ticks): which job.
+    pub end: u64,
+    /// Whether it missed its deadline.
+    pub missed: bool,
+    /// Its response time, ns.
+    pub response_ns: u64,
+    /// Its window (release, else start, to end), ns.
+    pub window_ns: u64,
+    /// Time the Linux cores ran something other than their idle task in
+    /// the window (summed over cores), ns.
+    pub linux_busy_ns: u64,
+    /// Linux tasks that ran in the window: (name, pid, ns), most first.
+    pub linux_tasks: Vec<(String, i32, u64)>,
+    /// RTOS ticks in the window.
+    pub rtos_ticks: usize,
+}
+
+impl Interference {
+    /// For every missed job and each job above its task's p99 response time.
+    fn of_worst(t: &Timing, linux: &[Slice], map: &ClockMap, ticks: &[u64]) -> Vec<Interference> {
+        let p99: BTreeMap<&str, u64> = t
+            .tasks
+            .iter()
+            .filter_map(|x| Some((x.name.as_str(), x.response_ns?.p99)))
+            .collect();
+        let mut worst: Vec<&Job> = t
+            .jobs
+            .iter()
+            .filter(|j| j.missed || p99.get(j.task.as_str()).is_some_and(|&p| j.response_ns > p))
+            .collect();
+        worst.sort_by_key(|j| (std::cmp::Reverse(j.missed), std::cmp::Reverse(j.response_ns)));
+        worst
+            .into_iter()
+            .map(|j| {
+                let from_c = j.release.unwrap_or(j.start);
+                let (from, to) = (map.ns(from_c), map.ns(j.end));
+                let mut by_task: BTreeMap<(i32, &str), u64> = BTreeMap::new();
+                let mut busy = 0;
+                for s in linux {
+                    let overlap = s.end_ns.min(to).saturating_sub(s.start_ns.max(from));
+                    if overlap > 0 && s.pid != 0 {
+                        busy += overlap;
+                        *by_task.entry((s.pid, &s.comm)).or_default() += overlap;
+                    }
+                }
+                let mut linux_tasks: Vec<(String, i32, u64)> = by_task
+                    .into_iter()
+                    .map(|((pid, comm), ns)| (comm.to_string(), pid, ns))
+                    .collect();
+                linux_tasks.sort_by_key(|x| std::cmp::Reverse(x.2));
+                Interference {
+                    task: j.task.clone(),
+                    end: j.end,
+                    missed: j.missed,
+                    response_ns: j.response_ns,
+                    window_ns: to.saturating_sub(from),
+                    linux_busy_ns: busy,
+                    linux_tasks,
+                    rtos_ticks: ticks.iter().filter(|&&k| from_c <= k && k <= j.end).count(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The latency of one interrupt source of the RTOS, step by step (ns).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IrqLatency {
+    /// The INTID (27: the virtual timer, the RTOS's tick).
+    pub irq: u32,
+    /// Interrupts seen.
+    pub count: usize,
+    /// From when it was due (the timer's compare value) to when the
+    /// physical interrupt reached the hypervisor.
+    pub due_to_el2_ns: Option<Spread>,
+    /// In the hypervisor: from its arrival to its injection into the VM.
+    pub el2_to_injected_ns: Option<Spread>,
+    /// From the injection to the RTOS's handler (`OSTimeTick`'s entry).
+    pub injected_to_handler_ns: Option<Spread>,
+    /// From due to the handler: what the RTOS sees as its tick's latency.
+    pub due_to_handler_ns: Option<Spread>,
+}
+
+/// The virtual timer's PPI: the RTOS's tick.
+pub const TIMER_IRQ: u32 = 27;
+
+/// One `hvtrace:rtos_irq`: (reached EL2, INTID, due, injected), counter ticks.
+type IrqRecord = (u64, u32, u64, u64);
+
+impl IrqLatency {
+    /// Per INTID, from the records and the ticks' handler entries (sorted).
+    fn of(mut irqs: Vec<IrqRecord>, ticks: &[u64], ns: impl Fn(u64) -> u64) -> Vec<IrqLatency> {
+        irqs.sort_unstable();
+        let intids: BTreeSet<u32> = irqs.iter().map(|i| i.1).collect();
+        intids
+            .into_iter()
+            .map(|irq| {
+                let mine: Vec<&IrqRecord> = irqs.iter().filter(|i| i.1 == irq).collect();
+                let due = |&&(arrived, _, due, _): &&IrqRecord| (due != 0 && due <= arrived).then(|| ns(arrived - due));
+                // The handler: the first tick entry after the injection and
+                // before the same source's next interrupt.
+                let handler = |k: usize| -> Option<u64> {
+                    let (_, _, _, injected) = *mine[k];
+                    let next = mine.get(k + 1).map_or(u64::MAX, |n| n.0);
+                    let t = *ticks.get(ticks.partition_point(|&t| t < injected))?;
+                    (irq == TIMER_IRQ && t < next).then_some(t)
+                };
+                IrqLatency {
+                    irq,
+                    count: mine.len(),
+                    due_to_el2_ns: Spread::of(mine.iter().filter_map(due).collect()),
+                    el2_to_injected_ns: Spread::of(mine.iter().map(|i| ns(i.3.saturating_sub(i.0))).collect()),
+                    injected_to_handler_ns: Spread::of(
+                        (0..mine.len())
+                            .filter_map(|k| handler(k).map(|h| ns(h - mine[k].3)))
+                            .collect(),
+                    ),
+                    due_to_handler_ns: Spread::of(
+                        (0..mine.len())
+                            .filter_map(|k| {
+                                let due = mine[k].2;
+                                handler(k).filter(|&h| due != 0 && due <= h).map(|h| ns(h - due))
+                            })
+                            .collect(),
+                    ),
+                }
+            })
+            .collect()
+    }
 }
 
 /// One RTOS event, in counter order.
@@ -238,15 +469,35 @@ impl Timing {
     pub fn of_events(events: impl Iterator<Item = Result<Event>>, opts: &TimingOptions) -> Result<Timing> {
         let mut items: Vec<(u64, u64, Item)> = Vec::new();
         let mut names: BTreeMap<u32, String> = BTreeMap::new();
+        let mut irqs: Vec<IrqRecord> = Vec::new();
+        let (mut syncs, mut slices, mut linux, mut last_ns) = (Vec::new(), SliceBuilder::new(), Vec::new(), 0);
         let mut counter_hz = 0;
         let (mut tick_probe, mut delay_probe) = (false, false);
         for e in events {
             let e = e?;
+            last_ns = last_ns.max(e.ts_ns);
+            if let Some(sw) = Switch::from_event(&e) {
+                linux.extend(slices.push(&sw).filter(|s| s.pid < crate::merge::RTOS_PID_BASE));
+                continue;
+            }
             if e.system() != "hvtrace" {
                 continue;
             }
             match e.name() {
-                "clock_sync" => counter_hz = e.int("freq_hz").unwrap_or(0) as u64,
+                "clock_sync" => {
+                    counter_hz = e.int("freq_hz").unwrap_or(0) as u64;
+                    if let (Some(c), Some(t)) = (e.int("counter"), e.int("trace_clock_ns")) {
+                        syncs.push((c as u64, t as u64, counter_hz));
+                    }
+                }
+                "rtos_irq" => {
+                    let field = |n: &str| e.int(n).map(|v| v as u64);
+                    if let (Some(at), Some(irq), Some(due), Some(inj)) =
+                        (field("ts_counter"), field("irq"), field("due"), field("injected"))
+                    {
+                        irqs.push((at, irq as u32, due, inj));
+                    }
+                }
                 "rtos_switch" => {
                     let (Some(ts), Some(prev), Some(next)) =
                         (e.int("ts_counter"), e.int("prev_prio"), e.int("next_prio"))
@@ -315,7 +566,39 @@ impl Timing {
                  without them a job starts at its first run"
             ));
         }
-        Ok(Self::from_items(&items, &names, counter_hz, opts, notes))
+        let mut timing = Self::from_items(&items, &names, counter_hz, opts, notes);
+        let ticks: Vec<u64> = items
+            .iter()
+            .filter_map(|(ts, _, it)| matches!(it, Item::Tick { .. }).then_some(*ts))
+            .collect();
+        timing.irqs = IrqLatency::of(irqs, &ticks, |t| {
+            (t as u128 * 1_000_000_000 / counter_hz as u128) as u64
+        });
+        linux.extend(
+            slices
+                .finish(last_ns)
+                .into_iter()
+                .filter(|s| s.pid < crate::merge::RTOS_PID_BASE),
+        );
+        syncs.sort_unstable();
+        let map = ClockMap::fit(&syncs);
+        let window = if opts.window_ns == 0 {
+            1_000_000_000
+        } else {
+            opts.window_ns
+        };
+        timing.load = Load::of(&timing, window, &linux, map.as_ref());
+        if let Some(map) = map.filter(|_| !linux.is_empty()) {
+            timing.interference = Interference::of_worst(&timing, &linux, &map, &ticks);
+            timing.notes.push(
+                "interference: under QEMU TCG each core is a host thread, so Linux slows the RTOS through \
+                 the host's CPUs (and, under -icount, one shared instruction clock), not through shared \
+                 hardware as on a real SoC; Linux's own interrupts and the hypervisor's traps for Linux \
+                 are not recorded"
+                    .into(),
+            );
+        }
+        Ok(timing)
     }
 
     fn from_items(
@@ -337,6 +620,7 @@ impl Timing {
         let mut tick_at: BTreeMap<u64, u64> = BTreeMap::new();
         let mut tasks: BTreeMap<u32, TaskState> = BTreeMap::new();
         let mut jobs: Vec<Job> = Vec::new();
+        let mut runs: Vec<(u32, u64, u64)> = Vec::new();
         for &(ts, _, ref item) in items {
             match *item {
                 Item::Tick { now } => {
@@ -345,7 +629,11 @@ impl Timing {
                 Item::Delay { prio, until } => tasks.entry(prio).or_default().release_tick = Some(until),
                 Item::Switch { prev, prev_state, next } => {
                     let t = tasks.entry(prev).or_default();
-                    let ran = t.since.take().map(|s| ts.saturating_sub(s));
+                    let since = t.since.take();
+                    if let Some(s) = since {
+                        runs.push((prev, s, ts));
+                    }
+                    let ran = since.map(|s| ts.saturating_sub(s));
                     let blocked = prev_state & (STAT_PEND_ANY | STAT_SUSPEND | STATE_DELAYED) != 0;
                     let ends_job = blocked && (!delayers.contains(&prev) || prev_state == STATE_DELAYED);
                     if let Some(job) = t.job.as_mut() {
@@ -468,6 +756,11 @@ impl Timing {
             tick_ns,
             tasks: out,
             jobs,
+            irqs: Vec::new(),
+            interference: Vec::new(),
+            load: None,
+            runs,
+            names: names.clone(),
             notes,
         }
     }
@@ -524,6 +817,68 @@ impl Timing {
             );
         }
         let _ = writeln!(s, "  (times in us; misses: jobs over the deadline / the deadline)");
+        if let Some(l) = &self.load {
+            let _ = writeln!(
+                s,
+                "CPU load per {} ms window (percent; the RTOS of its core, Linux of its cores):",
+                l.window_ns as f64 / 1e6
+            );
+            let names: Vec<&String> = l.tasks.keys().collect();
+            let mut head = format!("  {:>12} {:>6} {:>6}", "from (s)", "RTOS", "Linux");
+            for n in &names {
+                let _ = write!(head, " {:>14}", n.chars().take(14).collect::<String>());
+            }
+            let _ = writeln!(s, "{head}");
+            for (k, start) in l.starts.iter().enumerate().take(20) {
+                let linux = l.linux.get(k).map_or("-".to_string(), |v| format!("{v:.1}"));
+                let mut row = format!(
+                    "  {:>12.3} {:>6.1} {:>6}",
+                    *start as f64 / self.counter_hz.max(1) as f64,
+                    l.rtos[k],
+                    linux
+                );
+                for n in &names {
+                    let _ = write!(row, " {:>14.1}", l.tasks[*n][k]);
+                }
+                let _ = writeln!(s, "{row}");
+            }
+            if l.starts.len() > 20 {
+                let _ = writeln!(s, "  … {} windows in all (--json has each)", l.starts.len());
+            }
+        }
+        if !self.irqs.is_empty() {
+            let _ = writeln!(
+                s,
+                "RTOS interrupts, as the hypervisor passed them on (us, median / p99 / max):"
+            );
+            let _ = writeln!(
+                s,
+                "  {:<12} {:>6} {:>24} {:>24} {:>24} {:>24}",
+                "irq", "count", "due -> at EL2", "at EL2 -> injected", "injected -> handler", "due -> handler"
+            );
+            let spread = |x: Option<Spread>| {
+                x.map_or("-".to_string(), |x| {
+                    format!("{} / {} / {}", us(x.p50), us(x.p99), us(x.max))
+                })
+            };
+            for i in &self.irqs {
+                let name = if i.irq == TIMER_IRQ {
+                    format!("{} (tick)", i.irq)
+                } else {
+                    i.irq.to_string()
+                };
+                let _ = writeln!(
+                    s,
+                    "  {:<12} {:>6} {:>24} {:>24} {:>24} {:>24}",
+                    name,
+                    i.count,
+                    spread(i.due_to_el2_ns),
+                    spread(i.el2_to_injected_ns),
+                    spread(i.injected_to_handler_ns),
+                    spread(i.due_to_handler_ns)
+                );
+            }
+        }
         let mut worst: Vec<&Job> = self.jobs.iter().filter(|j| j.missed).collect();
         worst.sort_by_key(|j| std::cmp::Reverse(j.response_ns));
         for j in worst.iter().take(5) {
@@ -537,6 +892,42 @@ impl Timing {
                 us(j.exec_ns),
                 j.preemptions
             );
+        }
+        if !self.interference.is_empty() {
+            let _ = writeln!(
+                s,
+                "The worst jobs ({} of them: every miss, each above its task's p99), and what Linux ran meanwhile:",
+                self.interference.len()
+            );
+            for w in self.interference.iter().take(5) {
+                let tasks: Vec<String> = w
+                    .linux_tasks
+                    .iter()
+                    .take(4)
+                    .map(|(comm, pid, ns)| format!("{comm} ({pid}) {} us", us(*ns)))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "  {} job ending at counter {} ({:.6} s){}: response {} us; Linux busy {} us of {} us{}{}",
+                    w.task,
+                    w.end,
+                    w.end as f64 / self.counter_hz.max(1) as f64,
+                    if w.missed { ", missed" } else { "" },
+                    us(w.response_ns),
+                    us(w.linux_busy_ns),
+                    us(w.window_ns),
+                    if tasks.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", tasks.join(", "))
+                    },
+                    if w.rtos_ticks > 0 {
+                        format!("; {} RTOS ticks", w.rtos_ticks)
+                    } else {
+                        String::new()
+                    },
+                );
+            }
         }
         for n in &self.notes {
             let _ = writeln!(s, "  note: {n}");
@@ -691,5 +1082,120 @@ mod tests {
         let t = Timing::from_items(&items, &names(), 1_000_000, &opts, vec![]);
         let missed: Vec<bool> = t.jobs.iter().map(|j| j.missed).collect();
         assert_eq!(missed, [false, true, false, true]);
+    }
+
+    /// Each step of an interrupt's way in, per source: the handler is the
+    /// first tick after the injection (and before the next interrupt).
+    #[test]
+    fn interrupt_latency_is_split_into_its_steps() {
+        // (reached EL2, INTID, due, injected) at 1 MHz: 1 count = 1 us.
+        let irqs = vec![
+            (1_010, TIMER_IRQ, 1_000, 1_012),
+            (2_030, TIMER_IRQ, 2_000, 2_031),
+            (2_500, 33, 0, 2_502),
+            (3_005, TIMER_IRQ, 3_000, 3_006), // its handler is not in the recording
+        ];
+        let ticks = [1_020, 2_040];
+        let l = IrqLatency::of(irqs, &ticks, |t| t * 1_000);
+        assert_eq!(l.len(), 2);
+        let timer = &l[0];
+        assert_eq!((timer.irq, timer.count), (TIMER_IRQ, 3));
+        let s = |x: Option<Spread>| x.map(|x| (x.min, x.max));
+        assert_eq!(s(timer.due_to_el2_ns), Some((5_000, 30_000)));
+        assert_eq!(s(timer.el2_to_injected_ns), Some((1_000, 2_000)));
+        assert_eq!(s(timer.injected_to_handler_ns), Some((8_000, 9_000)));
+        assert_eq!(s(timer.due_to_handler_ns), Some((20_000, 40_000)));
+        let other = &l[1];
+        assert_eq!((other.irq, other.count), (33, 1));
+        assert_eq!(other.due_to_el2_ns, None);
+        assert_eq!(other.injected_to_handler_ns, None);
+        assert_eq!(s(other.el2_to_injected_ns), Some((2_000, 2_000)));
+    }
+
+    /// A missed job's window against Linux's run slices: who ran, how long,
+    /// idle left out; ranked by overlap.
+    #[test]
+    fn the_worst_jobs_name_what_linux_ran_meanwhile() {
+        let d = STATE_DELAYED;
+        let items = vec![
+            sw(0, 63, 0, 10),
+            delay(5, 10, 10),
+            sw(10, 10, d, 63),
+            tick(1_000, 10),
+            sw(1_001, 63, 0, 10),
+            delay(1_599, 10, 20),
+            sw(1_600, 10, d, 63),
+        ];
+        let mut opts = TimingOptions::default();
+        opts.add_deadline("T1=500us").unwrap();
+        let t = Timing::from_items(&items, &names(), 1_000_000, &opts, vec![]);
+        assert!(t.jobs[0].missed);
+        let slice = |cpu: u32, pid: i32, comm: &str, start_ns: u64, end_ns: u64| Slice {
+            cpu,
+            pid,
+            comm: comm.into(),
+            prio: 120,
+            start_ns,
+            end_ns,
+            end_state: 0,
+        };
+        // 1 count = 1 us = 1_000 ns; the job's window is 1_000_000..1_600_000 ns.
+        let linux = [
+            slice(0, 7, "dd", 500_000, 1_200_000), // 200 us inside
+            slice(0, 0, "swapper", 1_200_000, 1_300_000),
+            slice(0, 9, "sh", 1_300_000, 1_700_000), // 300 us inside
+            slice(2, 7, "dd", 1_550_000, 1_650_000), // 50 us inside, another core
+            slice(0, 11, "late", 1_700_000, 1_800_000),
+        ];
+        let map = ClockMap {
+            c0: 0,
+            ns0: 0,
+            rate: 1_000.0,
+        };
+        let w = Interference::of_worst(&t, &linux, &map, &[1_000]);
+        assert_eq!(w.len(), 1);
+        assert_eq!(
+            (w[0].window_ns, w[0].linux_busy_ns, w[0].rtos_ticks),
+            (600_000, 550_000, 1)
+        );
+        assert_eq!(
+            w[0].linux_tasks,
+            [("sh".to_string(), 9, 300_000), ("dd".to_string(), 7, 250_000)]
+        );
+    }
+
+    /// Load per window: each task's share of the RTOS's core, the RTOS's
+    /// (idle left out), and Linux's share of its cores.
+    #[test]
+    fn load_is_counted_per_window_and_task() {
+        let d = STATE_DELAYED;
+        let items = vec![
+            sw(0, 63, 0, 10),
+            sw(10, 10, d, 63),
+            tick(1_000, 10),
+            sw(1_001, 63, 0, 10),
+            sw(1_600, 10, d, 63),
+        ];
+        let t = Timing::from_items(&items, &names(), 1_000_000, &TimingOptions::default(), vec![]);
+        let linux = [Slice {
+            cpu: 0,
+            pid: 5,
+            comm: "dd".into(),
+            prio: 120,
+            start_ns: 500_000,
+            end_ns: 1_500_000,
+            end_state: 0,
+        }];
+        let map = ClockMap {
+            c0: 0,
+            ns0: 0,
+            rate: 1_000.0,
+        };
+        let l = Load::of(&t, 1_000_000, &linux, Some(&map)).unwrap();
+        assert_eq!(l.starts, [0, 1_000]);
+        assert_eq!(l.rtos, [1.0, 59.9]);
+        assert_eq!(l.tasks["T1"], [1.0, 59.9]);
+        assert_eq!(l.tasks["Idle"], [99.0, 0.1]);
+        assert_eq!(l.linux, [50.0, 50.0]);
     }
 }

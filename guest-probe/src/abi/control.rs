@@ -62,6 +62,13 @@ pub enum ProbeCmd {
         /// The value (its low `size` bytes are stored).
         value: u64,
     },
+    /// `irq_timing <vm> 0|1`: time each interrupt of the VM.
+    IrqTiming {
+        /// The VM.
+        vm: u8,
+        /// On or off.
+        on: bool,
+    },
 }
 
 /// What an added probe's hits record.
@@ -244,12 +251,13 @@ fn write_plan(f: &mut fmt::Formatter<'_>, plan: &FetchPlan) -> fmt::Result {
 }
 
 /// `probes`: `add <vm> <hexaddr> [switch] [label=<label>] [ARG]...`,
-/// `remove <vm> <id>` or `write <vm> <hexaddr> <size> <hexvalue>`.
+/// `remove <vm> <id>`, `write <vm> <hexaddr> <size> <hexvalue>` or
+/// `irq_timing <vm> 0|1`.
 pub fn parse_probe(buf: &[u8]) -> Result<ProbeCmd, ParseError<'_>> {
     let s = text(buf)?;
     let mut words = s.split_ascii_whitespace();
     let verb = words.next().ok_or(ParseError::Empty)?;
-    if !matches!(verb, "add" | "remove" | "write") {
+    if !matches!(verb, "add" | "remove" | "write" | "irq_timing") {
         return Err(ParseError::UnknownCommand(verb));
     }
     let mut arg = |what: &'static str, radix: u32, min: u64, max: u64| {
@@ -276,6 +284,9 @@ pub fn parse_probe(buf: &[u8]) -> Result<ProbeCmd, ParseError<'_>> {
         }
         let plan = plan_words(rest)?;
         ProbeCmd::Add { vm, addr, kind, plan }
+    } else if verb == "irq_timing" {
+        let on = arg("on (0 or 1)", 10, 0, 1)? == 1;
+        ProbeCmd::IrqTiming { vm, on }
     } else if verb == "write" {
         let addr = arg("address", 16, 0, u64::MAX)?;
         let given = words.next().ok_or(ParseError::Missing("size"))?;
@@ -324,6 +335,7 @@ impl fmt::Display for ProbeCmd {
             }
             Self::Remove { vm, id } => write!(f, "remove {vm} {id}"),
             Self::Write { vm, addr, size, value } => write!(f, "write {vm} {addr:x} {size} {value:x}"),
+            Self::IrqTiming { vm, on } => write!(f, "irq_timing {vm} {}", u8::from(on)),
         }
     }
 }

@@ -58,6 +58,7 @@ pub fn c_header() -> String {
         ("PROBE_HIT", RecordKind::ProbeHit),
         ("CLOCK_SYNC", RecordKind::ClockSync),
         ("LOST", RecordKind::Lost),
+        ("IRQ_TIMING", RecordKind::IrqTiming),
     ] {
         d(&format!("HVTRACE_REC_{n}"), (k as u16).to_string());
     }

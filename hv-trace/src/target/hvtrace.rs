@@ -75,8 +75,9 @@ fn add_as(ctl: &mut Control, site: &Site, cmd: ProbeCmd) -> Result<u16> {
 }
 
 /// Makes sure the RTOS probes the timing analysis needs are in: its context
-/// switches and [`TIMING_PROBES`]. Those already in are kept as they are; the
-/// ids of the ones added.
+/// switches and [`TIMING_PROBES`], and that the hypervisor times the RTOS's
+/// interrupts. Probes already in are kept as they are; the ids of the ones
+/// added.
 pub fn ensure_timing_probes(ctl: &mut Control, images: &Artifacts) -> Result<Vec<u16>> {
     let mut added = Vec::new();
     for spec in RTOS_SWITCHES.iter().chain(TIMING_PROBES.iter()) {
@@ -91,6 +92,14 @@ pub fn ensure_timing_probes(ctl: &mut Control, images: &Artifacts) -> Result<Vec
         if find(ctl, site.vm.id(), site.addr)?.is_none() {
             added.extend(add_placement(ctl, &placement)?);
         }
+    }
+    let cmd = ProbeCmd::IrqTiming {
+        vm: Vm::Rtos.id(),
+        on: true,
+    };
+    let out = ctl.exec(&probe_command(&cmd), T)?;
+    if out.status != 0 {
+        bail!("the system refused to time the RTOS's interrupts: {}", out.text.trim());
     }
     Ok(added)
 }

@@ -365,7 +365,11 @@ mod tests {
         assert_eq!(u32v.encode("10").unwrap(), 10);
         assert_eq!(u32v.encode("0xffffffff").unwrap(), 0xffff_ffff);
         assert_eq!(u32v.encode("-1").unwrap(), 0xffff_ffff);
-        assert!(u32v.encode("0x100000000").unwrap_err().to_string().contains("does not fit in 4 bytes"));
+        assert!(u32v
+            .encode("0x100000000")
+            .unwrap_err()
+            .to_string()
+            .contains("does not fit in 4 bytes"));
         assert!(u32v.encode("ten").unwrap_err().to_string().contains("not a number"));
         let u8v = Variable { addr: 0x1000, size: 1 };
         assert_eq!(u8v.encode("-128").unwrap(), 0x80);
