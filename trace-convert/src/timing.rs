@@ -364,6 +364,9 @@ pub struct IrqLatency {
     pub injected_to_handler_ns: Option<Spread>,
     /// From due to the handler: what the RTOS sees as its tick's latency.
     pub due_to_handler_ns: Option<Spread>,
+    /// Each interrupt's due-to-handler time, ns (for histograms).
+    #[serde(skip)]
+    pub due_to_handler_samples: Vec<u64>,
 }
 
 /// The virtual timer's PPI: the RTOS's tick.
@@ -400,15 +403,18 @@ impl IrqLatency {
                             .filter_map(|k| handler(k).map(|h| ns(h - mine[k].3)))
                             .collect(),
                     ),
-                    due_to_handler_ns: Spread::of(
-                        (0..mine.len())
-                            .filter_map(|k| {
-                                let due = mine[k].2;
-                                handler(k).filter(|&h| due != 0 && due <= h).map(|h| ns(h - due))
-                            })
-                            .collect(),
-                    ),
+                    due_to_handler_ns: None,
+                    due_to_handler_samples: (0..mine.len())
+                        .filter_map(|k| {
+                            let due = mine[k].2;
+                            handler(k).filter(|&h| due != 0 && due <= h).map(|h| ns(h - due))
+                        })
+                        .collect(),
                 }
+            })
+            .map(|mut l: IrqLatency| {
+                l.due_to_handler_ns = Spread::of(l.due_to_handler_samples.clone());
+                l
             })
             .collect()
     }

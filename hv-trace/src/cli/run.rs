@@ -36,6 +36,11 @@ pub struct RunArgs {
     /// 0x4010_0000 in the RTOS VM's 16 MiB at 0x4000_0000).
     #[arg(long, value_name = "ELF")]
     rtos_elf: Option<PathBuf>,
+    /// Deterministic guest time: QEMU's `-icount shift=N` (an instruction
+    /// takes 2^N ns of guest time), so work calibrated in the guest takes
+    /// the same guest time whatever the host's load.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=10))]
+    icount: Option<u8>,
 }
 
 fn duration_arg(d: Option<f64>) -> Result<Option<Duration>> {
@@ -84,7 +89,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         rtos_elf: args.rtos_elf,
         cores: args.cores,
     };
-    let (machine, built) = system::machine(&plan)?;
+    let (mut machine, built) = system::machine(&plan)?;
+    if let Some(n) = args.icount {
+        machine.icount(n);
+    }
     let mut running = Running::start(&machine, Box::new(std::io::stdout()))?;
     system::save_artifacts(&running.dir, &built)?;
     let started = Instant::now();

@@ -24,6 +24,13 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// Deterministic guest time: QEMU's `-icount shift=N` (an instruction
+    /// takes 2^N ns of guest time).
+    pub fn icount(&mut self, shift: u8) {
+        self.extra_args
+            .extend(["-icount".to_string(), format!("shift={shift},align=off,sleep=on")]);
+    }
+
     pub fn command(&self) -> Command {
         let mut cmd = Command::new("qemu-system-aarch64");
         let virt = if self.virtualization { ",virtualization=on" } else { "" };

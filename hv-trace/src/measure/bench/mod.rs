@@ -125,9 +125,7 @@ fn boot(hyp: bool, icount: Option<u8>) -> Result<(Running, Control, Option<Sites
     };
     let mut machine = machine;
     if let Some(n) = icount {
-        machine
-            .extra_args
-            .extend(["-icount".to_string(), format!("shift={n},align=off,sleep=on")]);
+        machine.icount(n);
     }
     let (running, mut ctl) = boot::boot(&machine, None, what, boot::Pace::Normal)?;
     let missing = ctl.exec("ls /usr/bench/context1", T)?;
