@@ -88,17 +88,33 @@ fn record_and_analyze(sys: &System, name: &str) -> (String, serde_json::Value, s
     );
     let guest = out_path.join("guest.dat");
     let json_path = out_path.join("timing.json");
+    let report_path = out_path.join("timing.html");
     let table = ok(
         sys.hv_trace(&[
             "analyze",
             guest.to_str().unwrap(),
             "--json",
             json_path.to_str().unwrap(),
+            "--report",
+            report_path.to_str().unwrap(),
         ])
         .unwrap(),
         "analyze",
     );
     eprintln!("{table}");
+    // The report: a page with a response-time histogram per task (with its
+    // deadline), the tick's latency, the load.
+    let report = std::fs::read_to_string(&report_path).unwrap();
+    for want in [
+        "RTOS-Task1 (prio 10)",
+        "RTOS-Task4 (prio 13)",
+        "deadline ",
+        "due → handler",
+        "RTOS tasks, of the RTOS",
+    ] {
+        assert!(report.contains(want), "{want:?} in {}", report_path.display());
+    }
+    assert!(report.matches("<svg").count() >= 7, "{}", report_path.display());
     let json = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
     (table, json, guest)
 }

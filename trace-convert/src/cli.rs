@@ -86,6 +86,10 @@ pub struct TimingArgs {
     /// Also write every job and the per-task figures as JSON (for scripts and regression checks).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Also write a self-contained HTML page with plots (response-time and
+    /// interrupt-latency histograms, load over time, the worst jobs).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 }
 
 /// Runs the timing analysis: the table on standard output, JSON to `--json`.
@@ -96,9 +100,9 @@ pub fn timing(args: &TimingArgs) -> anyhow::Result<crate::timing::Timing> {
     }
     opts.window_ns = crate::timing::parse_duration(&args.window)
         .ok_or_else(|| anyhow::anyhow!("--window {:?}: not a duration (e.g. 100ms, 1s)", args.window))?;
-    if let Some(json) = &args.json {
-        // Before the work: a JSON path that names an input is refused up front.
-        crate::output::refuse_inputs(json, &args.inputs)?;
+    // Before the work: an output that names an input is refused up front.
+    for out in args.json.iter().chain(&args.report) {
+        crate::output::refuse_inputs(out, &args.inputs)?;
     }
     let traces = open_all(&args.inputs)?;
     warn(&crate::pipeline::warnings(&args.inputs, &traces));
@@ -119,6 +123,11 @@ pub fn timing(args: &TimingArgs) -> anyhow::Result<crate::timing::Timing> {
             timing.tasks.len(),
             json.display()
         );
+    }
+    if let Some(report) = &args.report {
+        let source: Vec<String> = args.inputs.iter().map(|p| p.display().to_string()).collect();
+        crate::output::write_atomically(report, crate::report::html(&timing, &source.join(", ")).as_bytes())?;
+        eprintln!("wrote the report to {}", report.display());
     }
     Ok(timing)
 }

@@ -24,7 +24,8 @@
 //! [`clock`] (counter ticks to trace-clock time), [`merge`] (Linux + RTOS on one time base),
 //! [`write`] (writers), [`pipeline`] (open, merge, write: what every tool calls), [`sched`]
 //! (sched_switch view), [`stats`] (info and per-task statistics), [`analysis`] (what a
-//! recording of both OSes says), [`timing`] (RTOS jobs: response times, deadlines), [`cli`] (the `trace-convert` command).
+//! recording of both OSes says), [`timing`] (RTOS jobs: response times, deadlines), [`report`] (the
+//! timing as an HTML page with plots), [`cli`] (the `trace-convert` command).
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
@@ -41,6 +42,7 @@ pub mod output;
 pub mod pipeline;
 pub mod printfmt;
 pub mod probe_values;
+pub mod report;
 pub mod ringbuf;
 pub mod ringdump;
 pub mod sched;
