@@ -361,6 +361,24 @@ fn jobs_periods_and_response_times_agree_with_the_ground_truth() {
         table.contains("missed: RTOS-Task4 job"),
         "the worst jobs are named:\n{table}"
     );
+    // The viewer's jobs view finds the same misses and jumps to each.
+    let jobs = viewer::app::Jobs::of_file(guest.to_str().unwrap()).unwrap();
+    assert_eq!(jobs.misses.len() as u64, misses, "misses in the viewer's jobs view");
+    let index = viewer::index::TraceIndex::open(&guest).unwrap();
+    let mut app = viewer::app::App::new(std::sync::Arc::new(index));
+    let press = |app: &mut viewer::app::App, c: char| {
+        app.on_key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Char(c),
+            crossterm::event::KeyModifiers::NONE,
+        ))
+    };
+    press(&mut app, 'm');
+    assert!(app.message.starts_with("deadline miss 1 of "), "{}", app.message);
+    let (from, to) = (app.marker_a.unwrap(), app.marker_b.unwrap());
+    assert_eq!((from, to), (jobs.misses[0].0, jobs.misses[0].1));
+    assert!(to - from > 50_000_000, "a missed job is longer than its 50 ms period");
+    press(&mut app, 'm');
+    assert!(app.message.starts_with("deadline miss 2 of "), "{}", app.message);
 }
 
 /// `hv-trace` refused with an error that says `why`.

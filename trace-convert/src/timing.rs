@@ -197,6 +197,10 @@ pub struct Timing {
     /// RTOS task names by priority.
     #[serde(skip)]
     names: BTreeMap<u32, String>,
+    /// The counter → trace-clock map of the recording (its `clock_sync`
+    /// events), to place jobs on the trace's timeline.
+    #[serde(skip)]
+    pub clock: Option<ClockMap>,
     /// What limits the result (missing probes, drops).
     pub notes: Vec<String>,
 }
@@ -588,6 +592,7 @@ impl Timing {
         );
         syncs.sort_unstable();
         let map = ClockMap::fit(&syncs);
+        timing.clock = map;
         let window = if opts.window_ns == 0 {
             1_000_000_000
         } else {
@@ -767,6 +772,7 @@ impl Timing {
             load: None,
             runs,
             names: names.clone(),
+            clock: None,
             notes,
         }
     }

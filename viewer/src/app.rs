@@ -16,6 +16,59 @@ pub enum Panel {
     Events,
     /// Per-task statistics.
     Tasks,
+    /// The RTOS's jobs: response times and deadline misses per task.
+    Jobs,
+}
+
+/// The RTOS's jobs of the trace ([`trace_convert::timing`]), placed on its
+/// timeline; made when the jobs panel is first shown.
+#[derive(Debug)]
+pub struct Jobs {
+    /// Per task, by priority.
+    pub tasks: Vec<trace_convert::timing::TaskTiming>,
+    /// Each task's worst job (longest response): (from, to) ns.
+    pub worst: Vec<Option<(u64, u64)>>,
+    /// Every missed job: (from, to, task), by its end.
+    pub misses: Vec<(u64, u64, String)>,
+}
+
+impl Jobs {
+    /// The jobs of the trace at `path`.
+    pub fn of_file(path: &str) -> Result<Jobs, String> {
+        use trace_convert::timing::{Timing, TimingOptions};
+        let trace = trace_convert::Trace::open(path).map_err(|e| e.to_string())?;
+        let t = Timing::of_trace(&trace, &TimingOptions::default()).map_err(|e| e.to_string())?;
+        let Some(clock) = t.clock else {
+            return Err("no clock_sync events: RTOS jobs cannot be placed on the timeline".into());
+        };
+        let window = |j: &trace_convert::timing::Job| (clock.ns(j.release.unwrap_or(j.start)), clock.ns(j.end));
+        let worst = t
+            .tasks
+            .iter()
+            .map(|x| {
+                t.jobs
+                    .iter()
+                    .filter(|j| j.task == x.name)
+                    .max_by_key(|j| j.response_ns)
+                    .map(window)
+            })
+            .collect();
+        let mut misses: Vec<(u64, u64, String)> = t
+            .jobs
+            .iter()
+            .filter(|j| j.missed)
+            .map(|j| {
+                let (a, b) = window(j);
+                (a, b, j.task.clone())
+            })
+            .collect();
+        misses.sort_by_key(|m| m.1);
+        Ok(Jobs {
+            tasks: t.tasks,
+            worst,
+            misses,
+        })
+    }
 }
 
 /// Where ↑/↓ go.
@@ -111,6 +164,10 @@ pub struct App {
     pub color: bool,
     /// While the index is partial: events decoded so far.
     pub loading: Option<u64>,
+    /// The RTOS's jobs, once the jobs panel was shown (or why there are none).
+    pub jobs: Option<Result<Arc<Jobs>, String>>,
+    /// Selected line of the jobs table.
+    pub job_sel: usize,
 }
 
 /// Formats a duration for humans: `1.250 ms`.
@@ -214,6 +271,8 @@ impl App {
             quit: false,
             color: true,
             loading: None,
+            jobs: None,
+            job_sel: 0,
         };
         app.fix_selection();
         app
@@ -491,6 +550,70 @@ impl App {
         }
     }
 
+    /// Computes the RTOS's jobs the first time they are asked for.
+    pub fn load_jobs(&mut self) {
+        if self.jobs.is_none() {
+            self.jobs = Some(Jobs::of_file(&self.index.path).map(Arc::new));
+        }
+    }
+
+    /// The jobs, when they could be made.
+    pub fn jobs_ok(&self) -> Option<&Arc<Jobs>> {
+        self.jobs.as_ref().and_then(|j| j.as_ref().ok())
+    }
+
+    /// Marks a job's window with A and B and puts the cursor at its end.
+    fn mark_job(&mut self, from: u64, to: u64, what: &str) {
+        self.marker_a = Some(from);
+        self.marker_b = Some(to);
+        if to.saturating_sub(from) > self.view_span {
+            self.view_span = (to - from) * 5 / 4;
+        }
+        self.view_start = from.saturating_sub(self.view_span / 10);
+        self.goto(to);
+        self.message = format!("{what}: {} (A..B, release to end)", fmt_dur(to.saturating_sub(from)));
+    }
+
+    /// Jumps to the next (or previous) deadline miss after (before) the cursor.
+    fn next_miss(&mut self, forward: bool) {
+        self.load_jobs();
+        let Some(jobs) = self.jobs_ok().cloned() else {
+            let why = match &self.jobs {
+                Some(Err(e)) => e.clone(),
+                _ => String::new(),
+            };
+            self.message = format!("no RTOS jobs: {why}");
+            return;
+        };
+        let at = self.cursor;
+        let found = if forward {
+            jobs.misses.iter().find(|m| m.1 > at)
+        } else {
+            jobs.misses.iter().rev().find(|m| m.1 < at)
+        };
+        match found {
+            Some((from, to, task)) => {
+                let k = jobs.misses.iter().position(|m| m.1 == *to).unwrap_or(0) + 1;
+                self.mark_job(
+                    *from,
+                    *to,
+                    &format!("deadline miss {k} of {} ({task})", jobs.misses.len()),
+                );
+            }
+            None if jobs.misses.is_empty() => self.message = "no deadline misses in this trace".into(),
+            None => {
+                self.message = format!(
+                    "no deadline miss {}",
+                    if forward {
+                        "after the cursor"
+                    } else {
+                        "before the cursor"
+                    }
+                )
+            }
+        }
+    }
+
     /// The task selected by the selected row, the task table, or running at the cursor.
     pub fn selected_task(&self) -> Option<u32> {
         if self.panel == Panel::Tasks && self.focus == Focus::Panel {
@@ -655,7 +778,20 @@ impl App {
             KeyCode::Char('t') => {
                 self.panel = match self.panel {
                     Panel::Events => Panel::Tasks,
-                    Panel::Tasks => Panel::Events,
+                    Panel::Tasks => Panel::Jobs,
+                    Panel::Jobs => Panel::Events,
+                };
+                if self.panel == Panel::Jobs {
+                    self.load_jobs();
+                }
+            }
+            KeyCode::Char('m') | KeyCode::Char('M') => self.next_miss(k.code == KeyCode::Char('m')),
+            KeyCode::Enter if self.panel == Panel::Jobs && self.focus == Focus::Panel => {
+                let worst = self
+                    .jobs_ok()
+                    .and_then(|j| j.worst.get(self.job_sel).copied().flatten());
+                if let Some((from, to)) = worst {
+                    self.mark_job(from, to, "the worst job");
                 }
             }
             KeyCode::Char('s') => self.stats_whole = !self.stats_whole,
@@ -680,6 +816,14 @@ impl App {
     fn up_down(&mut self, down: bool) {
         match (self.focus, self.panel) {
             (Focus::Panel, Panel::Events) => self.step_any(down),
+            (Focus::Panel, Panel::Jobs) => {
+                let n = self.jobs_ok().map_or(0, |j| j.tasks.len());
+                self.job_sel = if down {
+                    (self.job_sel + 1).min(n.saturating_sub(1))
+                } else {
+                    self.job_sel.saturating_sub(1)
+                };
+            }
             (Focus::Panel, Panel::Tasks) => {
                 let n = self.task_table().len();
                 self.task_sel = if down {
@@ -735,6 +879,7 @@ impl App {
                         }
                     }
                     Panel::Tasks => self.task_sel = line.saturating_sub(1),
+                    Panel::Jobs => self.job_sel = line.saturating_sub(1),
                 }
             }
             MouseEventKind::ScrollUp | MouseEventKind::ScrollDown if in_tl => {

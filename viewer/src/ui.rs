@@ -246,6 +246,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     match app.panel {
         Panel::Events => draw_events(buf, &g, app),
         Panel::Tasks => draw_tasks(buf, &g, app),
+        Panel::Jobs => draw_jobs(buf, &g, app),
     }
     draw_status(buf, &g, app, area);
     if let Some(sel) = app.kind_menu {
@@ -522,6 +523,68 @@ fn draw_tasks(buf: &mut Buffer, g: &Geometry, app: &App) {
     }
 }
 
+fn draw_jobs(buf: &mut Buffer, g: &Geometry, app: &App) {
+    panel_title(
+        buf,
+        g,
+        app,
+        "RTOS jobs (Enter: worst job, m M: next/prev miss, t: events)",
+    );
+    let jobs = match &app.jobs {
+        Some(Ok(j)) => j,
+        Some(Err(e)) => {
+            text(
+                buf,
+                g.panel.x,
+                g.panel.y + 1,
+                &format!(" no RTOS jobs: {e}"),
+                g.panel.width,
+                Style::default(),
+            );
+            return;
+        }
+        None => return,
+    };
+    let head = format!(
+        " {:<16} {:>4} {:>5} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
+        "task", "prio", "jobs", "period", "exec p50", "resp p50", "resp p99", "resp max", "misses"
+    );
+    text(buf, g.panel.x, g.panel.y + 1, &head, g.panel.width, bold());
+    let lines = g.panel.height.saturating_sub(2) as usize;
+    let first = app.job_sel.saturating_sub(lines.saturating_sub(1));
+    let d = |v: Option<u64>| v.map_or("-".to_string(), fmt_dur);
+    for (i, t) in jobs.tasks.iter().enumerate().skip(first).take(lines) {
+        let line = format!(
+            " {:<16.16} {:>4} {:>5} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
+            t.name,
+            t.prio,
+            t.jobs,
+            d(t.period_ns),
+            d(t.exec_ns.map(|x| x.p50)),
+            d(t.response_ns.map(|x| x.p50)),
+            d(t.response_ns.map(|x| x.p99)),
+            d(t.response_ns.map(|x| x.max)),
+            t.misses
+        );
+        let mut style = if i == app.job_sel && app.focus == Focus::Panel {
+            Style::default().add_modifier(Modifier::REVERSED)
+        } else {
+            Style::default()
+        };
+        if t.misses > 0 && app.color {
+            style = style.fg(Color::Red);
+        }
+        text(
+            buf,
+            g.panel.x,
+            g.panel.y + 2 + (i - first) as u16,
+            &line,
+            g.panel.width,
+            style,
+        );
+    }
+}
+
 fn draw_status(buf: &mut Buffer, g: &Geometry, app: &App, _area: Rect) {
     let style = Style::default().add_modifier(Modifier::REVERSED);
     let y = g.status.y;
@@ -579,7 +642,8 @@ pub const HELP: &[&str] = &[
     "c C  hide selected CPU / show all CPUs",
     "T    only selected task (again: off)",
     "e    event-type filter menu",
-    "r    task rows   t  events/tasks panel",
+    "r    task rows   t  events/tasks/jobs panel",
+    "m M  next/prev RTOS deadline miss (A..B: job)",
     "s    task stats: window / whole trace",
     "mouse: click = cursor, wheel = zoom",
     "q    quit      (any key closes this help)",

@@ -541,3 +541,30 @@ fn a_task_has_one_name_its_latest_everywhere() {
     assert_eq!(viewer_name.as_deref(), Some("dd"));
     assert_eq!(stats.tasks[&7].comm, "dd");
 }
+
+#[test]
+fn jobs_panel_shows_rtos_response_times_and_jumps_to_the_worst_job() {
+    let mut a = app(&common::merged(), 100, 30);
+    key(&mut a, KeyCode::Char('t'));
+    key(&mut a, KeyCode::Char('t'));
+    let l = lines(&render(&a));
+    assert!(l.iter().any(|x| x.contains("RTOS jobs (Enter: worst job")), "{l:#?}");
+    let row = l.iter().find(|x| x.contains(" ctrl_loop ")).unwrap();
+    // 100 runs of 200 us, each ended by a wait on a mailbox: the first is cut.
+    assert!(row.contains("    5    99 "), "{row}");
+    assert!(row.contains("200.000 us"), "{row}");
+    // Enter on the task: its worst job between markers A and B.
+    key(&mut a, KeyCode::Tab);
+    key(&mut a, KeyCode::Enter);
+    let (Some(from), Some(to)) = (a.marker_a, a.marker_b) else {
+        panic!("no job marked: {}", a.message);
+    };
+    assert_eq!(to - from, 200_000, "{}", a.message);
+    assert_eq!(a.cursor, to);
+    assert!(
+        (1..100).any(|n| ctrl_loop(&a, n) == (from, to)),
+        "the job is a ctrl_loop run"
+    );
+    key(&mut a, KeyCode::Char('m'));
+    assert_eq!(a.message, "no deadline misses in this trace");
+}
