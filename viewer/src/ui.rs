@@ -507,20 +507,22 @@ fn draw_tasks(buf: &mut Buffer, g: &Geometry, app: &App) {
             fmt_dur(s.avg_ns),
             fmt_dur(s.max_ns)
         );
-        let style = if i == app.task_sel && app.focus == Focus::Panel {
-            Style::default().add_modifier(Modifier::REVERSED)
-        } else {
-            Style::default()
-        };
-        text(
-            buf,
-            g.panel.x,
-            g.panel.y + 2 + (i - first) as u16,
-            &line,
-            g.panel.width,
-            style,
-        );
+        table_line(buf, g, i - first, &line, row_style(app, i == app.task_sel));
     }
+}
+
+/// A table row's style: reversed when it is selected and the panel has focus.
+fn row_style(app: &App, selected: bool) -> Style {
+    if selected && app.focus == Focus::Panel {
+        Style::default().add_modifier(Modifier::REVERSED)
+    } else {
+        Style::default()
+    }
+}
+
+/// Line `k` of the panel's table (below its title and header).
+fn table_line(buf: &mut Buffer, g: &Geometry, k: usize, line: &str, style: Style) {
+    text(buf, g.panel.x, g.panel.y + 2 + k as u16, line, g.panel.width, style);
 }
 
 fn draw_jobs(buf: &mut Buffer, g: &Geometry, app: &App) {
@@ -566,22 +568,11 @@ fn draw_jobs(buf: &mut Buffer, g: &Geometry, app: &App) {
             d(t.response_ns.map(|x| x.max)),
             t.misses
         );
-        let mut style = if i == app.job_sel && app.focus == Focus::Panel {
-            Style::default().add_modifier(Modifier::REVERSED)
-        } else {
-            Style::default()
-        };
+        let mut style = row_style(app, i == app.job_sel);
         if t.misses > 0 && app.color {
             style = style.fg(Color::Red);
         }
-        text(
-            buf,
-            g.panel.x,
-            g.panel.y + 2 + (i - first) as u16,
-            &line,
-            g.panel.width,
-            style,
-        );
+        table_line(buf, g, i - first, &line, style);
     }
 }
 
