@@ -1210,4 +1210,59 @@ mod tests {
         assert_eq!(l.tasks["Idle"], [99.0, 0.1]);
         assert_eq!(l.linux, [50.0, 50.0]);
     }
+
+    /// Whatever a recording holds (a lying guest, drops, odd states), the
+    /// analysis answers without a panic.
+    #[test]
+    fn any_sequence_of_events_is_analysed_without_a_panic() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..300 {
+            let n = (next() % 200) as usize;
+            let mut ts = 0u64;
+            let mut items = Vec::new();
+            let mut irqs = Vec::new();
+            for _ in 0..n {
+                ts += next() % 3;
+                let small = |v: u64| [0, 1, 10, 63, u64::MAX - 1, u64::MAX][(v % 6) as usize];
+                items.push(match next() % 3 {
+                    0 => tick(ts, small(next())),
+                    1 => (
+                        ts,
+                        0,
+                        Item::Delay {
+                            prio: (next() % 70) as u32,
+                            until: small(next()),
+                        },
+                    ),
+                    _ => sw(ts, (next() % 70) as u32, (next() % 0x200) as i64, (next() % 70) as u32),
+                });
+                irqs.push((ts, (next() % 40) as u32, small(next()), small(next())));
+            }
+            let mut opts = TimingOptions::default();
+            if next() % 2 == 0 {
+                opts.add_deadline("T1=1ns").unwrap();
+            }
+            let t = Timing::from_items(&items, &names(), 1 + next() % 100_000_000, &opts, vec![]);
+            let ticks: Vec<u64> = items
+                .iter()
+                .filter_map(|(ts, _, it)| matches!(it, Item::Tick { .. }).then_some(*ts))
+                .collect();
+            let _ = IrqLatency::of(irqs, &ticks, |c| c);
+            let map = ClockMap {
+                c0: next() % 1000,
+                ns0: next() % 1000,
+                rate: 0.5,
+            };
+            let _ = Load::of(&t, 1 + next() % 1_000_000, &[], Some(&map));
+            let _ = Interference::of_worst(&t, &[], &map, &ticks);
+            let _ = t.render();
+            let _ = crate::report::html(&t, "fuzz");
+        }
+    }
 }
