@@ -12,11 +12,13 @@
 //! - `OSTimeDly ticks now=OSTime`: a task that asks for `ticks` at `now` is released by the
 //!   tick that makes `OSTime` `now + ticks`.
 //!
-//! So a delayed task's release is exact, not the next time it ran. A task that blocks
-//! on something else (a semaphore, a queue) is released by the post that readied it,
-//! which these probes do not show: its jobs start at their first run and have no start
-//! latency. Tasks that delay end a job only when they delay; their other blocks are time
-//! blocked within the job.
+//! - `OS_EventTaskRdy%return prio=$retval`: the task a post (semaphore, mailbox, queue,
+//!   mutex) made ready: the release of a task that waits for posts.
+//!
+//! So a release is exact, not the next time the task ran. Without the last probe (or for
+//! event flags, which ready tasks elsewhere) a job of a task that waits for posts starts at
+//! its first run and has no start latency. Tasks that delay end a job only when they delay;
+//! their other blocks are time blocked within the job.
 //!
 //! Works on a guest recording or a merged one (both carry the `hvtrace` events).
 
@@ -44,6 +46,9 @@ const STATE_DELAYED: i64 = guest_probe::abi::STATE_DELAYED as i64;
 pub const TICK_PROBE: &str = "OSTimeTick tick=OSTime";
 /// The probe that gives delays' release ticks.
 pub const DELAY_PROBE: &str = "OSTimeDly ticks now=OSTime";
+/// The probe that gives releases by posts: the task a post made ready
+/// (uC/OS-II's `OS_EventTaskRdy` returns its priority).
+pub const READY_PROBE: &str = "OS_EventTaskRdy%return prio=$retval";
 
 /// What the analysis is asked for.
 #[derive(Debug, Clone, Default)]
@@ -427,6 +432,7 @@ impl IrqLatency {
 /// One RTOS event, in counter order.
 enum Item {
     Tick { now: u64 },
+    Ready { prio: u32 },
     Delay { prio: u32, until: u64 },
     Switch { prev: u32, prev_state: i64, next: u32 },
 }
@@ -439,6 +445,8 @@ struct TaskState {
     job: Option<Open>,
     /// The tick its delay ends at.
     release_tick: Option<u64>,
+    /// When a post readied it (its next job's release, if not delayed).
+    ready_at: Option<u64>,
     /// Whether a job was cut by the recording's start (its first is not whole).
     seen_block: bool,
 }
@@ -541,6 +549,7 @@ impl Timing {
                         "OSTimeTick" => uint("tick")
                             .and_then(|t| t.checked_add(1))
                             .map(|now| Item::Tick { now }),
+                        "OS_EventTaskRdy%return" => uint("prio").map(|p| Item::Ready { prio: p as u32 }),
                         "OSTimeDly" => {
                             // Fetched by the timing probe (`now`), not just any OSTimeDly probe.
                             delay_probe |= uint("now").is_some();
@@ -638,6 +647,14 @@ impl Timing {
                     tick_at.insert(now, ts);
                 }
                 Item::Delay { prio, until } => tasks.entry(prio).or_default().release_tick = Some(until),
+                Item::Ready { prio } => {
+                    // A post readied it: the release of its next job, unless it
+                    // was only blocked within one.
+                    let t = tasks.entry(prio).or_default();
+                    if t.job.is_none() {
+                        t.ready_at = Some(ts);
+                    }
+                }
                 Item::Switch { prev, prev_state, next } => {
                     let t = tasks.entry(prev).or_default();
                     let since = t.since.take();
@@ -689,9 +706,10 @@ impl Timing {
                         }
                         None => {
                             let release_tick = n.release_tick.take();
+                            let ready_at = n.ready_at.take();
                             n.job = Some(Open {
                                 release_tick,
-                                release: release_tick.and_then(|r| tick_at.get(&r).copied()),
+                                release: release_tick.and_then(|r| tick_at.get(&r).copied()).or(ready_at),
                                 start: ts,
                                 exec: 0,
                                 preemptions: 0,
@@ -1230,8 +1248,15 @@ mod tests {
             for _ in 0..n {
                 ts += next() % 3;
                 let small = |v: u64| [0, 1, 10, 63, u64::MAX - 1, u64::MAX][(v % 6) as usize];
-                items.push(match next() % 3 {
+                items.push(match next() % 4 {
                     0 => tick(ts, small(next())),
+                    3 => (
+                        ts,
+                        0,
+                        Item::Ready {
+                            prio: (next() % 70) as u32,
+                        },
+                    ),
                     1 => (
                         ts,
                         0,
@@ -1264,5 +1289,33 @@ mod tests {
             let _ = t.render();
             let _ = crate::report::html(&t, "fuzz");
         }
+    }
+
+    /// A task that waits for posts is released by the post that readied it.
+    #[test]
+    fn a_post_releases_a_task_that_waits_for_it() {
+        let items = vec![
+            sw(0, 63, 0, 11),
+            sw(100, 11, 0x01, 63), // waits on a semaphore: its first job is cut
+            (1_000, 0, Item::Ready { prio: 11 }),
+            sw(1_300, 63, 0, 11),
+            sw(1_800, 11, 0x01, 63),
+            (3_000, 0, Item::Ready { prio: 11 }),
+            sw(3_050, 63, 0, 11),
+            sw(3_250, 11, 0x01, 63),
+        ];
+        let t = Timing::from_items(&items, &names(), 1_000_000, &TimingOptions::default(), vec![]);
+        let j: Vec<(Option<u64>, Option<u64>, u64)> = t
+            .jobs
+            .iter()
+            .map(|j| (j.release, j.start_latency_ns, j.response_ns))
+            .collect();
+        assert_eq!(
+            j,
+            [
+                (Some(1_000), Some(300_000), 800_000),
+                (Some(3_000), Some(50_000), 250_000)
+            ]
+        );
     }
 }

@@ -64,8 +64,13 @@ pub enum ProbeKind {
 /// told otherwise.
 pub const RTOS_SWITCHES: [&str; 2] = ["OSCtxSw", "OSIntCtxSw"];
 /// The RTOS probes the timing analysis reads besides the switches
-/// (`trace_convert::timing`): each tick's `OSTime`, each delay's length.
-pub const TIMING_PROBES: [&str; 2] = [trace_convert::timing::TICK_PROBE, trace_convert::timing::DELAY_PROBE];
+/// (`trace_convert::timing`): each tick's `OSTime`, each delay's length, each
+/// task a post readies.
+pub const TIMING_PROBES: [&str; 3] = [
+    trace_convert::timing::TICK_PROBE,
+    trace_convert::timing::DELAY_PROBE,
+    trace_convert::timing::READY_PROBE,
+];
 /// Linux's context-switch function (the bench's and profilers' Linux site).
 pub const LINUX_SWITCH: &str = "__switch_to";
 
