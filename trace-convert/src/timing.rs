@@ -736,7 +736,10 @@ impl Timing {
             let gaps: Vec<u64> = releases.windows(2).map(|w| ns(w[1].saturating_sub(w[0]))).collect();
             let period = Spread::of(gaps.clone());
             let given = opts.deadlines.get(&name).copied();
-            let deadline = given.or(period.map(|p| p.p50));
+            // A periodic task (released by ticks) is judged by its period; a
+            // task released by posts is sporadic: only by a deadline given.
+            let periodic = mine.iter().any(|j| j.release_tick.is_some());
+            let deadline = given.or(period.map(|p| p.p50).filter(|_| periodic));
             // Without a given deadline a job must end before its next release, as
             // the RTOS counts it: by the tick `period_ticks` after its own (the
             // ticks' times vary; a job ending 50.1 ms after a 50-tick span that took
@@ -1317,5 +1320,7 @@ mod tests {
                 (Some(3_000), Some(50_000), 250_000)
             ]
         );
+        // Released by posts, it is sporadic: no deadline unless one is given.
+        assert_eq!((t.tasks[0].deadline_ns, t.tasks[0].misses), (None, 0));
     }
 }
