@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::timing::{Timing, TIMER_IRQ};
+use crate::timing::{us, Timing, TIMER_IRQ};
 
 const W: f64 = 560.0;
 const H: f64 = 180.0;
@@ -20,10 +20,6 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-fn us(ns: u64) -> String {
-    format!("{:.1}", ns as f64 / 1e3)
 }
 
 /// A histogram of `values_ns` in 40 bins from 0 to a little above their
@@ -165,24 +161,16 @@ pub fn html(t: &Timing, source: &str) -> String {
          <th>exec p50</th><th>exec max</th><th>response p50</th><th>p99</th><th>max</th><th>start latency p50</th>\
          <th>preemptions</th><th>deadline</th><th>misses</th></tr>",
     );
-    let opt = |v: Option<u64>| v.map_or("-".to_string(), us);
     for x in &t.tasks {
+        let figures: String = x.figures_us().iter().map(|f| format!("<td>{f}</td>")).collect();
         let _ = write!(
             s,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td>{figures}<td>{}</td><td>{}</td><td{}>{}</td></tr>",
             esc(&x.name),
             x.prio,
             x.jobs,
-            opt(x.period_ns),
-            opt(x.release_jitter_ns),
-            opt(x.exec_ns.map(|e| e.p50)),
-            opt(x.exec_ns.map(|e| e.max)),
-            opt(x.response_ns.map(|e| e.p50)),
-            opt(x.response_ns.map(|e| e.p99)),
-            opt(x.response_ns.map(|e| e.max)),
-            opt(x.start_latency_ns.map(|e| e.p50)),
             x.preemptions,
-            opt(x.deadline_ns),
+            x.deadline_ns.map_or("-".to_string(), us),
             if x.misses > 0 { " class=\"miss\"" } else { "" },
             x.misses
         );
@@ -228,11 +216,7 @@ pub fn html(t: &Timing, source: &str) -> String {
         s.push_str("</table>");
     }
     if let Some(l) = &t.load {
-        let seconds: Vec<f64> = l
-            .starts
-            .iter()
-            .map(|&c| c as f64 / t.counter_hz.max(1) as f64)
-            .collect();
+        let seconds: Vec<f64> = l.starts.iter().map(|&c| t.seconds(c)).collect();
         let mut series: Vec<(&str, &[f64])> = vec![("RTOS", &l.rtos)];
         if !l.linux.is_empty() {
             series.push(("Linux", &l.linux));
@@ -262,7 +246,7 @@ pub fn html(t: &Timing, source: &str) -> String {
                 s,
                 "<tr><td>{}</td><td>{:.6}</td><td>{}</td><td{}>{}</td><td>{} of {}</td><td style=\"text-align:left\">{}</td><td>{}</td></tr>",
                 esc(&w.task),
-                w.end as f64 / t.counter_hz.max(1) as f64,
+                t.seconds(w.end),
                 us(w.response_ns),
                 if w.missed { " class=\"miss\"" } else { "" },
                 if w.missed { "yes" } else { "" },

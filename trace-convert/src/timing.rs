@@ -73,6 +73,16 @@ impl TimingOptions {
     }
 }
 
+/// `ticks` of a counter running at `hz`, in nanoseconds.
+fn ticks_ns(ticks: u64, hz: u64) -> u64 {
+    (ticks as u128 * 1_000_000_000 / hz.max(1) as u128) as u64
+}
+
+/// Nanoseconds as microseconds with one decimal, as the tables show them.
+pub(crate) fn us(ns: u64) -> String {
+    format!("{:.1}", ns as f64 / 1e3)
+}
+
 /// `20ms`, `1.5ms`, `500us`, `1s`, `250000ns` in nanoseconds.
 pub fn parse_duration(s: &str) -> Option<u64> {
     let s = s.trim();
@@ -173,6 +183,25 @@ pub struct TaskTiming {
     pub preemptions: u64,
     /// Time blocked within jobs, over all jobs, ns.
     pub blocked_ns: u64,
+}
+
+impl TaskTiming {
+    /// Period, release jitter, execution p50 and max, response p50, p99 and
+    /// max, start latency p50, in µs (`-` when unknown): the columns every
+    /// table of tasks shows.
+    pub fn figures_us(&self) -> [String; 8] {
+        let opt = |v: Option<u64>| v.map_or("-".to_string(), us);
+        [
+            opt(self.period_ns),
+            opt(self.release_jitter_ns),
+            opt(self.exec_ns.map(|x| x.p50)),
+            opt(self.exec_ns.map(|x| x.max)),
+            opt(self.response_ns.map(|x| x.p50)),
+            opt(self.response_ns.map(|x| x.p99)),
+            opt(self.response_ns.map(|x| x.max)),
+            opt(self.start_latency_ns.map(|x| x.p50)),
+        ]
+    }
 }
 
 /// The timing of a recording's RTOS.
@@ -396,34 +425,33 @@ impl IrqLatency {
                 let due = |&&(arrived, _, due, _): &&IrqRecord| (due != 0 && due <= arrived).then(|| ns(arrived - due));
                 // The handler: the first tick entry after the injection and
                 // before the same source's next interrupt.
-                let handler = |k: usize| -> Option<u64> {
-                    let (_, _, _, injected) = *mine[k];
-                    let next = mine.get(k + 1).map_or(u64::MAX, |n| n.0);
-                    let t = *ticks.get(ticks.partition_point(|&t| t < injected))?;
-                    (irq == TIMER_IRQ && t < next).then_some(t)
-                };
+                let handlers: Vec<Option<u64>> = (0..mine.len())
+                    .map(|k| {
+                        let (_, _, _, injected) = *mine[k];
+                        let next = mine.get(k + 1).map_or(u64::MAX, |n| n.0);
+                        let t = *ticks.get(ticks.partition_point(|&t| t < injected))?;
+                        (irq == TIMER_IRQ && t < next).then_some(t)
+                    })
+                    .collect();
+                let due_to_handler_samples: Vec<u64> = mine
+                    .iter()
+                    .zip(&handlers)
+                    .filter_map(|(&&(_, _, due, _), h)| h.filter(|&h| due != 0 && due <= h).map(|h| ns(h - due)))
+                    .collect();
                 IrqLatency {
                     irq,
                     count: mine.len(),
                     due_to_el2_ns: Spread::of(mine.iter().filter_map(due).collect()),
                     el2_to_injected_ns: Spread::of(mine.iter().map(|i| ns(i.3.saturating_sub(i.0))).collect()),
                     injected_to_handler_ns: Spread::of(
-                        (0..mine.len())
-                            .filter_map(|k| handler(k).map(|h| ns(h - mine[k].3)))
+                        mine.iter()
+                            .zip(&handlers)
+                            .filter_map(|(i, h)| h.map(|h| ns(h - i.3)))
                             .collect(),
                     ),
-                    due_to_handler_ns: None,
-                    due_to_handler_samples: (0..mine.len())
-                        .filter_map(|k| {
-                            let due = mine[k].2;
-                            handler(k).filter(|&h| due != 0 && due <= h).map(|h| ns(h - due))
-                        })
-                        .collect(),
+                    due_to_handler_ns: Spread::of(due_to_handler_samples.clone()),
+                    due_to_handler_samples,
                 }
-            })
-            .map(|mut l: IrqLatency| {
-                l.due_to_handler_ns = Spread::of(l.due_to_handler_samples.clone());
-                l
             })
             .collect()
     }
@@ -590,9 +618,7 @@ impl Timing {
             .iter()
             .filter_map(|(ts, _, it)| matches!(it, Item::Tick { .. }).then_some(*ts))
             .collect();
-        timing.irqs = IrqLatency::of(irqs, &ticks, |t| {
-            (t as u128 * 1_000_000_000 / counter_hz as u128) as u64
-        });
+        timing.irqs = IrqLatency::of(irqs, &ticks, |t| ticks_ns(t, counter_hz));
         linux.extend(
             slices
                 .finish(last_ns)
@@ -628,7 +654,7 @@ impl Timing {
         opts: &TimingOptions,
         notes: Vec<String>,
     ) -> Timing {
-        let ns = |ticks: u64| (ticks as u128 * 1_000_000_000 / counter_hz as u128) as u64;
+        let ns = |ticks: u64| ticks_ns(ticks, counter_hz);
         // Tasks that ever block on a delay alone end their jobs only there.
         let delayers: BTreeSet<u32> = items
             .iter()
@@ -798,11 +824,14 @@ impl Timing {
         }
     }
 
+    /// A counter value in seconds.
+    pub fn seconds(&self, counter: u64) -> f64 {
+        counter as f64 / self.counter_hz.max(1) as f64
+    }
+
     /// The per-task table a user reads.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let us = |ns: u64| format!("{:.1}", ns as f64 / 1e3);
-        let opt = |v: Option<u64>| v.map_or("-".to_string(), us);
         let _ = writeln!(
             s,
             "RTOS jobs: {} ticks timed{}",
@@ -828,20 +857,21 @@ impl Timing {
             "misses"
         );
         for t in &self.tasks {
+            let [period, jitter, exec_p50, exec_max, resp_p50, resp_p99, resp_max, start_p50] = t.figures_us();
             let _ = writeln!(
                 s,
                 "  {:<16} {:>4} {:>5} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6} {:>8}",
                 t.name,
                 t.prio,
                 t.jobs,
-                opt(t.period_ns),
-                opt(t.release_jitter_ns),
-                opt(t.exec_ns.map(|x| x.p50)),
-                opt(t.exec_ns.map(|x| x.max)),
-                opt(t.response_ns.map(|x| x.p50)),
-                opt(t.response_ns.map(|x| x.p99)),
-                opt(t.response_ns.map(|x| x.max)),
-                opt(t.start_latency_ns.map(|x| x.p50)),
+                period,
+                jitter,
+                exec_p50,
+                exec_max,
+                resp_p50,
+                resp_p99,
+                resp_max,
+                start_p50,
                 t.preemptions,
                 match t.deadline_ns {
                     Some(d) => format!("{}/{}", t.misses, us(d)),
@@ -864,12 +894,7 @@ impl Timing {
             let _ = writeln!(s, "{head}");
             for (k, start) in l.starts.iter().enumerate().take(20) {
                 let linux = l.linux.get(k).map_or("-".to_string(), |v| format!("{v:.1}"));
-                let mut row = format!(
-                    "  {:>12.3} {:>6.1} {:>6}",
-                    *start as f64 / self.counter_hz.max(1) as f64,
-                    l.rtos[k],
-                    linux
-                );
+                let mut row = format!("  {:>12.3} {:>6.1} {:>6}", self.seconds(*start), l.rtos[k], linux);
                 for n in &names {
                     let _ = write!(row, " {:>14.1}", l.tasks[*n][k]);
                 }
@@ -920,7 +945,7 @@ impl Timing {
                 "  missed: {} job ending at counter {} ({:.6} s): response {} us, exec {} us, {} preemptions",
                 j.task,
                 j.end,
-                j.end as f64 / self.counter_hz.max(1) as f64,
+                self.seconds(j.end),
                 us(j.response_ns),
                 us(j.exec_ns),
                 j.preemptions
@@ -944,7 +969,7 @@ impl Timing {
                     "  {} job ending at counter {} ({:.6} s){}: response {} us; Linux busy {} us of {} us{}{}",
                     w.task,
                     w.end,
-                    w.end as f64 / self.counter_hz.max(1) as f64,
+                    self.seconds(w.end),
                     if w.missed { ", missed" } else { "" },
                     us(w.response_ns),
                     us(w.linux_busy_ns),
