@@ -33,17 +33,22 @@ fn require_linux(vm: &VmConfig) -> Result<(), HvError> {
     }
 }
 
+/// An on/off argument: 0 or 1.
+fn switch(v: u64) -> Result<bool, HvError> {
+    match v {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(HvError::InvalidArgument),
+    }
+}
+
 fn call(vm: &'static VmConfig, f: HvcFunction, a: [u64; 5], frame: &mut TrapFrame) -> Result<u64, HvError> {
     match f {
         HvcFunction::Version => Ok(abi::abi_version()),
         HvcFunction::ConsoleWrite => console_write(vm, a[0], a[1]),
         HvcFunction::TraceEnable => {
             require_linux(vm)?;
-            let on = match a[0] {
-                0 => false,
-                1 => true,
-                _ => return Err(HvError::InvalidArgument),
-            };
+            let on = switch(a[0])?;
             Ok(u64::from(trace::ENABLED.swap(on, Ordering::AcqRel)))
         }
         HvcFunction::RingInfo => {
@@ -88,12 +93,7 @@ fn call(vm: &'static VmConfig, f: HvcFunction, a: [u64; 5], frame: &mut TrapFram
                 .and_then(|i| trace::IRQ_TIMING.get(i))
                 .filter(|_| crate::partition().vm(a[0] as u8).is_some())
                 .ok_or(HvError::InvalidArgument)?;
-            let on = match a[1] {
-                0 => false,
-                1 => true,
-                _ => return Err(HvError::InvalidArgument),
-            };
-            Ok(u64::from(flag.swap(on, Ordering::AcqRel)))
+            Ok(u64::from(flag.swap(switch(a[1])?, Ordering::AcqRel)))
         }
         HvcFunction::MemWrite => {
             require_linux(vm)?;

@@ -32,6 +32,16 @@ pub fn ok(out: Output, what: &str) -> String {
     t
 }
 
+/// Asserts that a command failed and that its output says `why` (lower case).
+pub fn refused(out: Output, what: &str, why: &str) {
+    let t = text(&out);
+    assert!(!out.status.success(), "{what} should be refused:\n{t}");
+    assert!(
+        t.to_lowercase().contains(why),
+        "{what}: the refusal should say {why:?}:\n{t}"
+    );
+}
+
 /// The `hv-trace` binary of this workspace, built once per test process.
 pub fn hv_trace_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();

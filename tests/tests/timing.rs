@@ -5,7 +5,7 @@
 //! and against the app's configuration.
 
 use guest_probe::symbols::SymbolTable;
-use hv_trace_e2e::{build_artifacts, ground_truth, ok, GtSwitch, Monitor, System};
+use hv_trace_e2e::{build_artifacts, ground_truth, ok, refused, GtSwitch, Monitor, System};
 use std::collections::BTreeMap;
 use trace_convert::probe_values::{self, ProbeValue};
 
@@ -379,11 +379,4 @@ fn jobs_periods_and_response_times_agree_with_the_ground_truth() {
     assert!(to - from > 50_000_000, "a missed job is longer than its 50 ms period");
     press(&mut app, 'm');
     assert!(app.message.starts_with("deadline miss 2 of "), "{}", app.message);
-}
-
-/// `hv-trace` refused with an error that says `why`.
-fn refused(out: std::process::Output, what: &str, why: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{what} was accepted");
-    assert!(err.contains(why), "{what}: {err}");
 }

@@ -5,19 +5,9 @@
 //! translation (HMP `gva2gpa`) and QEMU's view of guest memory (`xp`).
 
 use guest_probe::symbols::SymbolTable;
-use hv_trace_e2e::{build_artifacts, ground_truth, ok, text, Monitor, System, RTOS_PA_OFFSET, RTOS_VA_OFFSET};
+use hv_trace_e2e::{build_artifacts, ground_truth, ok, refused, Monitor, System, RTOS_PA_OFFSET, RTOS_VA_OFFSET};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Output;
-
-fn refused(out: Output, what: &str, why: &str) {
-    let t = text(&out);
-    assert!(!out.status.success(), "{what} should be refused:\n{t}");
-    assert!(
-        t.to_lowercase().contains(why),
-        "{what}: the refusal should say {why:?}:\n{t}"
-    );
-}
 
 /// `[hyp I] VM rtos: probe N at 0xVA (PA 0xPA, ...)` lines: VA → PA.
 fn hypervisor_translations(log: &str) -> BTreeMap<u64, u64> {

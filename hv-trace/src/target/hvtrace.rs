@@ -57,17 +57,20 @@ pub fn add_placement(ctl: &mut Control, placement: &Placement) -> Result<Vec<u16
     Ok(ids)
 }
 
+/// Writes `cmd` to the `probes` file; on a refusal, the module's answer and
+/// its last log lines (where it says why).
+fn send(ctl: &mut Control, cmd: &ProbeCmd) -> Result<std::result::Result<(), String>> {
+    let out = ctl.exec(&probe_command(cmd), T)?;
+    if out.status == 0 {
+        return Ok(Ok(()));
+    }
+    let why = ctl.exec("dmesg | grep -i hvtrace | tail -n 2", Duration::from_secs(5))?;
+    Ok(Err(format!("{}\n{}", out.text.trim(), why.text.trim())))
+}
+
 fn add_as(ctl: &mut Control, site: &Site, cmd: ProbeCmd) -> Result<u16> {
-    let out = ctl.exec(&probe_command(&cmd), T)?;
-    if out.status != 0 {
-        let why = ctl.exec("dmesg | grep -i hvtrace | tail -n 2", Duration::from_secs(5))?;
-        bail!(
-            "the system refused a probe at {} ({:#x}): {}\n{}",
-            site.label,
-            site.addr,
-            out.text.trim(),
-            why.text.trim()
-        );
+    if let Err(why) = send(ctl, &cmd)? {
+        bail!("the system refused a probe at {} ({:#x}): {why}", site.label, site.addr);
     }
     Ok(find(ctl, site.vm.id(), site.addr)?
         .context("the probe was added but does not appear in the probe list")?
@@ -115,14 +118,8 @@ pub fn ensure_timing_probes(ctl: &mut Control, images: &Artifacts) -> Result<Vec
 
 /// Stores `value` in `size` bytes at `addr` of VM `vm` (`hv-trace set`).
 pub fn write(ctl: &mut Control, vm: u8, addr: u64, size: u8, value: u64) -> Result<()> {
-    let out = ctl.exec(&probe_command(&ProbeCmd::Write { vm, addr, size, value }), T)?;
-    if out.status != 0 {
-        let why = ctl.exec("dmesg | grep -i hvtrace | tail -n 2", Duration::from_secs(5))?;
-        bail!(
-            "the system refused to write at {addr:#x}: {}\n{}",
-            out.text.trim(),
-            why.text.trim()
-        );
+    if let Err(why) = send(ctl, &ProbeCmd::Write { vm, addr, size, value })? {
+        bail!("the system refused to write at {addr:#x}: {why}");
     }
     Ok(())
 }
