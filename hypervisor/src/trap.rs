@@ -77,7 +77,9 @@ fn data_abort(vm: &'static VmConfig, frame: &mut TrapFrame, esr: u64) {
 
 #[no_mangle]
 extern "C" fn hyp_lower_irq(_frame: &mut TrapFrame) {
-    let arrived = crate::arch::counter();
+    // The counter (an ISB and a read) only when this VM's interrupts are timed.
+    let timed = this_cpu().vm.filter(|vm| crate::trace::irq_timing_on(vm.id));
+    let arrived = timed.map_or(0, |_| crate::arch::counter());
     while let Some(intid) = gic::acknowledge() {
         gic::end_of_interrupt(intid);
         let cpu = this_cpu();
@@ -99,7 +101,7 @@ extern "C" fn hyp_lower_irq(_frame: &mut TrapFrame) {
         } else if owned {
             // Hardware-forwarded: the guest's EOI deactivates the physical interrupt.
             virq::queue_virq(intid, Some(intid));
-            if let Some(vm) = cpu.vm.filter(|vm| crate::trace::irq_timing_on(vm.id)) {
+            if let Some(vm) = timed {
                 crate::trace::irq_timing(vm.id, intid, arrived, crate::arch::counter());
             }
         } else {
