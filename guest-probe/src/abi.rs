@@ -25,6 +25,7 @@ pub mod control;
 pub mod fetch;
 pub mod profile;
 pub mod ring;
+pub mod stream;
 
 pub use profile::{Field, Global, OsKind, OsProfile, ProfileError};
 pub use ring::{Consumer, Producer, Ring, RingError, RingHeader};
