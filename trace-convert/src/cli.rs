@@ -69,6 +69,15 @@ pub enum Command {
     /// latency, preemptions, deadline misses (needs `hv-trace record --timing`'s probes
     /// for exact releases).
     Timing(TimingArgs),
+    /// Write a streamed recording's capture directory (`hv-trace record`'s
+    /// OUT/capture) as a trace-cmd .dat: after a crash, as far as it came.
+    Assemble {
+        /// The capture directory.
+        capture: PathBuf,
+        /// The .dat to write.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 /// Arguments of the RTOS timing analysis (`trace-convert timing`, `hv-trace analyze`).
@@ -182,6 +191,20 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Timing(args) => {
             timing(&args)?;
+        }
+        Command::Assemble { capture, output } => {
+            let a = crate::capture::assemble(&capture, &output)?;
+            eprintln!(
+                "wrote {} pages of {} CPUs to {}{}",
+                a.pages,
+                a.cpus,
+                output.display(),
+                if a.ended {
+                    ""
+                } else {
+                    " (the stream had not ended: it stops where the data did)"
+                }
+            );
         }
     }
     Ok(())

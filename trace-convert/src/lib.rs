@@ -31,6 +31,7 @@
 
 pub mod analysis;
 pub mod bytes;
+pub mod capture;
 pub mod cli;
 pub mod clock;
 pub mod dat;

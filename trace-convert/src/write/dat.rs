@@ -91,6 +91,78 @@ fn selected(t: &str) -> Option<String> {
     Some(t[a + 1..b].to_string())
 }
 
+/// A v6 file's parts up to its options: the format files, kallsyms,
+/// printk formats and cmdlines as texts. One layout for every writer.
+pub struct V6Head<'a> {
+    /// The ring buffer's page size.
+    pub page_size: u32,
+    /// `events/header_page`.
+    pub header_page: &'a [u8],
+    /// `events/header_event`.
+    pub header_event: &'a [u8],
+    /// The format files of the `ftrace` system.
+    pub ftrace: &'a [Vec<u8>],
+    /// Every other system and its format files.
+    pub systems: &'a [(String, Vec<Vec<u8>>)],
+    /// `/proc/kallsyms`.
+    pub kallsyms: &'a [u8],
+    /// `printk_formats`.
+    pub printk: &'a [u8],
+    /// `saved_cmdlines`.
+    pub cmdlines: &'a [u8],
+    /// The CPU count.
+    pub cpus: u32,
+}
+
+impl V6Head<'_> {
+    /// Appends the file's start, up to and including `options  \0`: the
+    /// caller adds options with [`v6_option`], ends them with id 0, and
+    /// writes the `flyrecord` section.
+    pub fn write(&self, h: &mut Vec<u8>) {
+        let e = Endian::Little;
+        h.extend_from_slice(b"\x17\x08\x44tracing6\0");
+        h.push(0);
+        h.push(8);
+        e.put(h, self.page_size as u64, 4);
+        h.extend_from_slice(b"header_page\0");
+        e.put(h, self.header_page.len() as u64, 8);
+        h.extend_from_slice(self.header_page);
+        h.extend_from_slice(b"header_event\0");
+        e.put(h, self.header_event.len() as u64, 8);
+        h.extend_from_slice(self.header_event);
+        e.put(h, self.ftrace.len() as u64, 4);
+        for t in self.ftrace {
+            e.put(h, t.len() as u64, 8);
+            h.extend_from_slice(t);
+        }
+        e.put(h, self.systems.len() as u64, 4);
+        for (sys, fs) in self.systems {
+            h.extend_from_slice(sys.as_bytes());
+            h.push(0);
+            e.put(h, fs.len() as u64, 4);
+            for t in fs {
+                e.put(h, t.len() as u64, 8);
+                h.extend_from_slice(t);
+            }
+        }
+        e.put(h, self.kallsyms.len() as u64, 4);
+        h.extend_from_slice(self.kallsyms);
+        e.put(h, self.printk.len() as u64, 4);
+        h.extend_from_slice(self.printk);
+        e.put(h, self.cmdlines.len() as u64, 8);
+        h.extend_from_slice(self.cmdlines);
+        e.put(h, self.cpus as u64, 4);
+        h.extend_from_slice(b"options  \0");
+    }
+}
+
+/// Appends one v6 option (`u16` id, `u32` size, data).
+pub fn v6_option(h: &mut Vec<u8>, id: u16, data: &[u8]) {
+    Endian::Little.put(h, id as u64, 2);
+    Endian::Little.put(h, data.len() as u64, 4);
+    h.extend_from_slice(data);
+}
+
 /// Writes a `.dat` v6 file.
 pub struct DatWriter<W: Write + Seek> {
     out: Option<W>,
@@ -212,59 +284,31 @@ impl<W: Write + Seek> DatWriter<W> {
         let cpus = self.header.cpus.max(max_cpu).max(1);
         let nbuf = self.header.buffers.len().max(1);
         let e = Endian::Little;
-        let mut h: Vec<u8> = Vec::new();
-        h.extend_from_slice(b"\x17\x08\x44tracing6\0");
-        h.push(0);
-        h.push(8);
-        e.put(&mut h, PAGE_SIZE as u64, 4);
-        let hp = PageHeader::standard_text(PAGE_SIZE);
-        h.extend_from_slice(b"header_page\0");
-        e.put(&mut h, hp.len() as u64, 8);
-        h.extend_from_slice(hp.as_bytes());
-        h.extend_from_slice(b"header_event\0");
-        e.put(&mut h, STANDARD_HEADER_EVENT.len() as u64, 8);
-        h.extend_from_slice(STANDARD_HEADER_EVENT.as_bytes());
         // ftrace formats, then the other systems.
-        let mut systems: BTreeMap<&str, Vec<&Arc<EventFormat>>> = BTreeMap::new();
+        let mut systems: BTreeMap<&str, Vec<Vec<u8>>> = BTreeMap::new();
         let mut ftrace = Vec::new();
         for f in &self.formats {
+            let text = f.to_format_text().into_bytes();
             if f.system == "ftrace" {
-                ftrace.push(f);
+                ftrace.push(text);
             } else {
-                systems.entry(f.system.as_str()).or_default().push(f);
+                systems.entry(f.system.as_str()).or_default().push(text);
             }
         }
-        e.put(&mut h, ftrace.len() as u64, 4);
-        for f in ftrace {
-            let t = f.to_format_text();
-            e.put(&mut h, t.len() as u64, 8);
-            h.extend_from_slice(t.as_bytes());
+        let mut h: Vec<u8> = Vec::new();
+        V6Head {
+            page_size: PAGE_SIZE,
+            header_page: PageHeader::standard_text(PAGE_SIZE).as_bytes(),
+            header_event: STANDARD_HEADER_EVENT.as_bytes(),
+            ftrace: &ftrace,
+            systems: &systems.into_iter().map(|(s, f)| (s.to_string(), f)).collect::<Vec<_>>(),
+            kallsyms: self.header.kallsyms.as_bytes(),
+            printk: self.header.printk.as_bytes(),
+            cmdlines: self.header.cmdlines.to_text().as_bytes(),
+            cpus,
         }
-        e.put(&mut h, systems.len() as u64, 4);
-        for (sys, fs) in &systems {
-            h.extend_from_slice(sys.as_bytes());
-            h.push(0);
-            e.put(&mut h, fs.len() as u64, 4);
-            for f in fs {
-                let t = f.to_format_text();
-                e.put(&mut h, t.len() as u64, 8);
-                h.extend_from_slice(t.as_bytes());
-            }
-        }
-        e.put(&mut h, self.header.kallsyms.len() as u64, 4);
-        h.extend_from_slice(self.header.kallsyms.as_bytes());
-        e.put(&mut h, self.header.printk.len() as u64, 4);
-        h.extend_from_slice(self.header.printk.as_bytes());
-        let cmd = self.header.cmdlines.to_text();
-        e.put(&mut h, cmd.len() as u64, 8);
-        h.extend_from_slice(cmd.as_bytes());
-        e.put(&mut h, cpus as u64, 4);
-        h.extend_from_slice(b"options  \0");
-        let opt = |h: &mut Vec<u8>, id: u16, data: &[u8]| {
-            e.put(h, id as u64, 2);
-            e.put(h, data.len() as u64, 4);
-            h.extend_from_slice(data);
-        };
+        .write(&mut h);
+        let opt = v6_option;
         let clock = if NS_CLOCKS.contains(&self.header.clock.as_str()) {
             self.header.clock.clone()
         } else {
