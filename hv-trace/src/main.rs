@@ -83,11 +83,17 @@ enum Cmd {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
-    /// Record with the real trace-cmd in the Linux guest and bring trace.dat home.
+    /// Record both OSes, streamed home while it runs (ftrace's pages over the
+    /// binary data port, written to OUT/capture/ as they arrive, then
+    /// OUT/guest.dat). Without --duration, until Ctrl-C or `hv-trace stop`.
     Record {
-        /// Seconds to record.
-        #[arg(long, default_value_t = 5.0)]
-        duration: f64,
+        /// Seconds to record (default: until Ctrl-C).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Record with the real trace-cmd in the guest instead, and bring its
+        /// file home at the end (needs --duration; bounded by the guest's RAM).
+        #[arg(long)]
+        trace_cmd: bool,
         /// Directory for guest.dat.
         #[arg(long, default_value = "hv-trace-out")]
         out: PathBuf,
@@ -210,7 +216,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ProbeCmd::Funcs { pattern, vm } => cli::probe::funcs(pattern.as_deref(), vm)?,
         },
         Cmd::Set { variable, value, vm } => cli::probe::set(&variable, &value, vm)?,
-        Cmd::Record { duration, out, timing } => {
+        Cmd::Record {
+            duration,
+            trace_cmd,
+            out,
+            timing,
+        } => {
             let dir = session::dir();
             let mut ctl = Control::connect(&dir)?;
             if timing {
@@ -218,7 +229,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let ids = hvtrace::ensure_timing_probes(&mut ctl, &images)?;
                 eprintln!("[hv-trace] timing probes added: {ids:?}");
             }
-            let path = record::record(&mut ctl, duration, &out, None)?;
+            let path = if trace_cmd {
+                let d = anyhow::Context::context(duration, "--trace-cmd records for a --duration")?;
+                record::record_with_trace_cmd(&mut ctl, d, &out, None)?
+            } else {
+                let streamed = record::record(&mut ctl, duration, &out, None)?;
+                print!("{}", streamed.render());
+                streamed.path
+            };
             if timing {
                 eprintln!("[hv-trace] its RTOS jobs: hv-trace analyze {}", path.display());
             }

@@ -144,8 +144,17 @@ fn data_probes_agree_with_the_sync_apps_own_counters() {
     let _ = std::fs::remove_dir_all(&out_path);
     std::fs::create_dir_all(&out_path).unwrap();
     ok(
-        sys.hv_trace(&["record", "--duration", "4", "--out", out_path.to_str().unwrap()])
-            .unwrap(),
+        // The guest's own trace-cmd records here (the other tests stream):
+        // its file in the guest is read by its report below.
+        sys.hv_trace(&[
+            "record",
+            "--trace-cmd",
+            "--duration",
+            "4",
+            "--out",
+            out_path.to_str().unwrap(),
+        ])
+        .unwrap(),
         "record",
     );
     let all = hits(&out_path.join("guest.dat"));

@@ -64,7 +64,9 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         let ids = hvtrace::ensure_timing_probes(&mut ctl, &built)?;
         eprintln!("[hv-trace] timing probes {ids:?}: {}", TIMING_PROBES.join(", "));
     }
-    let guest = record::record(&mut ctl, args.duration, &args.out, Some(DEMO_LOAD))?;
+    let streamed = record::record(&mut ctl, Some(args.duration), &args.out, Some(DEMO_LOAD))?;
+    print!("{}", streamed.render());
+    let guest = streamed.path;
     let stats = hvtrace::stats_text(&mut ctl).unwrap_or_default();
     drop(ctl);
     session::stop_other().ok();

@@ -195,8 +195,10 @@ pub fn build_linux() -> Result<Artifacts> {
         None
     };
     let bench = build_bench()?;
-    a.insert("initramfs".into(), build_rootfs(module.as_deref(), &bench)?);
+    let agents = build_agents()?;
+    a.insert("initramfs".into(), build_rootfs(module.as_deref(), &bench, &agents)?);
     a.insert("bench".into(), bench);
+    a.insert("agents".into(), agents);
     if let Some(m) = module {
         a.insert("hvtrace-module".into(), m);
     }
@@ -206,8 +208,6 @@ pub fn build_linux() -> Result<Artifacts> {
     Ok(a)
 }
 
-/// The initramfs: busybox, the real trace-cmd and our init, from the arm64
-/// packages `scripts/setup.sh` downloaded.
 /// The hvtrace Rust-for-Linux module, built out of tree against the kernel
 /// build in `kbuild`, in a copy of `linux-module/` (so the repository stays
 /// clean) with the ABI header generated from guest-probe's single definition.
@@ -264,26 +264,49 @@ fn build_module(kbuild: &Path) -> Result<PathBuf> {
 /// The guest benchmark programs (`guests/linux/bench`, static AArch64):
 /// the directory that holds them.
 pub fn build_bench() -> Result<PathBuf> {
+    build_guest_programs("guests/linux/bench", "bench", "the guest benchmarks", &[])
+}
+
+/// The guest's agents (`guests/linux/agent`, static AArch64, built against
+/// the stream protocol's header generated from guest-probe): the directory
+/// that holds them.
+pub fn build_agents() -> Result<PathBuf> {
+    build_guest_programs(
+        "guests/linux/agent",
+        "agents",
+        "the guest agents",
+        &[("hvtrace_stream.h", guest_probe::abi::stream::c_header())],
+    )
+}
+
+/// Static AArch64 programs from `src` (a Makefile taking `OUT=` and `GEN=`,
+/// the directory of the generated `headers`), cached under `cache`: the
+/// directory that holds them.
+fn build_guest_programs(src: &str, cache: &str, what: &str, headers: &[(&str, String)]) -> Result<PathBuf> {
     let root = paths::repo_root();
-    let key = fingerprint(
-        &root,
-        &["guests/linux/bench"],
-        &[&tool_version("aarch64-linux-gnu-gcc")?],
-    )?;
-    let dir = paths::cache_dir().join("bench").join(&key);
+    let mut inputs = vec![tool_version("aarch64-linux-gnu-gcc")?];
+    inputs.extend(headers.iter().map(|(_, text)| text.clone()));
+    let key = fingerprint(&root, &[src], &inputs.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let dir = paths::cache_dir().join(cache).join(&key);
     let bin = dir.join("bin");
     if bin.join(".done").is_file() {
         return Ok(bin);
     }
-    let step = Step::start("building the guest benchmarks");
+    let step = Step::start(format!("building {what}"));
     let _ = fs::remove_dir_all(&bin);
+    let gen = dir.join("include");
+    fs::create_dir_all(&gen)?;
+    for (name, text) in headers {
+        fs::write(gen.join(name), text)?;
+    }
     let mut cmd = Command::new("make");
     cmd.arg("-C")
-        .arg(root.join("guests/linux/bench"))
-        .arg(format!("OUT={}", bin.display()));
-    run_logged(cmd, &step, &dir.join("build.log")).context(
-        "the guest benchmarks did not build (static AArch64 needs libc6-dev-arm64-cross: run scripts/setup.sh)",
-    )?;
+        .arg(root.join(src))
+        .arg(format!("OUT={}", bin.display()))
+        .arg(format!("GEN={}", gen.display()));
+    run_logged(cmd, &step, &dir.join("build.log")).with_context(|| {
+        format!("{what} did not build (static AArch64 needs libc6-dev-arm64-cross: run scripts/setup.sh)")
+    })?;
     fs::write(bin.join(".done"), &key)?;
     step.finish("done");
     Ok(bin)
@@ -303,7 +326,10 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn build_rootfs(module: Option<&Path>, bench: &Path) -> Result<PathBuf> {
+/// The initramfs: busybox, the real trace-cmd and our init, from the arm64
+/// packages `scripts/setup.sh` downloaded, with the module, the benchmarks
+/// (`/usr/bench`) and the agents (`/usr/bin`).
+pub fn build_rootfs(module: Option<&Path>, bench: &Path, agents: &Path) -> Result<PathBuf> {
     let root = paths::repo_root();
     let debs = paths::cache_dir().join("arm64-debs");
     let mut deb_names: Vec<String> = fs::read_dir(&debs)
@@ -318,6 +344,7 @@ pub fn build_rootfs(module: Option<&Path>, bench: &Path) -> Result<PathBuf> {
             &deb_names.join(","),
             &module.map(|m| m.display().to_string()).unwrap_or_default(),
             &bench.display().to_string(),
+            &agents.display().to_string(),
         ],
     )?;
     let dir = paths::cache_dir().join("rootfs").join(&key);
@@ -328,7 +355,7 @@ pub fn build_rootfs(module: Option<&Path>, bench: &Path) -> Result<PathBuf> {
     let step = Step::start("building the Linux initramfs");
     let mut cmd = Command::new("bash");
     cmd.arg(root.join("guests/linux/build-rootfs.sh")).arg(&debs).arg(&cpio);
-    cmd.arg(module.unwrap_or(Path::new(""))).arg(bench);
+    cmd.arg(module.unwrap_or(Path::new(""))).arg(bench).arg(agents);
     run_logged(cmd, &step, &dir.join("build.log")).context("the initramfs did not build")?;
     step.finish("done");
     Ok(cpio)

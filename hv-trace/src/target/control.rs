@@ -39,7 +39,7 @@ impl Transfer {
 }
 
 /// The guest's end of the data port (made by the guest's init).
-const GUEST_DATA_PORT: &str = "/dev/hvtrace-data";
+pub const GUEST_DATA_PORT: &str = "/dev/hvtrace-data";
 
 /// What a command in the guest printed, and its exit status.
 pub struct Output {
@@ -105,6 +105,11 @@ impl Control {
             data_sock: dir.join("data.sock"),
             last_transfer: None,
         })
+    }
+
+    /// The session's data port on the host.
+    pub fn data_sock(&self) -> &Path {
+        &self.data_sock
     }
 
     pub(crate) fn send_raw(&mut self, text: &str) -> Result<()> {

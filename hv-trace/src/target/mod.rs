@@ -4,8 +4,8 @@
 //! running one and its session directory ([`session`]), its two channels
 //! ([`control`]: a shell in Linux; [`monitor`]: QEMU's HMP), the one way to
 //! boot it and wait for its shell ([`boot`]), probe sites ([`probe`]), the
-//! hvtrace module's control files ([`hvtrace`]) and a trace-cmd recording
-//! ([`record`]).
+//! hvtrace module's control files ([`hvtrace`]), a recording ([`record`]),
+//! streamed home while it runs ([`stream`]) or by trace-cmd in the guest.
 
 pub mod artifacts;
 pub mod boot;
@@ -18,4 +18,5 @@ pub mod probe;
 pub mod qemu;
 pub mod record;
 pub mod session;
+pub mod stream;
 pub mod system;

@@ -1,13 +1,19 @@
-//! Recording with the real trace-cmd in the Linux guest (the hvtrace events
-//! and the scheduler's), and bringing the file home.
+//! Recording both OSes (the hvtrace events and the scheduler's): streamed
+//! home while it runs ([`record`], the default), or with the real trace-cmd
+//! in the Linux guest and the file brought home at the end
+//! ([`record_with_trace_cmd`]).
 
 use crate::progress::Step;
 use crate::target::control::Control;
 use crate::target::hvtrace;
+use crate::target::stream::{self, Streaming};
 use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Where the background recording leaves its exit status and its output.
 const STATUS: &str = "/tmp/hv-trace-record.status";
@@ -18,8 +24,8 @@ pub const EVENTS: &str = "-e hvtrace -e sched:sched_switch -e sched:sched_wakeup
 
 /// Record `duration` seconds with the real trace-cmd in the guest (hvtrace
 /// and scheduler events), optionally with a shell `load` running meanwhile;
-/// brings the file home as `out/guest.dat`.
-pub fn record(ctl: &mut Control, duration: f64, out: &Path, load: Option<&str>) -> Result<PathBuf> {
+/// brings the file home as `out/guest.dat` when trace-cmd is done.
+pub fn record_with_trace_cmd(ctl: &mut Control, duration: f64, out: &Path, load: Option<&str>) -> Result<PathBuf> {
     anyhow::ensure!(
         duration.is_finite() && duration > 0.0,
         "--duration must be a positive number of seconds"
@@ -89,4 +95,233 @@ pub fn record(ctl: &mut Control, duration: f64, out: &Path, load: Option<&str>) 
     });
     step.finish(&format!("{} KiB{how}", bytes.len() / 1024));
     Ok(path)
+}
+
+/// Where a streamed recording keeps what arrives, inside its output directory.
+pub const CAPTURE_DIR: &str = "capture";
+const LOAD_PID: &str = "/tmp/hv-trace-load.pid";
+
+/// What a streamed recording brought home.
+#[derive(Debug, Clone)]
+pub struct Streamed {
+    /// `out/guest.dat`.
+    pub path: PathBuf,
+    /// The capture's figures.
+    pub stats: trace_convert::capture::CaptureStats,
+    /// The module's RTOS events (switches, probe hits, interrupt timings)
+    /// while it recorded, when the guest answered at both ends.
+    pub module_events: Option<u64>,
+    /// The module's ring drops meanwhile.
+    pub module_drops: Option<u64>,
+    /// The guest's MemAvailable before and after, in kB.
+    pub mem_available_kb: (Option<u64>, Option<u64>),
+    /// Seconds recorded.
+    pub seconds: f64,
+    /// Why the recording is not all the guest had, if it is not (the guest
+    /// died, the stream was damaged).
+    pub incomplete: Option<String>,
+}
+
+/// Records both OSes, streamed home while it runs: `duration` seconds, or
+/// until Ctrl-C (or until the guest stops answering), optionally with a
+/// shell `load` meanwhile. The capture grows in `out/capture/`; the result
+/// is `out/guest.dat`, also when the guest died half way (as far as it came).
+pub fn record(ctl: &mut Control, duration: Option<f64>, out: &Path, load: Option<&str>) -> Result<Streamed> {
+    if let Some(d) = duration {
+        anyhow::ensure!(
+            d.is_finite() && d > 0.0,
+            "--duration must be a positive number of seconds"
+        );
+    }
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let capture_dir = out.join(CAPTURE_DIR);
+    if capture_dir.exists() {
+        anyhow::ensure!(
+            capture_dir.join("meta/end").exists() || !capture_dir.join("meta").exists(),
+            "{} holds a recording that did not end; keep it with `hv-trace export assemble {} -o OUT.dat`, \
+             or remove it, then record again",
+            capture_dir.display(),
+            capture_dir.display()
+        );
+        fs::remove_dir_all(&capture_dir).with_context(|| format!("removing the old {}", capture_dir.display()))?;
+    }
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let sigint = signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone())?;
+    let mem_before = mem_available_kb(ctl);
+    // RTOS records flow only between the two counter readings, so the
+    // module's count and the file's can be compared exactly.
+    hvtrace::enable(ctl, false)?;
+    let before = quiet_counters(ctl)?;
+    let streaming = Streaming::start(ctl, &capture_dir)?;
+    hvtrace::enable(ctl, true)?;
+    if let Some(load) = load {
+        ctl.run(
+            &format!("{{ ( {load} ) < /dev/null > /dev/null 2>&1 & }}; echo $! > {LOAD_PID}"),
+            Duration::from_secs(30),
+        )?;
+    }
+    let what = match duration {
+        Some(d) => format!("recording {d} s, streamed home"),
+        None => "recording until Ctrl-C, streamed home".to_string(),
+    };
+    let step = Step::start(what);
+    let started = Instant::now();
+    let mut guest_alive = true;
+    let mut module_drops = 0;
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let elapsed = started.elapsed().as_secs_f64();
+        if duration.is_some_and(|d| elapsed >= d) || interrupted.load(Ordering::Relaxed) {
+            break;
+        }
+        if streaming.finished() {
+            guest_alive = false;
+            break;
+        }
+        match ctl.exec(
+            &format!(
+                "while read -r l; do case $l in drops*) echo \"$l\";; esac; done < {}/stats",
+                hvtrace::SYSFS
+            ),
+            Duration::from_secs(10),
+        ) {
+            Ok(o) => module_drops = hvtrace::parse_stats(&o.text).get("drops").copied().unwrap_or(0) - before.drops,
+            Err(_) => {
+                guest_alive = false;
+                break;
+            }
+        }
+        let limit = duration.map_or(String::new(), |d| format!("/{d:.0}"));
+        step.detail(&format!(
+            "{elapsed:.0}{limit} s, {}",
+            stream::progress_line(&streaming.stats(), streaming.seconds(), module_drops)
+        ));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    signal_hook::low_level::unregister(sigint);
+    let (capture, after, mem_after) = if guest_alive {
+        let stopped = finish_in_guest(ctl, load.is_some());
+        let after = stopped.as_ref().ok().cloned();
+        let capture = streaming.stop(Some(ctl))?;
+        // As before a recording: the module's events on.
+        let _ = hvtrace::enable(ctl, true);
+        if let Err(e) = stopped {
+            eprintln!("[hv-trace] the guest did not answer at the end: {e:#}");
+        }
+        (capture, after, mem_available_kb(ctl))
+    } else {
+        (streaming.stop(None)?, None, None)
+    };
+    let mut incomplete = capture.stats.incomplete();
+    if !guest_alive {
+        incomplete = Some(format!(
+            "the guest stopped answering after {seconds:.1} s; {}",
+            incomplete.unwrap_or_default()
+        ));
+    }
+    for c in &capture.complaints {
+        eprintln!("[hv-trace] stream: {c}");
+    }
+    let path = out.join("guest.dat");
+    let assembled = trace_convert::capture::assemble(&capture_dir, &path)
+        .with_context(|| format!("writing {} from {}", path.display(), capture_dir.display()))?;
+    step.finish(&format!(
+        "{}; {} pages{}",
+        stream::progress_line(&capture.stats, seconds, module_drops),
+        assembled.pages,
+        if incomplete.is_some() { " (incomplete)" } else { "" }
+    ));
+    Ok(Streamed {
+        path,
+        stats: capture.stats,
+        module_events: after.map(|a| a.events - before.events),
+        module_drops: after.map(|a| a.drops - before.drops),
+        mem_available_kb: (mem_before, mem_after),
+        seconds,
+        incomplete,
+    })
+}
+
+/// The module's RTOS event counters at a quiet moment.
+#[derive(Debug, Clone, Copy)]
+struct Counters {
+    events: u64,
+    drops: u64,
+}
+
+/// Waits until the module has drained every ring (the hypervisor writes
+/// nothing with recording off), then reads its counters.
+fn quiet_counters(ctl: &mut Control) -> Result<Counters> {
+    let started = Instant::now();
+    loop {
+        let text = hvtrace::stats_text(ctl)?;
+        let drained = text
+            .lines()
+            .filter(|l| l.contains(" fill="))
+            .all(|l| l.split_whitespace().any(|w| w == "fill=0"));
+        if drained || started.elapsed() > Duration::from_secs(5) {
+            let s: BTreeMap<String, u64> = hvtrace::parse_stats(&text);
+            let get = |k: &str| s.get(k).copied().unwrap_or(0);
+            return Ok(Counters {
+                events: get("rtos_switch") + get("rtos_probe") + get("rtos_irq"),
+                drops: get("drops"),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The end of a recording in the guest: the load stopped, RTOS records off
+/// and drained, the counters read.
+fn finish_in_guest(ctl: &mut Control, load: bool) -> Result<Counters> {
+    if load {
+        ctl.run(
+            &format!("kill $(cat {LOAD_PID}) 2>/dev/null; rm -f {LOAD_PID}; true"),
+            Duration::from_secs(30),
+        )?;
+    }
+    hvtrace::enable(ctl, false)?;
+    quiet_counters(ctl)
+}
+
+/// The guest's MemAvailable in kB.
+fn mem_available_kb(ctl: &mut Control) -> Option<u64> {
+    let text = ctl
+        .run("grep MemAvailable /proc/meminfo", Duration::from_secs(10))
+        .ok()?;
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+impl Streamed {
+    /// The summary a user reads after a recording.
+    pub fn render(&self) -> String {
+        let s = &self.stats;
+        let mut t = format!(
+            "streamed {:.1} s: {:.2} MB in {} pages ({:.0} kB/s); events: RTOS {}, Linux {}\n",
+            self.seconds,
+            s.bytes as f64 / 1e6,
+            s.pages,
+            s.bytes as f64 / self.seconds.max(1e-3) / 1e3,
+            s.rtos_events,
+            s.linux_events
+        );
+        let module = self.module_events.map_or("n/a".to_string(), |n| n.to_string());
+        t += &format!(
+            "drops: ftrace ring {} (+{} pages with an unknown count), hvtrace rings {}, stream frames lost {}; module emitted {module} RTOS events\n",
+            s.missed_events,
+            s.missed_unknown,
+            self.module_drops.map_or("n/a".to_string(), |d| d.to_string()),
+            s.lost_frames
+        );
+        if let (Some(a), Some(b)) = self.mem_available_kb {
+            t += &format!(
+                "guest MemAvailable: {a} kB before, {b} kB after ({:+} kB)\n",
+                b as i64 - a as i64
+            );
+        }
+        if let Some(why) = &self.incomplete {
+            t += &format!("incomplete: {why}\n");
+        }
+        t
+    }
 }

@@ -98,7 +98,7 @@ fn boot(hyp: bool, icount: Option<u8>) -> Result<(Running, Control, Option<Sites
         let (built, initrd) = {
             let _lock = artifacts::BuildLock::acquire()?;
             let built = artifacts::build_linux()?;
-            let initrd = artifacts::build_rootfs(None, &built["bench"])?;
+            let initrd = artifacts::build_rootfs(None, &built["bench"], &built["agents"])?;
             (built, initrd)
         };
         let mut extra = vec![
