@@ -133,9 +133,10 @@ pub struct CaptureStats {
     pub lost_frames: u64,
     /// Bytes skipped as damaged.
     pub damaged_bytes: u64,
-    /// Events of the hvtrace system (the RTOS and the hypervisor).
+    /// Events of the hvtrace system (the RTOS and the hypervisor), but for
+    /// the module's own `clock_sync`.
     pub rtos_events: u64,
-    /// Every other event (Linux).
+    /// Every other event (Linux, and `clock_sync`).
     pub linux_events: u64,
     /// Events the kernel's ring buffer says it lost (pages that do not
     /// say how many count one each in `missed_unknown`).
@@ -404,6 +405,7 @@ impl Capture {
                         rest.ends_with("/format").then_some(())?;
                         EventFormat::parse("hvtrace", &String::from_utf8_lossy(text), 0)
                             .ok()
+                            .filter(|f| f.name != "clock_sync")
                             .map(|f| f.id as u16)
                     })
                     .collect(),
