@@ -131,6 +131,11 @@ impl Default for Cmdlines {
 }
 
 impl Cmdlines {
+    /// The pids that have a saved name.
+    pub fn pids(&self) -> impl Iterator<Item = i32> + '_ {
+        self.map.keys().copied()
+    }
+
     /// Parses `saved_cmdlines` text (`"<pid> <comm>\n"` lines); bad lines are skipped.
     pub fn parse(text: &str) -> Self {
         let mut c = Cmdlines::default();

@@ -470,8 +470,16 @@ impl EventFormat {
                         Value::Bytes(b) => b.as_slice(),
                         _ => b"",
                     };
-                    let n = s.len().min(f.size.saturating_sub(1) as usize);
                     let at = start + f.offset as usize;
+                    if f.size == 0 {
+                        // `char buf[]` (ftrace's print): the string, NUL-ended,
+                        // runs to the record's end.
+                        out.truncate(at);
+                        out.extend_from_slice(s);
+                        out.push(0);
+                        continue;
+                    }
+                    let n = s.len().min(f.size.saturating_sub(1) as usize);
                     out[at..at + n].copy_from_slice(&s[..n]);
                 }
                 (FieldKind::Array { len }, v) => {
@@ -560,6 +568,8 @@ fn decode_field(f: &FieldDef, data: &[u8], endian: Endian, offset: u64, ev: &str
                 Value::UInt(endian.uint(b))
             }
         }
+        // `char buf[]` (size 0, as ftrace's print): the rest of the record.
+        FieldKind::CharArray if n == 0 => Value::Str(cstr_of(&data[o.min(data.len())..])),
         FieldKind::CharArray => Value::Str(cstr_of(b)),
         FieldKind::Array { len } => {
             let es = n / *len as usize;

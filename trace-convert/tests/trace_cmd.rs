@@ -84,6 +84,27 @@ fn text_export_equals_trace_cmd_report_on_trace_cmd_files() {
     }
 }
 
+/// Regression: a trace_marker text (`char buf[]`, size 0) was read empty,
+/// its own newline ended the line, and a file without saved cmdlines (a
+/// stream cut by a crash) named tasks `<...>` where trace-cmd names them from
+/// the switches and wake-ups before.
+#[test]
+fn a_streamed_file_cut_short_reads_as_trace_cmd_reads_it() {
+    let p = fixture("stream-cut.dat");
+    let got = ours(&p, TextOptions::default());
+    assert!(
+        got.contains("print:                0xffff8000800f4f64: HELLO-LIVE\n"),
+        "the marker's text, on one line"
+    );
+    let Some(want) = trace_cmd(&["report", p.to_str().unwrap()]) else {
+        return;
+    };
+    assert_eq!(got.lines().count(), want.lines().count());
+    for (i, (g, w)) in got.lines().zip(want.lines()).enumerate() {
+        assert_eq!(g, w, "line {}", i + 1);
+    }
+}
+
 #[test]
 fn raw_fields_and_ns_timestamps_equal_trace_cmd_report_raw() {
     for f in FIXTURES {

@@ -33,6 +33,11 @@ pub struct TextWriter<W: Write> {
     prefixes: Vec<String>,
     printer: BodyPrinter,
     line: String,
+    /// Names learned from scheduler events for pids the saved cmdlines do
+    /// not have, as trace-cmd's sched plugin learns them.
+    learned: std::collections::HashMap<i32, std::sync::Arc<str>>,
+    /// Pids the saved cmdlines name.
+    saved: std::collections::HashSet<i32>,
 }
 
 impl<W: Write> TextWriter<W> {
@@ -60,6 +65,8 @@ impl<W: Write> TextWriter<W> {
             prefixes,
             printer: BodyPrinter::with_kallsyms(&meta.kallsyms),
             line: String::with_capacity(256),
+            learned: std::collections::HashMap::new(),
+            saved: meta.cmdlines.pids().collect(),
         })
     }
 
@@ -78,7 +85,11 @@ impl<W: Write> TextWriter<W> {
                 let _ = writeln!(l, "{prefix}CPU:{} [{n} EVENTS DROPPED]", ev.cpu);
             }
         }
-        let _ = write!(l, "{:>16}-{:<5} [{:03}] ", ev.comm, ev.pid, ev.cpu);
+        let comm = match self.learned.get(&ev.pid) {
+            Some(name) if &*ev.comm == "<...>" => name,
+            _ => &ev.comm,
+        };
+        let _ = write!(l, "{:>16}-{:<5} [{:03}] ", comm, ev.pid, ev.cpu);
         if self.opts.nsec {
             let _ = write!(l, "{:5}.{:09}: ", ev.ts_ns / 1_000_000_000, ev.ts_ns % 1_000_000_000);
         } else {
@@ -97,6 +108,35 @@ impl<W: Write> TextWriter<W> {
             self.printer.raw(ev, l);
         } else {
             self.printer.print(ev, l);
+        }
+        // A body that ends its own line (a trace_marker text) ends where
+        // trace-cmd's does: one line an event.
+        if l.ends_with('\n') {
+            l.pop();
+        }
+        self.learn(ev);
+    }
+
+    /// A switch or wake-up names its tasks: pids without a saved name are
+    /// shown by that name from the next line on (trace-cmd does the same;
+    /// it never replaces a saved name).
+    fn learn(&mut self, ev: &Event) {
+        if ev.format.system != "sched" {
+            return;
+        }
+        let pairs: &[(&str, &str)] = match ev.format.name.as_str() {
+            "sched_switch" => &[("prev_pid", "prev_comm"), ("next_pid", "next_comm")],
+            "sched_wakeup" | "sched_wakeup_new" | "sched_waking" => &[("pid", "comm")],
+            _ => return,
+        };
+        for (pid, comm) in pairs {
+            let (Some(pid), Some(comm)) = (ev.int(pid), ev.str(comm)) else {
+                continue;
+            };
+            let pid = pid as i32;
+            if pid != 0 && !self.saved.contains(&pid) {
+                self.learned.entry(pid).or_insert_with(|| std::sync::Arc::from(comm));
+            }
         }
     }
 }
