@@ -117,8 +117,23 @@ enum Cmd {
     /// kernel symbols, user, RTOS) per loop, in each bench mode, from QEMU's
     /// single-stepped exec log under -icount.
     ProfileKernel(ProfileKernelArgs),
-    /// Open a trace (.dat, ftrace text, merged files) in the terminal timeline viewer.
-    View { file: PathBuf },
+    /// Open a trace (.dat, ftrace text, merged files) in the terminal timeline viewer;
+    /// with --live, record both OSes (streamed home) and show the timeline as it grows.
+    View {
+        /// The trace to open (not with --live).
+        #[arg(required_unless_present = "live", conflicts_with = "live")]
+        file: Option<PathBuf>,
+        /// Record the running system and show it live: the newest events within
+        /// about a second; `f` follows them or stops following, End follows.
+        #[arg(long)]
+        live: bool,
+        /// --live: seconds to record (default: until you quit).
+        #[arg(long, requires = "live")]
+        duration: Option<f64>,
+        /// --live: directory for guest.dat and the capture.
+        #[arg(long, default_value = "hv-trace-live", requires = "live")]
+        out: PathBuf,
+    },
     /// RTOS timing of a recording: each task's jobs (release, start, completion),
     /// execution and response times, start latency, period, jitter, deadline misses.
     /// Record with `--timing` for exact releases.
@@ -255,7 +270,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Bench(args) => return cli::bench::bench(args),
         Cmd::ProfileHits(args) => cli::profile_hits::profile_hits(args)?,
         Cmd::ProfileKernel(args) => cli::profile_kernel::profile_kernel(args)?,
-        Cmd::View { file } => viewer::run_app(&file)?,
+        Cmd::View {
+            file,
+            live,
+            duration,
+            out,
+        } => match file {
+            Some(file) => viewer::run_app(&file)?,
+            None if live => {
+                let ctl = Control::connect(&session::dir())?;
+                let rec = cli::live::LiveRecording::start(ctl, &out, duration, None)?;
+                let (streamed, _) = viewer::run_live(rec)?.finish()?;
+                print!("{}", streamed.render());
+                println!("{}", streamed.path.display());
+            }
+            None => anyhow::bail!("name a trace to view, or --live"),
+        },
         Cmd::Analyze(args) => {
             trace_convert::cli::timing(&args)?;
         }

@@ -147,3 +147,121 @@ fn a_streamed_recording_is_whole_and_one_killed_half_way_is_readable() {
         "the file holds the RTOS's switches up to the kill: {counts:?}"
     );
 }
+
+/// A tmux session running `cmd` (160×40), killed when dropped.
+struct Tmux(String);
+
+impl Tmux {
+    fn start(cmd: &str) -> Tmux {
+        let name = format!("hvt-live-{}", std::process::id());
+        let st = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", "160", "-y", "40", cmd])
+            .status()
+            .expect("tmux runs (scripts/setup.sh installs it)");
+        assert!(st.success(), "tmux new-session");
+        Tmux(name)
+    }
+
+    fn screen(&self) -> String {
+        let o = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.0])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn key(&self, key: &str) {
+        assert!(Command::new("tmux")
+            .args(["send-keys", "-t", &self.0, key])
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    /// The screen once `pred` holds, and how long that took; panics with
+    /// the screen after `limit`.
+    fn wait(&self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> (String, Duration) {
+        let started = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return (s, started.elapsed());
+            }
+            assert!(started.elapsed() < limit, "no {what} on screen within {limit:?}:\n{s}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.0]).status();
+    }
+}
+
+/// Writes `text` to ftrace's trace_marker in the guest (the live view holds
+/// no channel between its polls, so this runs meanwhile).
+fn mark(sys: &System, text: &str) {
+    ok(
+        sys.hv_trace(&["exec", &format!("echo {text} > /sys/kernel/tracing/trace_marker")])
+            .unwrap(),
+        "writing a marker",
+    );
+}
+
+#[test]
+fn the_live_view_shows_what_happens_after_it_started_within_two_seconds() {
+    let sys = System::start(&[]).unwrap();
+    for site in ["OSCtxSw", "OSIntCtxSw"] {
+        ok(sys.hv_trace(&["probe", "add", site]).unwrap(), "probe add");
+    }
+    let out = hv_trace_e2e::repo_root().join("target/e2e/live");
+    let _ = std::fs::remove_dir_all(&out);
+    let tmux = Tmux::start(&format!(
+        "HV_TRACE_SESSION={} {} view --live --out {}; echo LIVE-EXITED $?; sleep 120",
+        sys.path().display(),
+        hv_trace_bin().display(),
+        out.display()
+    ));
+    tmux.wait("the RTOS's CPU, live", Duration::from_secs(60), |s| {
+        s.contains("LIVE, following") && s.contains("RTOS CPU1") && s.contains("uC/OS-II")
+    });
+
+    // A marker written now shows on the timeline within 2 s, labelled.
+    mark(&sys, "HVT-MARK-1");
+    let (_, took) = tmux.wait("the first marker", Duration::from_secs(10), |s| {
+        s.contains("HVT-MARK-1")
+    });
+    eprintln!("the marker was on screen {took:?} after it was written");
+    assert!(took < Duration::from_secs(2), "the marker took {took:?} to show");
+
+    // Scrolling back stops following; End follows again, and what arrived
+    // meanwhile is there.
+    tmux.key("Home");
+    tmux.wait("the paused state", Duration::from_secs(5), |s| {
+        s.contains("LIVE, paused")
+    });
+    mark(&sys, "HVT-MARK-2");
+    std::thread::sleep(Duration::from_secs(2));
+    tmux.key("End");
+    tmux.wait("the second marker after End", Duration::from_secs(5), |s| {
+        s.contains("LIVE, following") && s.contains("HVT-MARK-2")
+    });
+
+    // Quitting ends the recording: its file has both markers.
+    tmux.key("q");
+    let (screen, _) = tmux.wait("the end of the recording", Duration::from_secs(120), |s| {
+        s.contains("LIVE-EXITED")
+    });
+    assert!(screen.contains("LIVE-EXITED 0"), "{screen}");
+    let report = Command::new("trace-cmd")
+        .arg("report")
+        .arg(out.join("guest.dat"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        text.contains("HVT-MARK-1") && text.contains("HVT-MARK-2"),
+        "guest.dat holds both markers"
+    );
+}

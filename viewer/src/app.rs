@@ -168,6 +168,39 @@ pub struct App {
     pub jobs: Option<Result<Arc<Jobs>, String>>,
     /// Selected line of the jobs table.
     pub job_sel: usize,
+    /// A live view: the trace grows while it is shown.
+    pub live: Option<Live>,
+}
+
+/// The state of a live view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Live {
+    /// The window follows the newest events.
+    pub follow: bool,
+    /// The window's length while following (ns); zooming changes it.
+    pub window: u64,
+    /// What the source says of itself (bytes, events, drops, rate).
+    pub status: String,
+    /// No more data will come.
+    pub ended: bool,
+}
+
+impl Live {
+    /// Following, with a 10-second window.
+    pub fn new() -> Live {
+        Live {
+            follow: true,
+            window: 10_000_000_000,
+            status: String::new(),
+            ended: false,
+        }
+    }
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Formats a duration for humans: `1.250 ms`.
@@ -271,6 +304,7 @@ impl App {
             quit: false,
             color: true,
             loading: None,
+            live: None,
             jobs: None,
             job_sel: 0,
         };
@@ -295,6 +329,24 @@ impl App {
         self.clamp_view();
         self.fix_selection();
         Ok(())
+    }
+
+    /// A live view's next index: the window follows the newest events, or
+    /// stays where the user put it.
+    pub fn grow(&mut self, index: TraceIndex) {
+        let _ = self.swap_index(|| Ok(index));
+        if self.live.as_ref().is_some_and(|l| l.follow) {
+            self.follow_end();
+        }
+    }
+
+    /// Puts the window's end and the cursor at the newest event.
+    pub fn follow_end(&mut self) {
+        let window = self.live.as_ref().map_or(self.view_span, |l| l.window);
+        self.view_span = window.min(self.index.span().max(1));
+        self.view_start = self.index.t1.saturating_sub(self.view_span).max(self.index.t0);
+        self.cursor = self.index.t1;
+        self.clamp_view();
     }
 
     /// Is CPU position `c` shown under the current filters?
@@ -689,6 +741,34 @@ impl App {
             }
             return;
         }
+        let before = (self.view_start, self.view_span, self.cursor);
+        self.on_view_key(k);
+        if let Some(live) = &mut self.live {
+            match k.code {
+                KeyCode::Char('f') => {
+                    live.follow = !live.follow;
+                    if live.follow {
+                        self.follow_end();
+                    }
+                }
+                KeyCode::End => {
+                    live.follow = true;
+                    self.follow_end();
+                }
+                // Zooming keeps following, with the new window length.
+                KeyCode::Char('+' | '=' | '-' | '_') if live.follow => {
+                    live.window = self.view_span;
+                    self.follow_end();
+                }
+                // Anything else that moves the window or the cursor stops following.
+                _ if (self.view_start, self.view_span, self.cursor) != before => live.follow = false,
+                _ => {}
+            }
+        }
+    }
+
+    /// The keys of the timeline (not those of a prompt or a menu).
+    fn on_view_key(&mut self, k: KeyEvent) {
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
         let shift = k.modifiers.contains(KeyModifiers::SHIFT);
         match k.code {

@@ -80,6 +80,8 @@ pub enum KindClass {
     Probe,
     /// `hvtrace:rtos_switch`: the original of an RTOS switch (the block row shows it).
     RtosSwitch,
+    /// `ftrace:print`: a user's marker (`echo TEXT > trace_marker`), labelled on the timeline.
+    Marker,
     /// Anything else.
     Other,
 }
@@ -780,6 +782,7 @@ impl TraceIndex {
                     "sched:sched_switch" => KindClass::Switch,
                     "hvtrace:rtos_probe" => KindClass::Probe,
                     "hvtrace:rtos_switch" => KindClass::RtosSwitch,
+                    "ftrace:print" => KindClass::Marker,
                     _ => KindClass::Other,
                 },
                 count: 0,
@@ -935,6 +938,13 @@ impl TraceIndex {
             .get(e.aux as usize)
             .map(|d| d.to_string())
             .unwrap_or_default()
+    }
+
+    /// A marker's text (`ftrace:print`'s `buf`), trimmed.
+    pub fn marker_text(&self, cpu: &CpuIndex, e: &EventRec) -> String {
+        let d = self.describe(cpu, e);
+        let text = d.split_once("buf=").map_or(d.as_str(), |(_, t)| t);
+        text.trim().to_string()
     }
 
     /// Per-task statistics over `[a, b)` (every task that ran), busiest first.

@@ -9,6 +9,7 @@
 //! - Errors (a missing or corrupt file) are returned, printed as `what: why`, never a panic.
 //!
 //! Entry points: [`run_app`] (what `hv-trace view FILE` and the `hv-trace-view` binary call),
+//! [`run_live`] (a trace that grows while it is shown: `hv-trace view --live`),
 //! [`index::TraceIndex::open`] for the index alone.
 
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -64,6 +65,109 @@ pub fn run_app(path: &Path) -> anyhow::Result<()> {
     run_terminal(&mut app, partial.then_some(&loader))
 }
 
+/// A trace that grows while it is shown (a recording streaming in).
+pub trait LiveSource: Send + 'static {
+    /// Writes the trace so far where it can be opened (its path), or None
+    /// before anything arrived. Called on a thread of its own, once a
+    /// refresh.
+    fn snapshot(&mut self) -> anyhow::Result<Option<std::path::PathBuf>>;
+    /// One line on what arrived (bytes, events, drops, rate).
+    fn status(&self) -> String;
+    /// No more data will come (the last snapshot is the whole trace).
+    fn ended(&self) -> bool;
+}
+
+/// How often a live view looks for new data (at least; a slow index
+/// makes it wait twice as long as the last one took).
+pub const LIVE_REFRESH: Duration = Duration::from_millis(500);
+
+/// What the refresher sends the screen.
+struct LiveUpdate {
+    index: Option<anyhow::Result<TraceIndex>>,
+    status: String,
+    ended: bool,
+}
+
+/// Shows `source`'s trace while it grows, following the newest events
+/// until the user scrolls away (`f` or End follows again), until the user
+/// quits; gives the source back.
+pub fn run_live<S: LiveSource>(source: S) -> anyhow::Result<S> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel::<LiveUpdate>();
+    let refresher = {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("live-refresh".into())
+            .spawn(move || {
+                let mut source = source;
+                while !stop.load(Ordering::Acquire) {
+                    let began = std::time::Instant::now();
+                    let ended = source.ended();
+                    let index = match source.snapshot() {
+                        Ok(Some(path)) => Some(TraceIndex::open(&path)),
+                        Ok(None) => None,
+                        Err(e) => Some(Err(e)),
+                    };
+                    let failed = index.as_ref().is_some_and(|i| i.is_err());
+                    let update = LiveUpdate {
+                        index,
+                        status: source.status(),
+                        ended,
+                    };
+                    if tx.send(update).is_err() || ended || failed {
+                        break;
+                    }
+                    let wait = LIVE_REFRESH.max(began.elapsed() * 2);
+                    let until = began + wait;
+                    while !stop.load(Ordering::Acquire) && std::time::Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+                source
+            })
+            .context("cannot start the live view's refresher")?
+    };
+    let mut app = App::new(Arc::new(TraceIndex::empty()));
+    app.color = color_wanted();
+    app.live = Some(app::Live::new());
+    app.message = "waiting for the first events".into();
+    let shown = run_live_terminal(&mut app, &rx);
+    stop.store(true, Ordering::Release);
+    let source = refresher
+        .join()
+        .map_err(|_| anyhow::anyhow!("the live view's refresher failed"))?;
+    shown?;
+    Ok(source)
+}
+
+/// Applies what the refresher sent: the newest index, the status.
+fn apply_updates(app: &mut App, updates: &std::sync::mpsc::Receiver<LiveUpdate>) {
+    while let Ok(u) = updates.try_recv() {
+        match u.index {
+            Some(Ok(index)) => {
+                if app.message == "waiting for the first events" {
+                    app.message.clear();
+                }
+                app.grow(index);
+            }
+            Some(Err(e)) => app.message = format!("cannot read the trace so far: {e:#}"),
+            None => {}
+        }
+        if let Some(live) = &mut app.live {
+            live.status = u.status;
+            live.ended = u.ended;
+        }
+    }
+}
+
+fn run_live_terminal(app: &mut App, updates: &std::sync::mpsc::Receiver<LiveUpdate>) -> anyhow::Result<()> {
+    drive(app, |app| {
+        apply_updates(app, updates);
+        Ok(Some(Duration::from_millis(100)))
+    })
+}
+
 /// How long opening waits for the whole index before showing what is indexed so far.
 pub const FIRST_FRAME_BUDGET: Duration = Duration::from_millis(1200);
 
@@ -81,12 +185,7 @@ impl Drop for TerminalGuard {
 /// Runs the draw/event loop for `app` on standard output; with `loader`, swaps in the whole
 /// index when it is ready.
 pub fn run_terminal(app: &mut App, mut loader: Option<&index::Loader>) -> anyhow::Result<()> {
-    enable_raw_mode().context("cannot use the terminal (raw mode)")?;
-    let _guard = TerminalGuard;
-    execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture).context("cannot set up the terminal")?;
-    let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
-    term.clear()?;
-    while !app.quit {
+    drive(app, |app| {
         if let Some(l) = loader {
             if l.finished() {
                 app.swap_index(|| l.wait())?;
@@ -95,12 +194,28 @@ pub fn run_terminal(app: &mut App, mut loader: Option<&index::Loader>) -> anyhow
                 app.loading = Some(l.events_so_far());
             }
         }
+        // While indexing, wake up now and then to pick up the whole index.
+        Ok(loader.is_some().then_some(Duration::from_millis(200)))
+    })
+}
+
+/// The terminal's draw/event loop: `tick` runs before each draw and says
+/// how long to wait for input before drawing again (None: until input).
+fn drive(app: &mut App, mut tick: impl FnMut(&mut App) -> anyhow::Result<Option<Duration>>) -> anyhow::Result<()> {
+    enable_raw_mode().context("cannot use the terminal (raw mode)")?;
+    let _guard = TerminalGuard;
+    execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture).context("cannot set up the terminal")?;
+    let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+    term.clear()?;
+    while !app.quit {
+        let wake = tick(app)?;
         let size = term.size()?;
         app.size = (size.width, size.height);
         term.draw(|f| ui::draw(f, app))?;
-        // While indexing, wake up now and then to pick up the whole index.
-        if loader.is_some() && !event::poll(Duration::from_millis(200))? {
-            continue;
+        if let Some(wait) = wake {
+            if !event::poll(wait)? {
+                continue;
+            }
         }
         // Block for the first event, then drain whatever else is queued before redrawing.
         let mut ev = Some(event::read()?);

@@ -8,7 +8,8 @@
 //! Glyphs do not depend on color, so the screen reads the same with `NO_COLOR`: a task block
 //! is its name then `=` fill (with color the fill is blank on the task's color); a column
 //! holding several runs shows how busy it is (`░▒▓█`); idle is blank; on the marks line `^`
-//! is a probe hit, `!` lost events, `·` other events; the cursor column is reverse video.
+//! is a probe hit, `!` lost events, `·` other events, `|TEXT` a marker written to
+//! `trace_marker`; the cursor column is reverse video.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -228,6 +229,39 @@ impl Ctx<'_> {
             });
             put(buf, x, y, if other { '·' } else { ' ' }, ev_style);
         }
+        // Markers written to trace_marker: `|` and their text, over the dots.
+        let (start, end) = (self.edges[0], *self.edges.last().unwrap_or(&self.edges[0]));
+        let k = cpu.events.partition_point(|e| e.ts < start);
+        let width = (self.edges.len() - 1) as u16;
+        let mut free_from = 0u16;
+        for e in cpu.events[k..].iter().take_while(|e| e.ts < end) {
+            if app.index.kinds[e.kind as usize].class != KindClass::Marker || !app.event_shown(cpu.cpu, e) {
+                continue;
+            }
+            let c = self.edges.partition_point(|&t| t <= e.ts).saturating_sub(1) as u16;
+            if c < free_from || c >= width {
+                continue;
+            }
+            let name = app.index.marker_text(cpu, e);
+            let len = name.chars().count() as u16 + 1;
+            // `|TEXT` after the mark, or `TEXT|` before it at the right edge.
+            let (at, label) = if c + len <= width || c + 1 < len || c + 1 - len < free_from {
+                (c, format!("|{name}"))
+            } else {
+                (c + 1 - len, format!("{name}|"))
+            };
+            let n = len.min(width - at);
+            text(buf, x0 + at, y, &label, n, marker_style(app));
+            free_from = at + n + 1;
+        }
+    }
+}
+
+fn marker_style(app: &App) -> Style {
+    if app.color {
+        Style::default().fg(Color::LightGreen).add_modifier(Modifier::BOLD)
+    } else {
+        Style::default().add_modifier(Modifier::BOLD)
     }
 }
 
@@ -591,8 +625,14 @@ fn draw_status(buf: &mut Buffer, g: &Geometry, app: &App, _area: Rect) {
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let live = match &app.live {
+            Some(l) if l.ended => format!("recorded │ {} │ ", l.status),
+            Some(l) if l.follow => format!("● LIVE, following │ {} │ ", l.status),
+            Some(l) => format!("● LIVE, paused (f: follow) │ {} │ ", l.status),
+            None => String::new(),
+        };
         let mut s = format!(
-            "{file} │ span {} │ cur {} │ zoom {}",
+            "{live}{file} │ span {} │ cur {} │ zoom {}",
             fmt_dur(app.index.span()),
             fmt_ts(app.cursor),
             fmt_dur(app.view_span)
@@ -636,6 +676,7 @@ pub const HELP: &[&str] = &[
     "r    task rows   t  events/tasks/jobs panel",
     "m M  next/prev RTOS deadline miss (A..B: job)",
     "s    task stats: window / whole trace",
+    "f    live: follow the newest (End: follow)",
     "mouse: click = cursor, wheel = zoom",
     "q    quit      (any key closes this help)",
 ];

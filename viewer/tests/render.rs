@@ -568,3 +568,61 @@ fn jobs_panel_shows_rtos_response_times_and_jumps_to_the_worst_job() {
     key(&mut a, KeyCode::Char('m'));
     assert_eq!(a.message, "no deadline misses in this trace");
 }
+
+/// A live view follows the newest events as the trace grows; a key that
+/// moves the window stops that, End resumes it, and zooming while following
+/// keeps the window's end at the newest event.
+#[test]
+fn a_live_view_follows_until_the_user_moves_and_again_after_end() {
+    let whole = TraceIndex::open(&common::merged()).unwrap();
+    let (t0, t1) = (whole.t0, whole.t1);
+    let mut a = App::new(Arc::new(TraceIndex::empty()));
+    a.size = (120, 40);
+    a.live = Some(viewer::app::Live {
+        window: (t1 - t0) / 4,
+        ..viewer::app::Live::new()
+    });
+    a.grow(TraceIndex::open(&common::merged()).unwrap());
+    assert_eq!(a.view_start + a.view_span, t1, "the window ends at the newest event");
+    assert_eq!(a.cursor, t1);
+    assert_eq!(a.view_span, (t1 - t0) / 4);
+    key(&mut a, KeyCode::Char('-'));
+    assert_eq!(
+        (a.view_start + a.view_span, a.view_span),
+        (t1, (t1 - t0) / 2),
+        "zoom out, still at the end"
+    );
+    key(&mut a, KeyCode::Home);
+    assert!(!a.live.as_ref().unwrap().follow, "Home stops following");
+    let (start, span) = (a.view_start, a.view_span);
+    a.grow(TraceIndex::open(&common::merged()).unwrap());
+    assert_eq!((a.view_start, a.view_span), (start, span), "a paused view stays put");
+    assert!(lines(&render(&a)).last().unwrap().contains("LIVE, paused (f: follow)"));
+    key(&mut a, KeyCode::End);
+    assert!(a.live.as_ref().unwrap().follow);
+    assert_eq!(a.view_start + a.view_span, t1);
+    key(&mut a, KeyCode::Char('f'));
+    assert!(!a.live.as_ref().unwrap().follow, "f toggles");
+}
+
+/// A trace_marker text (ftrace's print) is labelled on its CPU's marks line.
+#[test]
+fn a_marker_is_labelled_with_its_text_on_the_timeline() {
+    let mut a = app(&common::real("stream-cut.dat"), 160, 30);
+    let cpu = &a.index.cpus[0];
+    let at = cpu
+        .events
+        .iter()
+        .find(|e| a.index.kinds[e.kind as usize].name == "ftrace:print")
+        .expect("the fixture holds a marker")
+        .ts;
+    // Around the marker: `|TEXT` after it; at the window's right edge: `TEXT|`.
+    let span = 14_000_000;
+    for (start, label) in [(at - 1_000_000, "|HELLO-LIVE"), (at + 1_000 - span, "HELLO-LIVE|")] {
+        a.view_start = start;
+        a.view_span = span;
+        a.cursor = start;
+        let screen = lines(&render(&a)).join("\n");
+        assert!(screen.contains(label), "{label}:\n{screen}");
+    }
+}

@@ -1,6 +1,6 @@
 //! `hv-trace demo`: the whole story in one command. Boot, probe the RTOS's
-//! context switches, record both OSes with trace-cmd under a Linux load,
-//! merge, summarise, view.
+//! context switches, record both OSes (streamed home, shown live on a
+//! terminal) under a Linux load, merge, summarise.
 
 use anyhow::{Context, Result};
 use hv_trace::target::boot::{self, Pace};
@@ -22,7 +22,7 @@ pub struct DemoArgs {
     /// Output directory (guest.dat, merged.dat, merged.txt).
     #[arg(long, default_value = "hv-trace-demo")]
     out: PathBuf,
-    /// Do not open the viewer at the end.
+    /// Do not show the recording live in the viewer (on a terminal it is).
     #[arg(long)]
     no_view: bool,
     /// Trace this RTOS ELF instead of ours (any uC/OS-II build linked to run
@@ -64,7 +64,17 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         let ids = hvtrace::ensure_timing_probes(&mut ctl, &built)?;
         eprintln!("[hv-trace] timing probes {ids:?}: {}", TIMING_PROBES.join(", "));
     }
-    let streamed = record::record(&mut ctl, Some(args.duration), &args.out, Some(DEMO_LOAD))?;
+    // On a terminal the recording is shown while it runs (and stays on
+    // screen, whole, when it is over); elsewhere a progress line.
+    let interactive = !args.no_view && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let streamed = if interactive {
+        let live = super::live::LiveRecording::start(ctl, &args.out, Some(args.duration), Some(DEMO_LOAD))?;
+        let (streamed, back) = viewer::run_live(live)?.finish()?;
+        ctl = back;
+        streamed
+    } else {
+        record::record(&mut ctl, Some(args.duration), &args.out, Some(DEMO_LOAD))?
+    };
     print!("{}", streamed.render());
     let guest = streamed.path;
     let stats = hvtrace::stats_text(&mut ctl).unwrap_or_default();
@@ -100,8 +110,8 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         print!("{}", timing.render());
     }
     println!("wrote {}, {} and {}", guest.display(), merged.display(), text.display());
-    if !args.no_view && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
-        viewer::run_app(&merged)?;
+    if interactive {
+        eprintln!("[hv-trace] look again: hv-trace view {}", merged.display());
     }
     Ok(())
 }

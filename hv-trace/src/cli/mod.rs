@@ -6,6 +6,7 @@ pub mod boot_time;
 pub mod build;
 pub mod demo;
 pub mod fetch;
+pub mod live;
 pub mod probe;
 pub mod profile_hits;
 pub mod profile_kernel;

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 /// The control channel: a shell in the Linux guest on its virtio console.
 pub struct Control {
-    stream: BufReader<UnixStream>,
+    /// The connection, made again after [`Control::release`].
+    stream: Option<BufReader<UnixStream>>,
+    /// `ctl.sock`.
+    sock: PathBuf,
     serial: u64,
     /// The session's binary data port (`hvtrace.data`, a second virtio
     /// console port) on the host.
@@ -100,7 +103,8 @@ impl Control {
             )
         })?;
         Ok(Control {
-            stream: BufReader::new(stream),
+            stream: Some(BufReader::new(stream)),
+            sock,
             serial: 0,
             data_sock: dir.join("data.sock"),
             last_transfer: None,
@@ -112,8 +116,28 @@ impl Control {
         &self.data_sock
     }
 
+    /// Lets go of the channel (one client at a time), so that other
+    /// commands (`hv-trace exec`, `probe add`) can use it meanwhile; the next
+    /// command connects again.
+    pub fn release(&mut self) {
+        self.stream = None;
+    }
+
+    fn stream(&mut self) -> Result<&mut BufReader<UnixStream>> {
+        if self.stream.is_none() {
+            let s = UnixStream::connect(&self.sock).with_context(|| {
+                format!(
+                    "connecting again to the guest's control channel {}",
+                    self.sock.display()
+                )
+            })?;
+            self.stream = Some(BufReader::new(s));
+        }
+        Ok(self.stream.as_mut().expect("connected above"))
+    }
+
     pub(crate) fn send_raw(&mut self, text: &str) -> Result<()> {
-        self.stream.get_mut().write_all(text.as_bytes())?;
+        self.stream()?.get_mut().write_all(text.as_bytes())?;
         Ok(())
     }
 
@@ -126,7 +150,7 @@ impl Control {
     fn exec_kicking(&mut self, cmd: &str, timeout: Duration, kick: Duration) -> Result<Output> {
         self.serial += 1;
         let marker = format!("@@hvt-{}-{}@@", std::process::id(), self.serial);
-        self.stream.get_mut().set_read_timeout(Some(kick))?;
+        self.stream()?.get_mut().set_read_timeout(Some(kick))?;
         // One line per command (the guest's agent evals line by line); the
         // end marker carries its status; output before the start marker is
         // left over from earlier commands.
@@ -142,7 +166,7 @@ impl Control {
             if started.elapsed() > timeout {
                 bail!("the guest did not finish `{cmd}` within {} s", timeout.as_secs());
             }
-            match self.stream.read_until(b'\n', &mut line) {
+            match self.stream()?.read_until(b'\n', &mut line) {
                 Ok(0) => bail!("the control channel closed while running `{cmd}`"),
                 Ok(_) if line.ends_with(b"\n") => {
                     let l = String::from_utf8_lossy(&line).into_owned();

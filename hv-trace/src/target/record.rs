@@ -133,50 +133,105 @@ pub fn record(ctl: &mut Control, duration: Option<f64>, out: &Path, load: Option
             "--duration must be a positive number of seconds"
         );
     }
-    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let capture_dir = out.join(CAPTURE_DIR);
-    if capture_dir.exists() {
-        anyhow::ensure!(
-            capture_dir.join("meta/end").exists() || !capture_dir.join("meta").exists(),
-            "{} holds a recording that did not end; keep it with `hv-trace export assemble {} -o OUT.dat`, \
-             or remove it, then record again",
-            capture_dir.display(),
-            capture_dir.display()
-        );
-        fs::remove_dir_all(&capture_dir).with_context(|| format!("removing the old {}", capture_dir.display()))?;
-    }
     let interrupted = Arc::new(AtomicBool::new(false));
     let sigint = signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone())?;
-    let mem_before = mem_available_kb(ctl);
-    // RTOS records flow only between the two counter readings, so the
-    // module's count and the file's can be compared exactly.
-    hvtrace::enable(ctl, false)?;
-    let before = quiet_counters(ctl)?;
-    let streaming = Streaming::start(ctl, &capture_dir)?;
-    hvtrace::enable(ctl, true)?;
-    if let Some(load) = load {
-        ctl.run(
-            &format!("{{ ( {load} ) < /dev/null > /dev/null 2>&1 & }}; echo $! > {LOAD_PID}"),
-            Duration::from_secs(30),
-        )?;
-    }
+    let mut rec = Recording::start(ctl, out, load)?;
     let what = match duration {
         Some(d) => format!("recording {d} s, streamed home"),
         None => "recording until Ctrl-C, streamed home".to_string(),
     };
     let step = Step::start(what);
-    let started = Instant::now();
-    let mut guest_alive = true;
-    let mut module_drops = 0;
     loop {
         std::thread::sleep(Duration::from_millis(500));
-        let elapsed = started.elapsed().as_secs_f64();
+        let elapsed = rec.seconds();
         if duration.is_some_and(|d| elapsed >= d) || interrupted.load(Ordering::Relaxed) {
             break;
         }
-        if streaming.finished() {
-            guest_alive = false;
+        if !rec.poll(ctl) {
             break;
+        }
+        let limit = duration.map_or(String::new(), |d| format!("/{d:.0}"));
+        step.detail(&format!("{elapsed:.0}{limit} s, {}", rec.progress()));
+    }
+    signal_hook::low_level::unregister(sigint);
+    let streamed = rec.finish(ctl)?;
+    step.finish(&format!(
+        "{}{}",
+        stream::progress_line(&streamed.stats, streamed.seconds, streamed.module_drops.unwrap_or(0)),
+        if streamed.incomplete.is_some() {
+            " (incomplete)"
+        } else {
+            ""
+        }
+    ));
+    Ok(streamed)
+}
+
+/// A streamed recording in progress: started, watched, finished.
+pub struct Recording {
+    streaming: Streaming,
+    out: PathBuf,
+    load: bool,
+    before: Counters,
+    mem_before: Option<u64>,
+    module_drops: u64,
+    guest_alive: bool,
+    started: Instant,
+}
+
+impl Recording {
+    /// Sets the guest up and starts streaming into `out/capture/`, with RTOS
+    /// records on and `load` running.
+    pub fn start(ctl: &mut Control, out: &Path, load: Option<&str>) -> Result<Recording> {
+        fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        let capture_dir = out.join(CAPTURE_DIR);
+        if capture_dir.exists() {
+            anyhow::ensure!(
+                capture_dir.join("meta/end").exists() || !capture_dir.join("meta").exists(),
+                "{} holds a recording that did not end; keep it with `hv-trace export assemble {} -o OUT.dat`, \
+                 or remove it, then record again",
+                capture_dir.display(),
+                capture_dir.display()
+            );
+            fs::remove_dir_all(&capture_dir).with_context(|| format!("removing the old {}", capture_dir.display()))?;
+        }
+        let mem_before = mem_available_kb(ctl);
+        // RTOS records flow only between the two counter readings, so the
+        // module's count and the file's can be compared exactly.
+        hvtrace::enable(ctl, false)?;
+        let before = quiet_counters(ctl)?;
+        let streaming = Streaming::start(ctl, &capture_dir)?;
+        hvtrace::enable(ctl, true)?;
+        if let Some(load) = load {
+            ctl.run(
+                &format!("{{ ( {load} ) < /dev/null > /dev/null 2>&1 & }}; echo $! > {LOAD_PID}"),
+                Duration::from_secs(30),
+            )?;
+        }
+        Ok(Recording {
+            streaming,
+            out: out.to_path_buf(),
+            load: load.is_some(),
+            before,
+            mem_before,
+            module_drops: 0,
+            guest_alive: true,
+            started: Instant::now(),
+        })
+    }
+
+    /// Seconds since the start.
+    pub fn seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Reads the module's drops, then lets go of the control channel (other
+    /// commands may use it between polls); false once the guest no longer
+    /// answers or its stream has ended.
+    pub fn poll(&mut self, ctl: &mut Control) -> bool {
+        if self.streaming.finished() {
+            self.guest_alive = false;
+            return false;
         }
         match ctl.exec(
             &format!(
@@ -185,61 +240,83 @@ pub fn record(ctl: &mut Control, duration: Option<f64>, out: &Path, load: Option
             ),
             Duration::from_secs(10),
         ) {
-            Ok(o) => module_drops = hvtrace::parse_stats(&o.text).get("drops").copied().unwrap_or(0) - before.drops,
+            Ok(o) => {
+                // Free for `hv-trace exec`, `probe add`… until the next poll.
+                ctl.release();
+                let drops = hvtrace::parse_stats(&o.text).get("drops").copied().unwrap_or(0);
+                self.module_drops = drops.saturating_sub(self.before.drops);
+                true
+            }
             Err(_) => {
-                guest_alive = false;
-                break;
+                self.guest_alive = false;
+                false
             }
         }
-        let limit = duration.map_or(String::new(), |d| format!("/{d:.0}"));
-        step.detail(&format!(
-            "{elapsed:.0}{limit} s, {}",
-            stream::progress_line(&streaming.stats(), streaming.seconds(), module_drops)
-        ));
     }
-    let seconds = started.elapsed().as_secs_f64();
-    signal_hook::low_level::unregister(sigint);
-    let (capture, after, mem_after) = if guest_alive {
-        let stopped = finish_in_guest(ctl, load.is_some());
-        let after = stopped.as_ref().ok().cloned();
-        let capture = streaming.stop(Some(ctl))?;
-        // As before a recording: the module's events on.
-        let _ = hvtrace::enable(ctl, true);
-        if let Err(e) = stopped {
-            eprintln!("[hv-trace] the guest did not answer at the end: {e:#}");
+
+    /// The progress line: MB, events per OS, drops, rate.
+    pub fn progress(&self) -> String {
+        stream::progress_line(&self.streaming.stats(), self.streaming.seconds(), self.module_drops)
+    }
+
+    /// What has arrived so far.
+    pub fn stats(&self) -> trace_convert::capture::CaptureStats {
+        self.streaming.stats()
+    }
+
+    /// The capture's directory.
+    pub fn capture_dir(&self) -> &Path {
+        self.streaming.dir()
+    }
+
+    /// Whether the guest stopped answering or its stream ended by itself.
+    pub fn guest_gone(&self) -> bool {
+        !self.guest_alive || self.streaming.finished()
+    }
+
+    /// Stops the load, RTOS records and the stream, and writes
+    /// `out/guest.dat` from the capture (as far as it came if the guest died).
+    pub fn finish(self, ctl: &mut Control) -> Result<Streamed> {
+        let seconds = self.seconds();
+        let guest_alive = self.guest_alive && !self.streaming.finished();
+        let capture_dir = self.streaming.dir().to_path_buf();
+        let (capture, after, mem_after) = if guest_alive {
+            let stopped = finish_in_guest(ctl, self.load);
+            let after = stopped.as_ref().ok().copied();
+            let capture = self.streaming.stop(Some(ctl))?;
+            // As before a recording: the module's events on.
+            let _ = hvtrace::enable(ctl, true);
+            if let Err(e) = stopped {
+                eprintln!("[hv-trace] the guest did not answer at the end: {e:#}");
+            }
+            (capture, after, mem_available_kb(ctl))
+        } else {
+            (self.streaming.stop(None)?, None, None)
+        };
+        let mut incomplete = capture.stats.incomplete();
+        if !guest_alive {
+            incomplete = Some(format!(
+                "the guest stopped answering after {seconds:.1} s; {}",
+                incomplete.unwrap_or_default()
+            ));
         }
-        (capture, after, mem_available_kb(ctl))
-    } else {
-        (streaming.stop(None)?, None, None)
-    };
-    let mut incomplete = capture.stats.incomplete();
-    if !guest_alive {
-        incomplete = Some(format!(
-            "the guest stopped answering after {seconds:.1} s; {}",
-            incomplete.unwrap_or_default()
-        ));
+        for c in &capture.complaints {
+            eprintln!("[hv-trace] stream: {c}");
+        }
+        let path = self.out.join("guest.dat");
+        trace_convert::capture::assemble(&capture_dir, &path)
+            .with_context(|| format!("writing {} from {}", path.display(), capture_dir.display()))?;
+        let before = self.before;
+        Ok(Streamed {
+            path,
+            stats: capture.stats,
+            module_events: after.map(|a| a.events - before.events),
+            module_drops: after.map(|a| a.drops - before.drops),
+            mem_available_kb: (self.mem_before, mem_after),
+            seconds,
+            incomplete,
+        })
     }
-    for c in &capture.complaints {
-        eprintln!("[hv-trace] stream: {c}");
-    }
-    let path = out.join("guest.dat");
-    let assembled = trace_convert::capture::assemble(&capture_dir, &path)
-        .with_context(|| format!("writing {} from {}", path.display(), capture_dir.display()))?;
-    step.finish(&format!(
-        "{}; {} pages{}",
-        stream::progress_line(&capture.stats, seconds, module_drops),
-        assembled.pages,
-        if incomplete.is_some() { " (incomplete)" } else { "" }
-    ));
-    Ok(Streamed {
-        path,
-        stats: capture.stats,
-        module_events: after.map(|a| a.events - before.events),
-        module_drops: after.map(|a| a.drops - before.drops),
-        mem_available_kb: (mem_before, mem_after),
-        seconds,
-        incomplete,
-    })
 }
 
 /// The module's RTOS event counters at a quiet moment.
