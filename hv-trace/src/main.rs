@@ -94,6 +94,8 @@ enum Cmd {
         /// file home at the end (needs --duration; bounded by the guest's RAM).
         #[arg(long)]
         trace_cmd: bool,
+        #[command(flatten)]
+        selection: SelectionArgs,
         /// Directory for guest.dat.
         #[arg(long, default_value = "hv-trace-out")]
         out: PathBuf,
@@ -133,6 +135,8 @@ enum Cmd {
         /// --live: directory for guest.dat and the capture.
         #[arg(long, default_value = "hv-trace-live", requires = "live")]
         out: PathBuf,
+        #[command(flatten)]
+        selection: SelectionArgs,
     },
     /// RTOS timing of a recording: each task's jobs (release, start, completion),
     /// execution and response times, start latency, period, jitter, deadline misses.
@@ -144,6 +148,23 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+}
+
+/// What a streamed recording takes besides both OSes' switches and wake-ups.
+#[derive(clap::Args)]
+struct SelectionArgs {
+    /// More ftrace events, as trace-cmd's -e: `irq:*`, `timer:hrtimer_start` (repeatable).
+    #[arg(long = "event", short = 'e', value_name = "SYSTEM:EVENT")]
+    events: Vec<String>,
+    /// An ftrace tracer as well, as trace-cmd's -p: `function`, `function_graph`.
+    #[arg(long, short = 'p', value_name = "TRACER")]
+    tracer: Option<String>,
+}
+
+impl SelectionArgs {
+    fn selection(&self) -> anyhow::Result<hv_trace::target::stream::Selection> {
+        hv_trace::target::stream::Selection::new(&self.events, self.tracer.as_deref())
+    }
 }
 
 #[derive(Subcommand)]
@@ -234,9 +255,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Record {
             duration,
             trace_cmd,
+            selection,
             out,
             timing,
         } => {
+            let selection = selection.selection()?;
             let dir = session::dir();
             let mut ctl = Control::connect(&dir)?;
             if timing {
@@ -248,7 +271,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let d = anyhow::Context::context(duration, "--trace-cmd records for a --duration")?;
                 record::record_with_trace_cmd(&mut ctl, d, &out, None)?
             } else {
-                let streamed = record::record(&mut ctl, duration, &out, None)?;
+                let streamed = record::record(&mut ctl, duration, &out, None, &selection)?;
                 print!("{}", streamed.render());
                 streamed.path
             };
@@ -275,11 +298,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             live,
             duration,
             out,
+            selection,
         } => match file {
             Some(file) => viewer::run_app(&file)?,
             None if live => {
                 let ctl = Control::connect(&session::dir())?;
-                let rec = cli::live::LiveRecording::start(ctl, &out, duration, None)?;
+                let rec = cli::live::LiveRecording::start(ctl, &out, duration, None, &selection.selection()?)?;
                 let (streamed, _) = viewer::run_live(rec)?.finish()?;
                 print!("{}", streamed.render());
                 println!("{}", streamed.path.display());

@@ -68,12 +68,24 @@ pub fn demo(args: DemoArgs) -> Result<()> {
     // screen, whole, when it is over); elsewhere a progress line.
     let interactive = !args.no_view && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     let streamed = if interactive {
-        let live = super::live::LiveRecording::start(ctl, &args.out, Some(args.duration), Some(DEMO_LOAD))?;
+        let live = super::live::LiveRecording::start(
+            ctl,
+            &args.out,
+            Some(args.duration),
+            Some(DEMO_LOAD),
+            &Default::default(),
+        )?;
         let (streamed, back) = viewer::run_live(live)?.finish()?;
         ctl = back;
         streamed
     } else {
-        record::record(&mut ctl, Some(args.duration), &args.out, Some(DEMO_LOAD))?
+        record::record(
+            &mut ctl,
+            Some(args.duration),
+            &args.out,
+            Some(DEMO_LOAD),
+            &Default::default(),
+        )?
     };
     print!("{}", streamed.render());
     let guest = streamed.path;

@@ -7,6 +7,7 @@
 use anyhow::Result;
 use hv_trace::target::control::Control;
 use hv_trace::target::record::{Recording, Streamed};
+use hv_trace::target::stream::Selection;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -24,10 +25,16 @@ pub struct LiveRecording {
 const POLL: Duration = Duration::from_secs(2);
 
 impl LiveRecording {
-    /// Starts recording into `out` (`duration` seconds, or until the viewer
-    /// quits), with `load` running in the guest.
-    pub fn start(mut ctl: Control, out: &Path, duration: Option<f64>, load: Option<&str>) -> Result<Self> {
-        let rec = Recording::start(&mut ctl, out, load)?;
+    /// Starts recording into `out` what `selection` says (`duration`
+    /// seconds, or until the viewer quits), with `load` running in the guest.
+    pub fn start(
+        mut ctl: Control,
+        out: &Path,
+        duration: Option<f64>,
+        load: Option<&str>,
+        selection: &Selection,
+    ) -> Result<Self> {
+        let rec = Recording::start(&mut ctl, out, load, selection)?;
         Ok(LiveRecording {
             ctl,
             rec: Some(rec),

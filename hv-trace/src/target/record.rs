@@ -6,7 +6,7 @@
 use crate::progress::Step;
 use crate::target::control::Control;
 use crate::target::hvtrace;
-use crate::target::stream::{self, Streaming};
+use crate::target::stream::{self, Selection, Streaming};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::fs;
@@ -126,7 +126,13 @@ pub struct Streamed {
 /// until Ctrl-C (or until the guest stops answering), optionally with a
 /// shell `load` meanwhile. The capture grows in `out/capture/`; the result
 /// is `out/guest.dat`, also when the guest died half way (as far as it came).
-pub fn record(ctl: &mut Control, duration: Option<f64>, out: &Path, load: Option<&str>) -> Result<Streamed> {
+pub fn record(
+    ctl: &mut Control,
+    duration: Option<f64>,
+    out: &Path,
+    load: Option<&str>,
+    selection: &Selection,
+) -> Result<Streamed> {
     if let Some(d) = duration {
         anyhow::ensure!(
             d.is_finite() && d > 0.0,
@@ -135,7 +141,7 @@ pub fn record(ctl: &mut Control, duration: Option<f64>, out: &Path, load: Option
     }
     let interrupted = Arc::new(AtomicBool::new(false));
     let sigint = signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone())?;
-    let mut rec = Recording::start(ctl, out, load)?;
+    let mut rec = Recording::start(ctl, out, load, selection)?;
     let what = match duration {
         Some(d) => format!("recording {d} s, streamed home"),
         None => "recording until Ctrl-C, streamed home".to_string(),
@@ -180,9 +186,9 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// Sets the guest up and starts streaming into `out/capture/`, with RTOS
-    /// records on and `load` running.
-    pub fn start(ctl: &mut Control, out: &Path, load: Option<&str>) -> Result<Recording> {
+    /// Sets the guest up and starts streaming into `out/capture/` what
+    /// `selection` says, with RTOS records on and `load` running.
+    pub fn start(ctl: &mut Control, out: &Path, load: Option<&str>, selection: &Selection) -> Result<Recording> {
         fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
         let capture_dir = out.join(CAPTURE_DIR);
         if capture_dir.exists() {
@@ -200,7 +206,7 @@ impl Recording {
         // module's count and the file's can be compared exactly.
         hvtrace::enable(ctl, false)?;
         let before = quiet_counters(ctl)?;
-        let streaming = Streaming::start(ctl, &capture_dir)?;
+        let streaming = Streaming::start(ctl, &capture_dir, selection)?;
         hvtrace::enable(ctl, true)?;
         if let Some(load) = load {
             ctl.run(
@@ -284,8 +290,9 @@ impl Recording {
             let stopped = finish_in_guest(ctl, self.load);
             let after = stopped.as_ref().ok().copied();
             let capture = self.streaming.stop(Some(ctl))?;
-            // As before a recording: the module's events on.
+            // As before a recording: the module's events on, ftrace's off.
             let _ = hvtrace::enable(ctl, true);
+            let _ = ctl.run(Selection::reset_command(), Duration::from_secs(30));
             if let Err(e) = stopped {
                 eprintln!("[hv-trace] the guest did not answer at the end: {e:#}");
             }

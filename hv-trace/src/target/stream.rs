@@ -25,9 +25,62 @@ pub const AGENT_INTERVAL_MS: u32 = 100;
 /// hands over queued output when the host writes (its agent reads them).
 const KICK: Duration = Duration::from_millis(20);
 
-/// The events a streamed recording enables: both OSes' switches and
+/// The events a streamed recording always enables: both OSes' switches and
 /// wake-ups, and every hvtrace event (as `record::EVENTS` for trace-cmd).
 pub const STREAM_EVENTS: &str = "hvtrace:* sched:sched_switch sched:sched_wakeup";
+
+/// What ftrace records besides [`STREAM_EVENTS`]: more events
+/// (`irq:*`, `timer:hrtimer_start`), and a tracer (`function`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    events: Vec<String>,
+    tracer: Option<String>,
+}
+
+impl Selection {
+    /// Checks the names (ftrace's `system:event` with `*`, a tracer's name):
+    /// they go into the guest's shell.
+    pub fn new(events: &[String], tracer: Option<&str>) -> Result<Selection> {
+        let plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_:*".contains(&b));
+        for e in events {
+            anyhow::ensure!(
+                plain(e),
+                "--event {e:?}: an ftrace event is SYSTEM:EVENT (`irq:*`, `timer:hrtimer_start`), letters, digits, _ and * only"
+            );
+        }
+        if let Some(t) = tracer {
+            anyhow::ensure!(
+                plain(t) && !t.contains([':', '*']),
+                "--tracer {t:?}: a tracer's name (`function`, `function_graph`; the guest's available_tracers lists them)"
+            );
+        }
+        Ok(Selection {
+            events: events.to_vec(),
+            tracer: tracer.map(str::to_string),
+        })
+    }
+
+    /// The shell command that sets ftrace up (tracing off, the events and
+    /// tracer, the `local` clock, an empty buffer, tracing on), run in
+    /// /sys/kernel/tracing.
+    fn setup_command(&self) -> String {
+        let extra = self
+            .events
+            .iter()
+            .map(|e| format!(" && echo '{e}' >> set_event"))
+            .collect::<String>();
+        let tracer = self.tracer.as_deref().unwrap_or("nop");
+        format!(
+            "echo 0 > tracing_on && echo > set_event && echo nop > current_tracer && echo local > trace_clock && \
+             echo {STREAM_EVENTS} > set_event{extra} && echo {tracer} > current_tracer && echo > trace && echo 1 > tracing_on"
+        )
+    }
+
+    /// After the recording: the events and tracer off again.
+    pub fn reset_command() -> &'static str {
+        "cd /sys/kernel/tracing && echo nop > current_tracer && echo > set_event && cd /"
+    }
+}
 
 /// A stream being received.
 pub struct Streaming {
@@ -39,10 +92,10 @@ pub struct Streaming {
 }
 
 impl Streaming {
-    /// Sets up ftrace in the guest (the events of [`STREAM_EVENTS`], the
-    /// `local` clock, an empty buffer, tracing on) and starts the agent,
-    /// with the capture in `dir`.
-    pub fn start(ctl: &mut Control, dir: &Path) -> Result<Streaming> {
+    /// Sets up ftrace in the guest (the events of [`STREAM_EVENTS`] and
+    /// `selection`'s, the `local` clock, an empty buffer, tracing on) and
+    /// starts the agent, with the capture in `dir`.
+    pub fn start(ctl: &mut Control, dir: &Path, selection: &Selection) -> Result<Streaming> {
         let sock_path = ctl.data_sock().to_path_buf();
         anyhow::ensure!(
             sock_path.exists(),
@@ -57,13 +110,10 @@ impl Streaming {
         let mut junk = [0u8; 1 << 16];
         while matches!(sock.read(&mut junk), Ok(n) if n > 0) {}
         ctl.run(
-            &format!(
-                "cd /sys/kernel/tracing && echo 0 > tracing_on && echo > set_event && echo local > trace_clock && \
-                 echo {STREAM_EVENTS} > set_event && echo > trace && echo 1 > tracing_on && cd /"
-            ),
+            &format!("cd /sys/kernel/tracing && {} && cd /", selection.setup_command()),
             Duration::from_secs(30),
         )
-        .context("setting up ftrace in the guest")?;
+        .context("setting up ftrace in the guest (an event or tracer it does not have?)")?;
         let stats = Arc::new(Mutex::new(CaptureStats::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -199,6 +249,25 @@ pub fn progress_line(s: &CaptureStats, seconds: f64, module_drops: u64) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_selection_takes_event_patterns_and_a_tracer_and_refuses_shell_text() {
+        let s = Selection::new(&["irq:*".into(), "timer:hrtimer_start".into()], Some("function")).unwrap();
+        let cmd = s.setup_command();
+        assert!(
+            cmd.contains("echo 'irq:*' >> set_event && echo 'timer:hrtimer_start' >> set_event"),
+            "{cmd}"
+        );
+        assert!(cmd.contains("echo function > current_tracer"), "{cmd}");
+        assert!(Selection::default()
+            .setup_command()
+            .contains("echo nop > current_tracer && echo > trace"));
+        for bad in ["irq:*; reboot", "$(x)", "a b", ""] {
+            assert!(Selection::new(&[bad.into()], None).is_err(), "{bad}");
+        }
+        assert!(Selection::new(&[], Some("function;ls")).is_err());
+        assert!(Selection::new(&[], Some("sched:*")).is_err());
+    }
 
     #[test]
     fn the_progress_line_says_bytes_events_drops_and_rate() {
