@@ -9,7 +9,12 @@ pub struct Step {
     bar: Option<ProgressBar>,
     what: String,
     started: Instant,
+    /// Without a terminal: when the last detail line was printed.
+    last_plain: std::cell::Cell<Instant>,
 }
+
+/// Without a terminal, a long step's detail is printed at most this often.
+const PLAIN_EVERY: Duration = Duration::from_secs(30);
 
 impl Step {
     pub fn start(what: impl Into<String>) -> Self {
@@ -28,14 +33,24 @@ impl Step {
             bar,
             what,
             started: Instant::now(),
+            last_plain: std::cell::Cell::new(Instant::now()),
         }
     }
 
-    /// Show the latest line of a long-running tool's output next to the step.
+    /// Show the latest line of a long-running tool's output (or a
+    /// recording's figures) next to the step: in place on a terminal, as a
+    /// plain line every 30 s in a log.
     pub fn detail(&self, line: &str) {
-        if let Some(bar) = &self.bar {
-            let line: String = line.chars().take(60).collect();
-            bar.set_message(format!("{}: {}", self.what, line));
+        match &self.bar {
+            Some(bar) => {
+                let line: String = line.chars().take(100).collect();
+                bar.set_message(format!("{}: {}", self.what, line));
+            }
+            None if self.last_plain.get().elapsed() >= PLAIN_EVERY => {
+                eprintln!("[hv-trace] {}: {line}", self.what);
+                self.last_plain.set(Instant::now());
+            }
+            None => {}
         }
     }
 
