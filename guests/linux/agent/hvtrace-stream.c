@@ -209,12 +209,14 @@ static size_t page_used(const uint8_t *page, size_t n)
 	return used < n ? used : n;
 }
 
-/* Sends what each CPU's buffer holds now; whether there was any. */
-static int send_pages(int *fds, int cpus, uint8_t *page, size_t page_size)
+/* Sends what each CPU's buffer holds now, at most `max` pages a CPU (a
+ * flood refills the buffer as fast as it is read: the stop must still be
+ * seen); whether there was any. */
+static int send_pages(int *fds, int cpus, uint8_t *page, size_t page_size, int max)
 {
 	int any = 0;
 	for (int cpu = 0; cpu < cpus; cpu++) {
-		for (;;) {
+		for (int n = 0; n < max; n++) {
 			ssize_t n = read(fds[cpu], page, page_size);
 			if (n < 0 && errno == EINTR)
 				continue;
@@ -293,13 +295,13 @@ int main(int argc, char **argv)
 		die("malloc");
 	struct timespec nap = { interval_ms / 1000, (interval_ms % 1000) * 1000000L };
 	while (!stopping) {
-		if (!send_pages(fds, cpus, page, page_size))
+		if (!send_pages(fds, cpus, page, page_size, 64))
 			nanosleep(&nap, NULL);
 		drain_kicks();
 	}
-	/* Stopped: nothing more is written, so one more pass takes it all. */
+	/* Stopped: nothing more is written, so the buffers drain. */
 	write_text(TRACEFS "/tracing_on", "0");
-	while (send_pages(fds, cpus, page, page_size))
+	while (send_pages(fds, cpus, page, page_size, 1 << 20))
 		;
 	send_file("saved_cmdlines", TRACEFS "/saved_cmdlines");
 	for (int cpu = 0; cpu < cpus; cpu++) {

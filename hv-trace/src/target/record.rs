@@ -117,6 +117,9 @@ pub struct Streamed {
     pub mem_available_kb: (Option<u64>, Option<u64>),
     /// Seconds recorded.
     pub seconds: f64,
+    /// Seconds the stream ran (to its end, after the recording's: the
+    /// buffers drain).
+    pub stream_seconds: f64,
     /// Why the recording is not all the guest had, if it is not (the guest
     /// died, the stream was damaged).
     pub incomplete: Option<String>,
@@ -163,7 +166,11 @@ pub fn record(
     let streamed = rec.finish(ctl)?;
     step.finish(&format!(
         "{}{}",
-        stream::progress_line(&streamed.stats, streamed.seconds, streamed.module_drops.unwrap_or(0)),
+        stream::progress_line(
+            &streamed.stats,
+            streamed.stream_seconds,
+            streamed.module_drops.unwrap_or(0)
+        ),
         if streamed.incomplete.is_some() {
             " (incomplete)"
         } else {
@@ -286,6 +293,7 @@ impl Recording {
         let seconds = self.seconds();
         let guest_alive = self.guest_alive && !self.streaming.finished();
         let capture_dir = self.streaming.dir().to_path_buf();
+        let stream_started = Instant::now() - Duration::from_secs_f64(self.streaming.seconds());
         let (capture, after, mem_after) = if guest_alive {
             let stopped = finish_in_guest(ctl, self.load);
             let after = stopped.as_ref().ok().copied();
@@ -321,6 +329,7 @@ impl Recording {
             module_drops: after.map(|a| a.drops - before.drops),
             mem_available_kb: (self.mem_before, mem_after),
             seconds,
+            stream_seconds: stream_started.elapsed().as_secs_f64(),
             incomplete,
         })
     }
@@ -381,11 +390,12 @@ impl Streamed {
     pub fn render(&self) -> String {
         let s = &self.stats;
         let mut t = format!(
-            "streamed {:.1} s: {:.2} MB in {} pages ({:.0} kB/s); events: RTOS {}, Linux {}\n",
+            "streamed {:.1} s: {:.2} MB in {} pages ({:.0} kB/s over {:.1} s); events: RTOS {}, Linux {}\n",
             self.seconds,
             s.bytes as f64 / 1e6,
             s.pages,
-            s.bytes as f64 / self.seconds.max(1e-3) / 1e3,
+            s.bytes as f64 / self.stream_seconds.max(1e-3) / 1e3,
+            self.stream_seconds,
             s.rtos_events,
             s.linux_events
         );
@@ -397,6 +407,18 @@ impl Streamed {
             self.module_drops.map_or("n/a".to_string(), |d| d.to_string()),
             s.lost_frames
         );
+        if let Some(m) = self.module_events.filter(|&m| m != s.rtos_events) {
+            let ftrace_drops = s.missed_events + s.missed_unknown;
+            t += &format!(
+                "the file has {} of the module's {m} RTOS events: {}\n",
+                s.rtos_events,
+                if ftrace_drops > 0 {
+                    "the others are among ftrace's ring drops (its buffer overflowed)"
+                } else {
+                    "the others were lost without a count: please report this"
+                }
+            );
+        }
         if let (Some(a), Some(b)) = self.mem_available_kb {
             t += &format!(
                 "guest MemAvailable: {a} kB before, {b} kB after ({:+} kB)\n",
