@@ -1,9 +1,10 @@
 //! Streamed recordings on the real system: the guest's agent sends ftrace's
 //! pages home over the data port while the RTOS is probed; the host's real
 //! trace-cmd reads the file; its RTOS events are exactly what the module
-//! emitted; Ctrl-C ends a recording without a duration cleanly; and a
-//! recording whose QEMU is killed half way leaves a readable file up to the
-//! kill.
+//! emitted; Ctrl-C ends a recording without a duration cleanly; a
+//! recording whose hv-trace is killed leaves no agent behind for the next;
+//! and a recording whose QEMU is killed half way leaves a readable file up
+//! to the kill.
 
 use hv_trace_e2e::{hv_trace_bin, ok, System};
 use std::path::Path;
@@ -121,6 +122,32 @@ fn a_streamed_recording_is_whole_and_one_killed_half_way_is_readable() {
     assert!(!text.contains("incomplete"), "{text}");
     let counts = trace_cmd_counts(&until.join("guest.dat"));
     assert!(counts.get("rtos_switch").copied().unwrap_or(0) > 50, "{counts:?}");
+
+    // --- hv-trace itself killed: the next recording takes over the port ----------------
+    let mut orphan = record_in_background(&sys, &["--out", out.join("host-killed").to_str().unwrap()]);
+    std::thread::sleep(Duration::from_secs(5));
+    orphan.kill().unwrap();
+    orphan.wait().unwrap();
+    let next = out.join("after-host-killed");
+    let text = ok(
+        sys.hv_trace(&["record", "--duration", "3", "--out", next.to_str().unwrap()])
+            .unwrap(),
+        "record after a killed one",
+    );
+    assert!(!text.contains("incomplete"), "{text}");
+    let left = ok(
+        sys.hv_trace(&[
+            "exec",
+            "ps | grep hvtrace-strea[m] | wc -l; cat /sys/kernel/tracing/tracing_on",
+        ])
+        .unwrap(),
+        "the guest after the recordings",
+    );
+    assert_eq!(
+        left.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0"],
+        "no agent left, tracing off"
+    );
 
     // --- QEMU killed half way: the file holds what came before -----------------------
     let killed = out.join("killed");

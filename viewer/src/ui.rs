@@ -229,30 +229,38 @@ impl Ctx<'_> {
             });
             put(buf, x, y, if other { '·' } else { ' ' }, ev_style);
         }
-        // Markers written to trace_marker: `|` and their text, over the dots.
+        // Markers written to trace_marker: `|` and their text, over the dots,
+        // each text cut where the next marker starts.
         let (start, end) = (self.edges[0], *self.edges.last().unwrap_or(&self.edges[0]));
         let k = cpu.events.partition_point(|e| e.ts < start);
         let width = (self.edges.len() - 1) as u16;
-        let mut free_from = 0u16;
+        let mut marks: Vec<(u16, String)> = Vec::new();
         for e in cpu.events[k..].iter().take_while(|e| e.ts < end) {
             if app.index.kinds[e.kind as usize].class != KindClass::Marker || !app.event_shown(cpu.cpu, e) {
                 continue;
             }
             let c = self.edges.partition_point(|&t| t <= e.ts).saturating_sub(1) as u16;
-            if c < free_from || c >= width {
-                continue;
+            match marks.last_mut() {
+                // Several in one column: the column says how many.
+                Some((last, text)) if *last == c => *text = format!("{text}+"),
+                _ if c < width => marks.push((c, app.index.marker_text(cpu, e))),
+                _ => {}
             }
-            let name = app.index.marker_text(cpu, e);
+        }
+        let mut free_from = 0u16;
+        for (i, (c, name)) in marks.iter().enumerate() {
+            let next = marks.get(i + 1).map_or(width, |m| m.0);
             let len = name.chars().count() as u16 + 1;
-            // `|TEXT` after the mark, or `TEXT|` before it at the right edge.
-            let (at, label) = if c + len <= width || c + 1 < len || c + 1 - len < free_from {
-                (c, format!("|{name}"))
-            } else {
+            // `|TEXT` after the mark, or `TEXT|` before it when only the
+            // space before it is free (the newest marker at the right edge).
+            let (at, label) = if c + len > next && *c + 1 >= free_from + len && next == width {
                 (c + 1 - len, format!("{name}|"))
+            } else {
+                (*c, format!("|{name}"))
             };
-            let n = len.min(width - at);
-            text(buf, x0 + at, y, &label, n, marker_style(app));
-            free_from = at + n + 1;
+            let room = if at == *c { next - c } else { len };
+            text(buf, x0 + at, y, &label, len.min(room), marker_style(app));
+            free_from = at + len.min(room);
         }
     }
 }

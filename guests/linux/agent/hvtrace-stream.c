@@ -14,8 +14,9 @@
  * the totals, and exits. It holds one page at a time: the guest keeps no
  * more of the trace than ftrace's own buffers.
  *
- * The port is also read: the host writes to it now and then, which makes the
- * guest's virtio console hand over what it has queued.
+ * The port is also read: the host writes to it every 20 ms, which makes the
+ * guest's virtio console hand over what it has queued, and tells that the
+ * host is still there: after 10 s without, the agent stops as on SIGTERM.
  */
 #include "hvtrace_stream.h"
 
@@ -76,10 +77,47 @@ static uint32_t crc_update(uint32_t crc, const void *data, size_t n)
 	return crc;
 }
 
+/* When the host last wrote to the port: it does every 20 ms while it
+ * reads, so a long silence means the host side is gone. */
+static struct timespec last_kick;
+#define HOST_GONE_S 10
+
+static double since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void write_text(const char *path, const char *text);
+
+/* The host is gone (it has not read for HOST_GONE_S): tracing off, and out. */
+static void host_gone(void)
+{
+	fprintf(stderr, "hvtrace-stream: the host has not read for %d s: tracing off, stopping\n", HOST_GONE_S);
+	write_text("/sys/kernel/tracing/tracing_on", "0");
+	exit(3);
+}
+
 static void write_all(const void *data, size_t n)
 {
 	const char *p = data;
+	int waited_s = 0;
 	while (n) {
+		/* A port nobody reads fills up and blocks: wait in steps, and
+		 * give up when the host stays away. */
+		struct pollfd pf = { .fd = port, .events = POLLOUT };
+		int r = poll(&pf, 1, 1000);
+		if (r > 0 && !(pf.revents & POLLOUT)) {
+			/* POLLHUP: the host closed its end (it answers at once). */
+			sleep(1);
+			r = 0;
+		}
+		if (r == 0 && ++waited_s >= HOST_GONE_S)
+			host_gone();
+		if (r <= 0)
+			continue;
+		waited_s = 0;
 		ssize_t w = write(port, p, n);
 		if (w < 0) {
 			if (errno == EINTR)
@@ -97,7 +135,7 @@ static void drain_kicks(void)
 	char buf[256];
 	struct pollfd p = { .fd = port, .events = POLLIN };
 	while (poll(&p, 1, 0) > 0 && (p.revents & POLLIN) && read(port, buf, sizeof(buf)) > 0)
-		;
+		clock_gettime(CLOCK_MONOTONIC, &last_kick);
 }
 
 /* One frame: a header and up to two pieces of payload. */
@@ -294,10 +332,15 @@ int main(int argc, char **argv)
 	if (!page)
 		die("malloc");
 	struct timespec nap = { interval_ms / 1000, (interval_ms % 1000) * 1000000L };
+	clock_gettime(CLOCK_MONOTONIC, &last_kick);
 	while (!stopping) {
 		if (!send_pages(fds, cpus, page, page_size, 64))
 			nanosleep(&nap, NULL);
 		drain_kicks();
+		/* Nobody reads any more (the host's hv-trace died): stop tracing
+		 * rather than trace for nobody. */
+		if (since(&last_kick) > HOST_GONE_S)
+			host_gone();
 	}
 	/* Stopped: nothing more is written, so the buffers drain. */
 	write_text(TRACEFS "/tracing_on", "0");

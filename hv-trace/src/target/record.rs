@@ -221,6 +221,8 @@ impl Recording {
                 Duration::from_secs(30),
             )?;
         }
+        // Free for other commands until the first poll.
+        ctl.release();
         Ok(Recording {
             streaming,
             out: out.to_path_buf(),

@@ -105,10 +105,27 @@ impl Streaming {
         let mut capture = Capture::create(dir).with_context(|| format!("starting a capture in {}", dir.display()))?;
         let mut sock = UnixStream::connect(&sock_path)
             .with_context(|| format!("connecting to the data port {}", sock_path.display()))?;
-        // Whatever an interrupted transfer left in the port goes first.
+        // An agent a dead hv-trace left behind holds the port (it would stop
+        // by itself 10 s after the host stopped reading): it ends now, if
+        // the pid is still that agent's; what it still sends is dropped below.
+        ctl.run(
+            &format!(
+                "if [ -f {AGENT_PID} ]; then p=$(cat {AGENT_PID}); \
+                 if [ \"$(cat /proc/$p/comm 2>/dev/null)\" = hvtrace-stream ]; then kill -TERM $p; \
+                 for i in $(seq 50); do kill -0 $p 2>/dev/null || break; usleep 100000; done; \
+                 kill -KILL $p 2>/dev/null; fi; rm -f {AGENT_PID}; fi; true"
+            ),
+            Duration::from_secs(30),
+        )
+        .context("ending an earlier streaming agent in the guest")?;
+        // Whatever an interrupted transfer left in the port goes first (until
+        // it is quiet for 0.2 s, at most 10 s).
         sock.set_read_timeout(Some(Duration::from_millis(200)))?;
         let mut junk = [0u8; 1 << 16];
-        while matches!(sock.read(&mut junk), Ok(n) if n > 0) {}
+        let draining = Instant::now();
+        while draining.elapsed() < Duration::from_secs(10) && matches!(sock.read(&mut junk), Ok(n) if n > 0) {
+            let _ = sock.write_all(b"\n");
+        }
         ctl.run(
             &format!("cd /sys/kernel/tracing && {} && cd /", selection.setup_command()),
             Duration::from_secs(30),
