@@ -50,7 +50,8 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         runs: u32,
     },
-    /// Stop the running system (Linux powers off; QEMU is stopped if it does not).
+    /// Stop the running system (a recording of it first ends and writes its file; then
+    /// Linux powers off, and QEMU is stopped if it does not).
     Stop,
     /// Insert, remove or list probes in the running system.
     Probe {
@@ -240,6 +241,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Run(args) => cli::run::run(args)?,
         Cmd::BootTime { runs } => cli::boot_time::boot_time(runs)?,
         Cmd::Stop => {
+            if record::end_running(&session::dir()) {
+                eprintln!("[hv-trace] the recording ended and wrote its file");
+            }
             session::stop_other()?;
             eprintln!("[hv-trace] stopped");
         }

@@ -291,4 +291,20 @@ fn the_live_view_shows_what_happens_after_it_started_within_two_seconds() {
         text.contains("HVT-MARK-1") && text.contains("HVT-MARK-2"),
         "guest.dat holds both markers"
     );
+
+    // `hv-trace stop` ends a recording without a duration cleanly, then the system.
+    let stopped = out.join("stopped");
+    let child = record_in_background(&sys, &["--out", stopped.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_secs(6));
+    let said = ok(sys.hv_trace(&["stop"]).unwrap(), "hv-trace stop");
+    assert!(said.contains("the recording ended"), "{said}");
+    let text = finished(child, "record ended by hv-trace stop");
+    assert!(!text.contains("incomplete"), "{text}");
+    assert!(
+        trace_cmd_counts(&stopped.join("guest.dat"))
+            .get("rtos_switch")
+            .copied()
+            .unwrap_or(0)
+            > 50
+    );
 }

@@ -68,7 +68,7 @@ impl viewer::LiveSource for LiveRecording {
         let Some(rec) = self.rec.as_mut() else {
             return Ok(self.done.as_ref().map(|d| d.path.clone()));
         };
-        let mut over = self.deadline.is_some_and(|d| Instant::now() >= d) || rec.guest_gone();
+        let mut over = self.deadline.is_some_and(|d| Instant::now() >= d) || rec.guest_gone() || rec.interrupted();
         if !over && self.last_poll.elapsed() >= POLL {
             over = !rec.poll(&mut self.ctl);
             self.last_poll = Instant::now();

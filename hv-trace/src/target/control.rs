@@ -111,6 +111,11 @@ impl Control {
         })
     }
 
+    /// The session's directory.
+    pub fn session_dir(&self) -> &Path {
+        self.sock.parent().unwrap_or(Path::new("."))
+    }
+
     /// The session's data port on the host.
     pub fn data_sock(&self) -> &Path {
         &self.data_sock

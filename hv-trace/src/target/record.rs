@@ -99,6 +99,35 @@ pub fn record_with_trace_cmd(ctl: &mut Control, duration: f64, out: &Path, load:
 
 /// Where a streamed recording keeps what arrives, inside its output directory.
 pub const CAPTURE_DIR: &str = "capture";
+/// The recording's process, in the session directory (for `hv-trace stop`).
+pub const RECORD_PID: &str = "record.pid";
+
+/// Ends a recording of the session in `dir` (`hv-trace record`, `view
+/// --live`) as Ctrl-C would, and waits until its file is written; false if
+/// none was running.
+pub fn end_running(dir: &Path) -> bool {
+    let Some(pid) = fs::read_to_string(dir.join(RECORD_PID))
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+    else {
+        return false;
+    };
+    let ours = |pid: u32| {
+        fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("hv-trace"))
+    };
+    if !ours(pid) {
+        let _ = fs::remove_file(dir.join(RECORD_PID));
+        return false;
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline && ours(pid) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
 const LOAD_PID: &str = "/tmp/hv-trace-load.pid";
 
 /// What a streamed recording brought home.
@@ -142,8 +171,6 @@ pub fn record(
             "--duration must be a positive number of seconds"
         );
     }
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let sigint = signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone())?;
     let mut rec = Recording::start(ctl, out, load, selection)?;
     let what = match duration {
         Some(d) => format!("recording {d} s, streamed home"),
@@ -153,7 +180,7 @@ pub fn record(
     loop {
         std::thread::sleep(Duration::from_millis(500));
         let elapsed = rec.seconds();
-        if duration.is_some_and(|d| elapsed >= d) || interrupted.load(Ordering::Relaxed) {
+        if duration.is_some_and(|d| elapsed >= d) || rec.interrupted() {
             break;
         }
         if !rec.poll(ctl) {
@@ -162,7 +189,6 @@ pub fn record(
         let limit = duration.map_or(String::new(), |d| format!("/{d:.0}"));
         step.detail(&format!("{elapsed:.0}{limit} s, {}", rec.progress()));
     }
-    signal_hook::low_level::unregister(sigint);
     let streamed = rec.finish(ctl)?;
     step.finish(&format!(
         "{}{}",
@@ -183,6 +209,11 @@ pub fn record(
 /// A streamed recording in progress: started, watched, finished.
 pub struct Recording {
     streaming: Streaming,
+    /// Set by SIGINT (Ctrl-C, or `hv-trace stop`): end the recording.
+    interrupted: Arc<AtomicBool>,
+    sigint: signal_hook::SigId,
+    /// `record.pid` in the session directory, naming this process.
+    pid_file: PathBuf,
     out: PathBuf,
     load: bool,
     before: Counters,
@@ -223,8 +254,16 @@ impl Recording {
         }
         // Free for other commands until the first poll.
         ctl.release();
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let sigint = signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone())?;
+        // `hv-trace stop` ends this recording (SIGINT) before the system.
+        let pid_file = ctl.session_dir().join(RECORD_PID);
+        fs::write(&pid_file, std::process::id().to_string())?;
         Ok(Recording {
             streaming,
+            interrupted,
+            sigint,
+            pid_file,
             out: out.to_path_buf(),
             load: load.is_some(),
             before,
@@ -233,6 +272,11 @@ impl Recording {
             guest_alive: true,
             started: Instant::now(),
         })
+    }
+
+    /// Whether SIGINT asked to end the recording.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed)
     }
 
     /// Seconds since the start.
@@ -293,6 +337,8 @@ impl Recording {
     /// `out/guest.dat` from the capture (as far as it came if the guest died).
     pub fn finish(self, ctl: &mut Control) -> Result<Streamed> {
         let seconds = self.seconds();
+        signal_hook::low_level::unregister(self.sigint);
+        let _ = fs::remove_file(&self.pid_file);
         let guest_alive = self.guest_alive && !self.streaming.finished();
         let capture_dir = self.streaming.dir().to_path_buf();
         let stream_started = Instant::now() - Duration::from_secs_f64(self.streaming.seconds());
