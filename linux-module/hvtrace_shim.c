@@ -17,6 +17,7 @@
 #include <linux/of.h>
 #include <linux/of_reserved_mem.h>
 #include <linux/platform_device.h>
+#include <linux/sched.h>
 #include <linux/sysfs.h>
 #include <linux/trace_clock.h>
 #include <linux/workqueue.h>
@@ -336,7 +337,20 @@ static irqreturn_t hvtrace_hardirq(int irq, void *data)
 
 static irqreturn_t hvtrace_thread(int irq, void *data)
 {
-	hvtrace_rs_drain();
+	static bool shares_cpu;
+
+	/*
+	 * IRQ threads run SCHED_FIFO: under a flood of RTOS records this one
+	 * would hold Linux's CPU for as long as the flood lasts. At the normal
+	 * policy it takes its share, and what it cannot drain in time is
+	 * dropped, counted, by the hypervisor.
+	 */
+	if (!shares_cpu) {
+		sched_set_normal(current, 0);
+		shares_cpu = true;
+	}
+	while (hvtrace_rs_drain())
+		cond_resched();
 	return IRQ_HANDLED;
 }
 

@@ -12,7 +12,7 @@
 int hvtrace_rs_attach(void *base, size_t len, phys_addr_t phys);
 void hvtrace_rs_detach(void);
 bool hvtrace_rs_hardirq(void);
-void hvtrace_rs_drain(void);
+bool hvtrace_rs_drain(void);
 bool hvtrace_rs_tick(void);
 ssize_t hvtrace_rs_show(int attr, char *buf, size_t size);
 ssize_t hvtrace_rs_store(int attr, const char *buf, size_t len);

@@ -7,6 +7,7 @@
 
 pub mod bootinfo;
 pub mod config;
+pub mod doorbell;
 pub mod entry_times;
 pub mod fdt;
 pub mod gicv3;

@@ -19,6 +19,8 @@ pub struct PerCpu {
     pub ring: Option<guest_probe::abi::Producer<'static>>,
     /// A probe's displaced instruction being single-stepped.
     pub step: Option<PendingStep>,
+    /// When this core's records ring Linux's doorbell.
+    pub doorbell: hyp_core::doorbell::Moderator,
 }
 
 /// What a core must undo when the single step of a probe's displaced
@@ -45,6 +47,7 @@ impl PerCpu {
             line_len: 0,
             ring: None,
             step: None,
+            doorbell: hyp_core::doorbell::Moderator::new(),
         }
     }
 }

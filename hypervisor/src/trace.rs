@@ -20,6 +20,12 @@ const VIRTUAL_TIMER_INTID: u32 = 27;
 /// own row; readers sum the rows).
 static STATS: [[AtomicU64; 7]; MAX_CPUS] = [const { [const { AtomicU64::new(0) }; 7] }; MAX_CPUS];
 static RING_CAPACITY: AtomicU64 = AtomicU64::new(0);
+/// The least time between two doorbells from one core (counter ticks):
+/// [`hyp_core::doorbell`] defers the ones that come sooner.
+static DOORBELL_GAP: AtomicU64 = AtomicU64::new(0);
+/// [`DOORBELL_GAP`] in microseconds: a flood of hits raises at most 5,000
+/// interrupts a second in Linux instead of one per drain.
+const DOORBELL_GAP_US: u64 = 200;
 static RING_BASE: AtomicU64 = AtomicU64::new(0);
 static RINGS: AtomicUsize = AtomicUsize::new(0);
 /// The core that runs Linux's first vCPU (where the doorbell interrupt goes).
@@ -53,6 +59,10 @@ pub fn init_rings(partition: &Partition, cores: usize, capacity: u32, linux_cpu:
     }
     RING_BASE.store(region.pa, Ordering::Relaxed);
     RING_CAPACITY.store(u64::from(capacity), Ordering::Relaxed);
+    DOORBELL_GAP.store(
+        crate::arch::counter_freq() * DOORBELL_GAP_US / 1_000_000,
+        Ordering::Relaxed,
+    );
     RINGS.store(cores, Ordering::Relaxed);
     LINUX_CPU.store(linux_cpu, Ordering::Release);
     Ok(())
@@ -122,16 +132,42 @@ pub fn emit(record: &Record) -> bool {
     fence(Ordering::SeqCst);
     let pending = p.pending();
     count(if result.is_ok() { Stat::Records } else { Stat::Drops });
-    let capacity = RING_CAPACITY.load(Ordering::Relaxed);
     // Records from Linux's own cores (probes in Linux) must not ring at once:
     // the drain would cause the very context switches it then records, for
     // ever. The module polls that ring on its periodic tick; the doorbell
     // still rings at half capacity. A full ring already rang at half: drops
-    // add no interrupts.
-    if result.is_ok() && ((pending == 1 && !in_linux) || pending == capacity / 2) {
+    // add no interrupts. A record into an empty ring rings unless the last
+    // doorbell was less than the gap ago (then it is owed: `doorbell_due`).
+    if result.is_ok() && moderate(cpu, record.timestamp, 1, pending, in_linux) {
         ring_doorbell();
     }
     result.is_ok()
+}
+
+/// [`hyp_core::doorbell::Moderator::on_record`] with this core's state.
+#[inline(always)]
+fn moderate(cpu: &mut PerCpu, now: u64, slots: u64, pending: u64, quiet_start: bool) -> bool {
+    cpu.doorbell.on_record(
+        now,
+        slots,
+        pending,
+        RING_CAPACITY.load(Ordering::Relaxed),
+        DOORBELL_GAP.load(Ordering::Relaxed),
+        quiet_start,
+    )
+}
+
+/// On a return to the guest: rings the doorbell this core owes once the
+/// gap since its last one has passed.
+#[inline(never)]
+pub fn doorbell_due() {
+    let cpu = this_cpu();
+    if cpu
+        .doorbell
+        .due(crate::arch::counter(), DOORBELL_GAP.load(Ordering::Relaxed))
+    {
+        ring_doorbell();
+    }
 }
 
 /// [`emit`] with `data` (a probe's fetched values) in the slots after the
@@ -146,11 +182,9 @@ pub fn emit_with_data(record: &Record, data: &[u64]) -> bool {
     fence(Ordering::SeqCst);
     let pending = p.pending();
     count(if result.is_ok() { Stat::Records } else { Stat::Drops });
-    // As in `emit`, but the half mark may be passed rather than hit.
+    // As in `emit` (the half mark may be passed rather than hit).
     let slots = 1 + data.len().div_ceil(Record::SIZE / 8) as u64;
-    let half = RING_CAPACITY.load(Ordering::Relaxed) / 2;
-    let was = pending.wrapping_sub(slots);
-    if result.is_ok() && ((pending == slots && !in_linux) || (was < half && pending >= half)) {
+    if result.is_ok() && moderate(cpu, record.timestamp, slots, pending, in_linux) {
         ring_doorbell();
     }
     result.is_ok()

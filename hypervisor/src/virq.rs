@@ -30,10 +30,17 @@ pub fn queue_virq(vintid: u32, pintid: Option<u32>) {
 #[inline(always)]
 pub fn flush_pending() {
     let core = crate::arch::cpu_id();
-    // Every trap returns through here: the usual nothing-to-do costs two
+    // Every trap returns through here: the usual nothing-to-do costs three
     // loads, inline, not a call and an atomic swap.
-    if this_cpu().pending_len == 0 && !DOORBELL[core].load(Ordering::Relaxed) {
+    let (queued, owed) = {
+        let cpu = this_cpu();
+        (cpu.pending_len != 0, cpu.doorbell.deferred())
+    };
+    if !queued && !owed && !DOORBELL[core].load(Ordering::Relaxed) {
         return;
+    }
+    if owed {
+        crate::trace::doorbell_due();
     }
     flush_pending_slow(core);
 }
