@@ -242,37 +242,38 @@ mod tests {
     /// for AArch64 (the module's target) and for the host.
     #[test]
     fn c_compilers_accept_the_header() {
-        let dir = std::env::temp_dir().join(format!("gp-header-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("hvtrace_abi.h");
-        std::fs::write(&path, c_header()).unwrap();
-        let mut ran = 0;
-        for cc in ["aarch64-linux-gnu-gcc", "cc"] {
-            let Ok(out) = std::process::Command::new(cc)
-                .args([
-                    "-std=c11",
-                    "-ffreestanding",
-                    "-Wall",
-                    "-Wextra",
-                    "-Werror",
-                    "-fsyntax-only",
-                    "-x",
-                    "c",
-                ])
-                .arg(&path)
-                .output()
-            else {
-                eprintln!("SKIP: {cc} not installed");
-                continue;
-            };
-            assert!(
-                out.status.success(),
-                "{cc} rejected the header:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            ran += 1;
-        }
-        std::fs::remove_dir_all(&dir).ok();
-        assert!(ran > 0, "no C compiler found to check the header");
+        assert_c_compilers_accept("hvtrace_abi.h", &c_header(), &["-ffreestanding"]);
     }
+}
+
+/// Compiles `text` as the header `name` with the AArch64 and the host C
+/// compilers (`extra` flags besides C11 with every warning an error);
+/// panics if one rejects it or none is installed.
+#[cfg(test)]
+pub(crate) fn assert_c_compilers_accept(name: &str, text: &str, extra: &[&str]) {
+    let dir = std::env::temp_dir().join(format!("gp-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    let mut ran = 0;
+    for cc in ["aarch64-linux-gnu-gcc", "cc"] {
+        let Ok(out) = std::process::Command::new(cc)
+            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-fsyntax-only"])
+            .args(extra)
+            .args(["-x", "c"])
+            .arg(&path)
+            .output()
+        else {
+            eprintln!("SKIP: {cc} not installed");
+            continue;
+        };
+        assert!(
+            out.status.success(),
+            "{cc} rejected {name}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ran += 1;
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(ran > 0, "no C compiler found to check {name}");
 }
