@@ -222,30 +222,6 @@ struct hvtrace_os_profile {
     h
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_mentions_every_id_and_error() {
-        let h = c_header();
-        assert!(h.contains("#define HVTRACE_HVC_PROBE_ADD                    0x10"));
-        assert!(h.contains("#define HVTRACE_EBUSY                            (-9)"));
-        assert!(h.contains("_Static_assert(offsetof(struct hvtrace_record, seq) == 28"));
-        assert!(h.contains("_Static_assert(offsetof(struct hvtrace_ring_header, tail) == 128"));
-        for f in HvcFunction::ALL {
-            assert!(h.contains(&format!("HVTRACE_HVC_{} ", f.c_name())));
-        }
-    }
-
-    /// The C compiler agrees with every offset (the header's static asserts)
-    /// for AArch64 (the module's target) and for the host.
-    #[test]
-    fn c_compilers_accept_the_header() {
-        assert_c_compilers_accept("hvtrace_abi.h", &c_header(), &["-ffreestanding"]);
-    }
-}
-
 /// Compiles `text` as the header `name` with the AArch64 and the host C
 /// compilers (`extra` flags besides C11 with every warning an error);
 /// panics if one rejects it or none is installed.
@@ -276,4 +252,28 @@ pub(crate) fn assert_c_compilers_accept(name: &str, text: &str, extra: &[&str]) 
     }
     std::fs::remove_dir_all(&dir).ok();
     assert!(ran > 0, "no C compiler found to check {name}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_mentions_every_id_and_error() {
+        let h = c_header();
+        assert!(h.contains("#define HVTRACE_HVC_PROBE_ADD                    0x10"));
+        assert!(h.contains("#define HVTRACE_EBUSY                            (-9)"));
+        assert!(h.contains("_Static_assert(offsetof(struct hvtrace_record, seq) == 28"));
+        assert!(h.contains("_Static_assert(offsetof(struct hvtrace_ring_header, tail) == 128"));
+        for f in HvcFunction::ALL {
+            assert!(h.contains(&format!("HVTRACE_HVC_{} ", f.c_name())));
+        }
+    }
+
+    /// The C compiler agrees with every offset (the header's static asserts)
+    /// for AArch64 (the module's target) and for the host.
+    #[test]
+    fn c_compilers_accept_the_header() {
+        assert_c_compilers_accept("hvtrace_abi.h", &c_header(), &["-ffreestanding"]);
+    }
 }
