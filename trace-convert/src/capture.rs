@@ -509,19 +509,21 @@ fn formats(dir: &Path) -> Result<Formats> {
     Ok((ftrace, systems))
 }
 
-/// Writes the capture in `dir` as a trace-cmd `.dat` v6 at `out` (complete
-/// or not at all). A capture cut short (no `End`: the guest or the host
-/// died) is written as far as it goes: whole pages only, no task names if
-/// they had not arrived.
-pub fn assemble(dir: &Path, out: &Path) -> Result<Assembled> {
+fn read_hello(dir: &Path) -> Result<Hello> {
     let hello_bytes = read_meta(dir, "hello")?.ok_or_else(|| {
         Error::io(
             dir,
             std::io::Error::other("holds no stream (no hello arrived): nothing was recorded"),
         )
     })?;
-    let hello = Hello::parse(&String::from_utf8_lossy(&hello_bytes))
-        .ok_or_else(|| Error::malformed(0, format!("{}: not a stream's hello", dir.join("meta/hello").display())))?;
+    Hello::parse(&String::from_utf8_lossy(&hello_bytes))
+        .ok_or_else(|| Error::malformed(0, format!("{}: not a stream's hello", dir.join("meta/hello").display())))
+}
+
+/// The `.dat` v6 header of the capture in `dir`, its CPU table saying each
+/// CPU's data is `sizes[cpu]` bytes, padded to a whole page. Without
+/// `symbols`, no kallsyms (a reader that only decodes events needs none).
+fn dat_header(dir: &Path, hello: &Hello, sizes: &[u64], symbols: bool) -> Result<Vec<u8>> {
     let need = |name: &str| -> Result<Vec<u8>> {
         read_meta(dir, name)?.ok_or_else(|| {
             Error::io(
@@ -533,10 +535,13 @@ pub fn assemble(dir: &Path, out: &Path) -> Result<Assembled> {
     let header_page = need("events/header_page")?;
     let header_event = need("events/header_event")?;
     let (ftrace, systems) = formats(dir)?;
-    let kallsyms = read_meta(dir, "kallsyms")?.unwrap_or_default();
+    let kallsyms = if symbols {
+        read_meta(dir, "kallsyms")?.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let printk = read_meta(dir, "printk_formats")?.unwrap_or_default();
     let cmdlines = read_meta(dir, "saved_cmdlines")?.unwrap_or_default();
-    let ended = read_meta(dir, "end")?.is_some();
     let ps = hello.page_size as u64;
     let mut h = Vec::new();
     V6Head {
@@ -586,15 +591,8 @@ pub fn assemble(dir: &Path, out: &Path) -> Result<Assembled> {
     let clock_text = format!("[{selected}]");
     h.extend_from_slice(&(clock_text.len() as u64).to_le_bytes());
     h.extend_from_slice(clock_text.as_bytes());
-    // Whole pages only: a host that died mid-write leaves part of one.
-    let mut sizes = Vec::new();
-    for cpu in 0..hello.cpus {
-        let path = dir.join(format!("cpu{cpu}.pages"));
-        let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        sizes.push(len / ps * ps);
-    }
     let mut pos = (h.len() as u64).div_ceil(ps) * ps;
-    for (cpu, &size) in sizes.iter().enumerate() {
+    for (cpu, &size) in sizes.iter().enumerate().take(hello.cpus as usize) {
         let at = table + 16 * cpu;
         let offset = if size > 0 { pos } else { 0 };
         h[at..at + 8].copy_from_slice(&offset.to_le_bytes());
@@ -602,6 +600,25 @@ pub fn assemble(dir: &Path, out: &Path) -> Result<Assembled> {
         pos += size;
     }
     h.resize((h.len() as u64).div_ceil(ps) as usize * ps as usize, 0);
+    Ok(h)
+}
+
+/// Writes the capture in `dir` as a trace-cmd `.dat` v6 at `out` (complete
+/// or not at all). A capture cut short (no `End`: the guest or the host
+/// died) is written as far as it goes: whole pages only, no task names if
+/// they had not arrived.
+pub fn assemble(dir: &Path, out: &Path) -> Result<Assembled> {
+    let hello = read_hello(dir)?;
+    let ended = read_meta(dir, "end")?.is_some();
+    let ps = hello.page_size as u64;
+    // Whole pages only: a host that died mid-write leaves part of one.
+    let mut sizes = Vec::new();
+    for cpu in 0..hello.cpus {
+        let path = dir.join(format!("cpu{cpu}.pages"));
+        let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        sizes.push(len / ps * ps);
+    }
+    let h = dat_header(dir, &hello, &sizes, true)?;
     let output = OutputFile::create(out, &[])?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, output.writer()?);
     w.write_all(&h).map_err(|e| Error::io(out, e))?;
@@ -625,6 +642,68 @@ pub fn assemble(dir: &Path, out: &Path) -> Result<Assembled> {
         pages: sizes.iter().sum::<u64>() / ps,
         ended,
     })
+}
+
+/// Reads a capture directory while it is being filled: each
+/// [`Tail::poll`] gives the whole pages that arrived since the last one, as
+/// a trace of their own (pages carry their own time, so each decodes alone).
+/// Fed to [`crate::merge::RtosMerge`] and a viewer's index, this is the live
+/// view's incremental path; together the polls hold exactly the pages
+/// [`assemble`] writes.
+#[derive(Debug)]
+pub struct Tail {
+    dir: PathBuf,
+    /// Bytes of each CPU's pages already given out.
+    taken: Vec<u64>,
+}
+
+impl Tail {
+    /// Follows the capture in `dir` from its start.
+    pub fn new(dir: &Path) -> Tail {
+        Tail {
+            dir: dir.to_path_buf(),
+            taken: Vec::new(),
+        }
+    }
+
+    /// The pages that arrived since the last poll (`None`: none, or the
+    /// metadata is not all there yet). The trace's metadata is the capture's
+    /// as it stands (task names arrive at the end).
+    pub fn poll(&mut self) -> Result<Option<crate::Trace>> {
+        if read_meta(&self.dir, "events/header_event")?.is_none() {
+            return Ok(None);
+        }
+        let hello = read_hello(&self.dir)?;
+        let ps = hello.page_size as u64;
+        self.taken.resize(hello.cpus as usize, 0);
+        let mut fresh = Vec::new();
+        let mut sizes = Vec::new();
+        for cpu in 0..hello.cpus as usize {
+            let path = self.dir.join(format!("cpu{cpu}.pages"));
+            let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0) / ps * ps;
+            let from = self.taken[cpu];
+            if len <= from {
+                sizes.push(0);
+                fresh.push(Vec::new());
+                continue;
+            }
+            let mut f = File::open(&path).map_err(|e| Error::io(&path, e))?;
+            f.seek(SeekFrom::Start(from)).map_err(|e| Error::io(&path, e))?;
+            let mut b = vec![0; (len - from) as usize];
+            f.read_exact(&mut b).map_err(|e| Error::io(&path, e))?;
+            self.taken[cpu] = len;
+            sizes.push(len - from);
+            fresh.push(b);
+        }
+        if sizes.iter().all(|&s| s == 0) {
+            return Ok(None);
+        }
+        let mut bytes = dat_header(&self.dir, &hello, &sizes, false)?;
+        for b in fresh {
+            bytes.extend_from_slice(&b);
+        }
+        crate::Trace::from_bytes(std::sync::Arc::new(bytes)).map(Some)
+    }
 }
 
 #[cfg(test)]

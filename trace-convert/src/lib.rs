@@ -38,6 +38,7 @@ pub mod dat;
 pub mod error;
 pub mod event;
 pub mod format;
+pub mod live;
 pub mod merge;
 pub mod output;
 pub mod pipeline;

@@ -198,6 +198,12 @@ impl<W: Write + Seek> DatWriter<W> {
         Ok(w)
     }
 
+    /// Replaces the header (a writer started before all of it was known:
+    /// task names and symbols arrive at a stream's end).
+    pub fn set_header(&mut self, header: DatHeader) {
+        self.header = header;
+    }
+
     /// Adds or replaces a task name.
     pub fn set_comm(&mut self, pid: i32, comm: &str) {
         self.header.cmdlines.insert(pid, comm);
