@@ -311,6 +311,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let (streamed, _) = viewer::run_live(rec)?.finish()?;
                 print!("{}", streamed.render());
                 println!("{}", streamed.path.display());
+                if let Some(m) = &streamed.merged {
+                    println!("{}", m.display());
+                }
             }
             None => anyhow::bail!("name a trace to view, or --live"),
         },

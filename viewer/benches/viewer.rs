@@ -5,6 +5,11 @@
 //!
 //! Goals (issue 9): first frame ≤ 2 s, redraw ≤ 50 ms per frame, memory ≤ 2× the file.
 //! `VIEWER_BENCH_SWITCHES` changes the size (default 8,000,000 Linux switches ≈ 10.04M events).
+//!
+//! Then the live view's refresh on a trace the size of a 10-minute streamed demo (600,000
+//! switches ≈ 751k events): what a refresh costs now (`LiveIndex`: the events since the last
+//! refresh, then a copy of the index) against re-indexing the trace so far (what a refresh
+//! did before), measured in the same run.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,6 +23,53 @@ use viewer::index::Loaded;
 use viewer::App;
 
 const CHILD: &str = "VIEWER_BENCH_CHILD";
+const LIVE_CHILD: &str = "VIEWER_BENCH_LIVE";
+
+/// The live view's refresh against re-indexing, in its own process.
+fn live_child(path: &Path) {
+    let trace = trace_convert::Trace::open(path).unwrap();
+    let meta = trace.meta().clone();
+    let mut live = viewer::LiveIndex::new(&meta);
+    let events: Vec<_> = trace.events().map(|e| e.unwrap()).collect();
+    // Everything but the last half second arrived earlier; time the refresh that adds it.
+    let t_end = events.last().map_or(0, |e| e.ts_ns);
+    let split = events.partition_point(|e| e.ts_ns + 500_000_000 < t_end);
+    for ev in &events[..split] {
+        live.add(ev);
+    }
+    let mut refresh = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let mut l2 = live.index();
+        refresh.push(t.elapsed());
+        l2.path.clear();
+    }
+    let t = Instant::now();
+    for ev in &events[split..] {
+        live.add(ev);
+    }
+    let idx = live.index();
+    let last = t.elapsed();
+    refresh.sort();
+    let mut reindex = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let i = viewer::TraceIndex::open(path).unwrap();
+        reindex.push(t.elapsed());
+        assert_eq!(i.events, idx.events, "the live index holds every event");
+    }
+    reindex.sort();
+    let (a, b) = (refresh[2].as_secs_f64(), reindex[1].as_secs_f64());
+    println!(
+        "live refresh           {:.1} ms median (copy of the index, {} events), {:.1} ms with the last 0.5 s's {} events; re-indexing the same: {:.0} ms = {:.0}×",
+        a * 1e3,
+        idx.events,
+        last.as_secs_f64() * 1e3,
+        events.len() - split,
+        b * 1e3,
+        b / a
+    );
+}
 
 fn vm_hwm_kib() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -54,7 +106,9 @@ fn child(path: &Path) {
     let first = t.elapsed();
     let shown = (app.index.events, app.index.span());
     // As run_app does: the partial index is dropped before the whole one is assembled.
-    app.swap_index(|| loader.wait()).unwrap();
+    if partial {
+        app.swap_index(|| loader.wait()).unwrap();
+    }
     let full = t.elapsed();
     assert_eq!(
         app.view_span,
@@ -134,6 +188,10 @@ fn main() {
         child(Path::new(&p));
         return;
     }
+    if let Ok(p) = std::env::var(LIVE_CHILD) {
+        live_child(Path::new(&p));
+        return;
+    }
     let switches: u64 = std::env::var("VIEWER_BENCH_SWITCHES")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -146,6 +204,11 @@ fn main() {
         eprintln!("generated {} in {:.1?}", path.display(), t.elapsed());
     }
     let exe = std::env::current_exe().unwrap();
-    let st = Command::new(exe).env(CHILD, &path).status().unwrap();
-    std::process::exit(st.code().unwrap_or(1));
+    let st = Command::new(&exe).env(CHILD, &path).status().unwrap();
+    let demo = dir.join("viewer-bench-600000.dat");
+    if !demo.exists() {
+        viewer::fixture::write_merged(&demo, 600_000, 100_000).unwrap();
+    }
+    let live = Command::new(&exe).env(LIVE_CHILD, &demo).status().unwrap();
+    std::process::exit(if live.success() { st.code().unwrap_or(1) } else { 1 });
 }

@@ -276,7 +276,8 @@ struct Part {
 struct Builder<'a> {
     part: Part,
     pids: HashMap<i32, u32>,
-    layouts: HashMap<usize, Layout>,
+    /// By the format's address; the format is kept so the address is not reused.
+    layouts: HashMap<usize, (Arc<EventFormat>, Layout)>,
     kinds: &'a KindTable,
 }
 
@@ -337,11 +338,11 @@ impl Builder<'_> {
 
     fn layout(&mut self, f: &Arc<EventFormat>) -> Layout {
         let key = Arc::as_ptr(f) as usize;
-        if let Some(l) = self.layouts.get(&key) {
+        if let Some((_, l)) = self.layouts.get(&key) {
             return *l;
         }
         let l = layout_of(f, self.kinds.kind(f));
-        self.layouts.insert(key, l);
+        self.layouts.insert(key, (f.clone(), l));
         l
     }
 
@@ -540,6 +541,62 @@ impl Part {
             c.last_ts = c.last_ts.min(t);
         }
         self.last_ts = self.last_ts.min(t);
+    }
+}
+
+/// An index that grows while a recording streams in (the live view): the
+/// events go into one builder kept from refresh to refresh, so a refresh
+/// costs the events that arrived since the last one plus a copy of the
+/// index, never a second decode of the trace so far.
+pub struct LiveIndex {
+    meta: trace_convert::TraceMeta,
+    kinds: KindTable,
+    part: Part,
+    pids: HashMap<i32, u32>,
+    layouts: HashMap<usize, (Arc<EventFormat>, Layout)>,
+}
+
+impl LiveIndex {
+    /// An empty index of a trace with `meta`'s formats (merged: RTOS events on their CPUs).
+    pub fn new(meta: &trace_convert::TraceMeta) -> LiveIndex {
+        LiveIndex {
+            meta: meta.clone(),
+            kinds: KindTable::new(&meta.formats),
+            part: Part::default(),
+            pids: HashMap::new(),
+            layouts: HashMap::new(),
+        }
+    }
+
+    /// Adds an event (each CPU's in time order).
+    pub fn add(&mut self, ev: &Event) {
+        let mut b = Builder {
+            part: std::mem::take(&mut self.part),
+            pids: std::mem::take(&mut self.pids),
+            layouts: std::mem::take(&mut self.layouts),
+            kinds: &self.kinds,
+        };
+        b.add(ev);
+        b.part.last_ts = b.part.last_ts.max(ev.ts_ns);
+        (self.part, self.pids, self.layouts) = (b.part, b.pids, b.layouts);
+    }
+
+    /// Takes task names and the like from the metadata as it stands now
+    /// (a stream sends them last); the formats stay the first ones.
+    pub fn set_meta(&mut self, meta: &trace_convert::TraceMeta) {
+        let formats = std::mem::take(&mut self.meta.formats);
+        self.meta = meta.clone();
+        self.meta.formats = formats;
+    }
+
+    /// Events added so far.
+    pub fn events(&self) -> u64 {
+        self.part.events
+    }
+
+    /// The index of everything added so far.
+    pub fn index(&self) -> TraceIndex {
+        TraceIndex::assemble(&self.meta, &self.kinds, vec![self.part.clone()])
     }
 }
 

@@ -34,7 +34,7 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
 pub use app::App;
-pub use index::TraceIndex;
+pub use index::{LiveIndex, TraceIndex};
 
 /// Is color wanted? False when `NO_COLOR` is set to a non-empty value (no-color.org).
 pub fn color_wanted() -> bool {
@@ -67,17 +67,17 @@ pub fn run_app(path: &Path) -> anyhow::Result<()> {
 
 /// A trace that grows while it is shown (a recording streaming in).
 pub trait LiveSource: Send + 'static {
-    /// Writes the trace so far where it can be opened (its path), or None
-    /// before anything arrived. Called on a thread of its own, once a
-    /// refresh.
-    fn snapshot(&mut self) -> anyhow::Result<Option<std::path::PathBuf>>;
+    /// The index of the trace so far when something arrived since the last
+    /// call (None: nothing new). Called on a thread of its own, once a
+    /// refresh; [`index::LiveIndex`] builds it without re-reading the past.
+    fn refresh(&mut self) -> anyhow::Result<Option<TraceIndex>>;
     /// One line on what arrived (bytes, events, drops, rate).
     fn status(&self) -> String;
     /// No more data will come (the last snapshot is the whole trace).
     fn ended(&self) -> bool;
 }
 
-/// How often a live view looks for new data (at least; a slow index
+/// How often a live view looks for new data (at least; a slow refresh
 /// makes it wait twice as long as the last one took).
 pub const LIVE_REFRESH: Duration = Duration::from_millis(500);
 
@@ -104,11 +104,7 @@ pub fn run_live<S: LiveSource>(source: S) -> anyhow::Result<S> {
                 while !stop.load(Ordering::Acquire) {
                     let began = std::time::Instant::now();
                     let ended = source.ended();
-                    let index = match source.snapshot() {
-                        Ok(Some(path)) => Some(TraceIndex::open(&path)),
-                        Ok(None) => None,
-                        Err(e) => Some(Err(e)),
-                    };
+                    let index = source.refresh().transpose();
                     let failed = index.as_ref().is_some_and(|i| i.is_err());
                     let update = LiveUpdate {
                         index,

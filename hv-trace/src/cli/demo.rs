@@ -97,6 +97,10 @@ pub fn demo(args: DemoArgs) -> Result<()> {
     let merged = args.out.join("merged.dat");
     let text = args.out.join("merged.txt");
     for (out, format) in [(&merged, Format::Dat), (&text, Format::Text)] {
+        if format == Format::Dat && streamed.merged.as_ref() == Some(&merged) {
+            eprintln!("merged {} while it was recorded", merged.display());
+            continue;
+        }
         let s = pipeline::convert_files(
             std::slice::from_ref(&guest),
             out,

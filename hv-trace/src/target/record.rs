@@ -152,6 +152,8 @@ pub struct Streamed {
     /// Why the recording is not all the guest had, if it is not (the guest
     /// died, the stream was damaged).
     pub incomplete: Option<String>,
+    /// `out/merged.dat` when it was merged while recording (the live view).
+    pub merged: Option<PathBuf>,
 }
 
 /// Records both OSes, streamed home while it runs: `duration` seconds, or
@@ -379,6 +381,7 @@ impl Recording {
             seconds,
             stream_seconds: stream_started.elapsed().as_secs_f64(),
             incomplete,
+            merged: None,
         })
     }
 }
