@@ -11,6 +11,18 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// `cmd` as one shell group, `{ cmd ; }`, also when it ends in `&` or `;`
+/// (`{ sleep 1 & ; }` is a syntax error: the line would never answer).
+fn grouped(cmd: &str) -> String {
+    let body = cmd.trim_end();
+    let body = body.strip_suffix(';').map(str::trim_end).unwrap_or(body);
+    if body.ends_with('&') && !body.ends_with("&&") {
+        format!("{{ {body} }}")
+    } else {
+        format!("{{ {body} ; }}")
+    }
+}
+
 /// The control channel: a shell in the Linux guest on its virtio console.
 pub struct Control {
     /// The connection, made again after [`Control::release`].
@@ -161,7 +173,8 @@ impl Control {
         // left over from earlier commands.
         anyhow::ensure!(!cmd.contains('\n'), "guest commands are single lines");
         self.send_raw(&format!(
-            "echo \"{marker}<\"; {{ {cmd} ; }} 2>&1; echo \"{marker} $?\"\n"
+            "echo \"{marker}<\"; {} 2>&1; echo \"{marker} $?\"\n",
+            grouped(cmd)
         ))?;
         let started = Instant::now();
         let mut text = String::new();
@@ -479,6 +492,28 @@ pub fn wait_control(dir: &Path, timeout: Duration) -> Result<Control> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_command_is_one_valid_group() {
+        assert_eq!(grouped("ls /"), "{ ls / ; }");
+        assert_eq!(grouped("sleep 1 &"), "{ sleep 1 & }");
+        assert_eq!(
+            grouped("(sleep 1; reboot) > /dev/null 2>&1 & "),
+            "{ (sleep 1; reboot) > /dev/null 2>&1 & }"
+        );
+        assert_eq!(grouped("true;"), "{ true ; }");
+        assert_eq!(grouped("a && b"), "{ a && b ; }");
+        // What sh says of each: no syntax error.
+        for cmd in ["ls /", "sleep 0 &", "true;", "true && true", "false || true"] {
+            let st = std::process::Command::new("sh")
+                .arg("-n")
+                .arg("-c")
+                .arg(grouped(cmd))
+                .status()
+                .unwrap();
+            assert!(st.success(), "{cmd:?} → {:?}", grouped(cmd));
+        }
+    }
+
     use super::*;
 
     fn stated(bytes: &[u8]) -> Stated {
