@@ -5,7 +5,8 @@
 //! ([`control`]: a shell in Linux; [`monitor`]: QEMU's HMP), the one way to
 //! boot it and wait for its shell ([`boot`]), probe sites ([`probe`]), the
 //! hvtrace module's control files ([`hvtrace`]), a recording ([`record`]),
-//! streamed home while it runs ([`stream`]) or by trace-cmd in the guest.
+//! streamed home while it runs ([`stream`]) or by trace-cmd in the guest,
+//! and a long run under load ([`soak`]).
 
 pub mod artifacts;
 pub mod boot;
@@ -18,5 +19,6 @@ pub mod probe;
 pub mod qemu;
 pub mod record;
 pub mod session;
+pub mod soak;
 pub mod stream;
 pub mod system;
