@@ -16,7 +16,7 @@ use core::mem::{offset_of, size_of};
 /// ABI major version this module speaks.
 pub(crate) const ABI_MAJOR: u16 = 1;
 /// ABI minor version this module was written against.
-pub(crate) const ABI_MINOR: u16 = 3;
+pub(crate) const ABI_MINOR: u16 = 4;
 /// Size of one record.
 pub(crate) const RECORD_SIZE: usize = 64;
 /// Length of the task-name fields.
@@ -82,7 +82,7 @@ pub(crate) mod err {
     pub(crate) const PERM: i64 = -8;
     /// Try again later.
     pub(crate) const BUSY: i64 = -9;
-    /// The VM was stopped (it faulted outside its memory map).
+    /// The VM was stopped (it faulted, or powered itself off).
     pub(crate) const STOPPED: i64 = -10;
 }
 
@@ -111,7 +111,12 @@ pub(crate) mod kind {
     /// An interrupt taken at EL2: `pc` = when due, `probe_id` = INTID,
     /// `next_name[..8]` = when injected.
     pub(crate) const IRQ_TIMING: u16 = 5;
+    /// The VM stopped: `pc` where, `vm` which.
+    pub(crate) const VM_STOPPED: u16 = 6;
 }
+
+/// `STATS` with this index: whether tracing is on (1), not a counter.
+pub(crate) const STAT_TRACING: u64 = 7;
 
 /// `STATS` counter indices, with the names `stats` prints.
 pub(crate) const HYP_STATS: [(u64, &str); 7] = [
@@ -320,6 +325,7 @@ layout_table! {
     "HVTRACE_REC_CLOCK_SYNC" => kind::CLOCK_SYNC,
     "HVTRACE_REC_LOST" => kind::LOST,
     "HVTRACE_REC_IRQ_TIMING" => kind::IRQ_TIMING,
+    "HVTRACE_REC_VM_STOPPED" => kind::VM_STOPPED,
     "HVTRACE_STAT_PROBE_HITS" => HYP_STATS[0].0,
     "HVTRACE_STAT_RECORDS" => HYP_STATS[1].0,
     "HVTRACE_STAT_DROPS" => HYP_STATS[2].0,
@@ -327,6 +333,7 @@ layout_table! {
     "HVTRACE_STAT_HYPERCALLS" => HYP_STATS[4].0,
     "HVTRACE_STAT_STEPS" => HYP_STATS[5].0,
     "HVTRACE_STAT_RERUNS" => HYP_STATS[6].0,
+    "HVTRACE_STAT_TRACING" => STAT_TRACING,
     "HVTRACE_PROBE_IMM_FLAG" => PROBE_IMM_FLAG,
 }
 

@@ -39,7 +39,7 @@ impl HvError {
             err::UNMAPPED => "the address is not mapped in that VM",
             err::PERM => "permission denied by the hypervisor",
             err::BUSY => "busy, try again",
-            err::STOPPED => "the VM is stopped (it faulted outside its memory map)",
+            err::STOPPED => "the VM is stopped (it faulted, or powered itself off: see the hypervisor console)",
             _ => "unknown hypervisor error",
         }
     }

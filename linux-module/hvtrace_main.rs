@@ -84,6 +84,7 @@ struct Counters {
     probe_hits: AtomicU64,
     hyp_clock_syncs: AtomicU64,
     irq_timings: AtomicU64,
+    vm_stops: AtomicU64,
     lost_markers: AtomicU64,
     lost_records: AtomicU64,
     seq_gaps: AtomicU64,
@@ -101,6 +102,7 @@ static COUNT: Counters = Counters {
     probe_hits: AtomicU64::new(0),
     hyp_clock_syncs: AtomicU64::new(0),
     irq_timings: AtomicU64::new(0),
+    vm_stops: AtomicU64::new(0),
     lost_markers: AtomicU64::new(0),
     lost_records: AtomicU64::new(0),
     seq_gaps: AtomicU64::new(0),
@@ -163,6 +165,7 @@ mod shim {
         );
         fn hvtrace_shim_emit_irq(ts: u64, cpu: u32, vm: u32, irq: u32, due: u64, injected: u64, seq: u32);
         fn hvtrace_shim_irq_enabled() -> bool;
+        fn hvtrace_shim_emit_vm_stopped(ts: u64, cpu: u32, vm: u32, pc: u64, seq: u32);
         fn hvtrace_shim_ipa_buf_alloc(len: usize) -> *mut u8;
         fn hvtrace_shim_ipa_buf_free(buf: *mut u8);
         fn hvtrace_shim_ipa_of(buf: *const u8) -> u64;
@@ -302,6 +305,12 @@ mod shim {
     pub(crate) fn emit_irq(ts: u64, cpu: u32, vm: u32, irq: u32, due: u64, injected: u64, seq: u32) {
         // SAFETY: plain values only.
         unsafe { hvtrace_shim_emit_irq(ts, cpu, vm, irq, due, injected, seq) }
+    }
+
+    /// Emits `hvtrace:vm_stopped`.
+    pub(crate) fn emit_vm_stopped(ts: u64, cpu: u32, vm: u32, pc: u64, seq: u32) {
+        // SAFETY: plain values only.
+        unsafe { hvtrace_shim_emit_vm_stopped(ts, cpu, vm, pc, seq) }
     }
 
     /// Whether `hvtrace:rtos_probe` is on (a static key).
@@ -582,6 +591,16 @@ fn emit(ring: usize, r: &Record, data: &[u8], tally: &mut Tally) {
                     r.seq,
                 );
             }
+        }
+        kind::VM_STOPPED => {
+            bump(&COUNT.vm_stops, 1);
+            pr_warn!(
+                "VM {} stopped on CPU {} at pc {:#x}: its probes are refused from now on\n",
+                r.vm,
+                r.cpu,
+                r.pc
+            );
+            shim::emit_vm_stopped(r.timestamp, r.cpu.into(), r.vm.into(), r.pc, r.seq);
         }
         kind::CLOCK_SYNC => bump(&COUNT.hyp_clock_syncs, 1),
         kind::LOST => {
@@ -1120,6 +1139,7 @@ fn show_stats(p: &mut Page<'_>) -> Result {
     let _ = writeln!(p, "rtos_switch {}", get(&COUNT.switches));
     let _ = writeln!(p, "rtos_probe {}", get(&COUNT.probe_hits));
     let _ = writeln!(p, "rtos_irq {}", get(&COUNT.irq_timings));
+    let _ = writeln!(p, "vm_stopped {}", get(&COUNT.vm_stops));
     let _ = writeln!(p, "drops {}", ring_drops.max(lost));
     let _ = writeln!(p, "ring_drops {ring_drops}");
     let _ = writeln!(p, "lost_markers {}", get(&COUNT.lost_markers));
@@ -1207,6 +1227,15 @@ impl kernel::Module for HvTrace {
             abi::ABI_MAJOR,
             abi::ABI_MINOR
         );
+        // The hypervisor owns the tracing switch and the probes: a module
+        // loaded while they are on (after an rmmod) carries on, first
+        // delivering what waited in the rings.
+        if matches!(hvc::call(f::STATS, abi::STAT_TRACING, 0, 0), Ok(r) if r.x0 != 0) {
+            ENABLED.store(true, Ordering::Release);
+            shim::tick_start(CLOCK_SYNC_PERIOD_MS);
+            pr_info!("tracing was on: carrying on\n");
+        }
+        drain(u64::MAX);
         Ok(HvTrace)
     }
 }
@@ -1217,26 +1246,17 @@ impl Drop for HvTrace {
         shim::sysfs_remove();
         let was_enabled = ENABLED.swap(false, Ordering::AcqRel);
         shim::tick_stop();
-        if was_enabled {
-            if let Err(e) = hvc::call(f::TRACE_ENABLE, 0, 0, 0) {
-                let _ = e.fail("TRACE_ENABLE 0 at unload");
-            }
-        }
-        for o in &OWN {
-            let entry = o.swap(0, Ordering::AcqRel);
-            if entry == 0 {
-                continue;
-            }
-            let (vm, id) = ((entry >> 16) & 0xff, entry & 0xffff);
-            match hvc::call(f::PROBE_REMOVE, vm.into(), id.into(), 0) {
-                Ok(_) => pr_info!("probe {id} removed from VM {vm} at unload\n"),
-                Err(e) => {
-                    let _ = e.fail("PROBE_REMOVE at unload");
-                }
-            }
-        }
+        // Tracing and the probes stay as they are: the hypervisor owns them
+        // (the RTOS is traced whether Linux's module is loaded or not).
+        // Records wait in the rings for the next module; what does not fit
+        // is counted as dropped, by the hypervisor and in the rings' headers.
+        let probes = OWN.iter().filter(|o| o.swap(0, Ordering::AcqRel) != 0).count();
         // Frees the IRQ, then detaches and unmaps the region.
         shim::driver_unregister();
-        pr_info!("hvtrace unloaded after {} records\n", get(&COUNT.records));
+        pr_info!(
+            "hvtrace unloaded after {} records; tracing stays {} ({probes} probes added by this module stay in)\n",
+            get(&COUNT.records),
+            if was_enabled { "on" } else { "off" }
+        );
     }
 }

@@ -100,6 +100,7 @@ static const struct hvtrace_layout_entry hvtrace_layout[] = {
 	VAL(HVTRACE_REC_CLOCK_SYNC),
 	VAL(HVTRACE_REC_LOST),
 	VAL(HVTRACE_REC_IRQ_TIMING),
+	VAL(HVTRACE_REC_VM_STOPPED),
 	VAL(HVTRACE_STAT_PROBE_HITS),
 	VAL(HVTRACE_STAT_RECORDS),
 	VAL(HVTRACE_STAT_DROPS),
@@ -107,6 +108,7 @@ static const struct hvtrace_layout_entry hvtrace_layout[] = {
 	VAL(HVTRACE_STAT_HYPERCALLS),
 	VAL(HVTRACE_STAT_STEPS),
 	VAL(HVTRACE_STAT_RERUNS),
+	VAL(HVTRACE_STAT_TRACING),
 	VAL(HVTRACE_PROBE_IMM_FLAG),
 };
 
@@ -145,6 +147,12 @@ void hvtrace_shim_emit_irq(u64 ts_counter, u32 rtos_cpu, u32 vm, u32 irq,
 			   u64 due, u64 injected, u32 seq)
 {
 	trace_rtos_irq(ts_counter, rtos_cpu, vm, irq, due, injected, seq);
+}
+
+void hvtrace_shim_emit_vm_stopped(u64 ts_counter, u32 cpu, u32 vm, u64 pc,
+				  u32 seq)
+{
+	trace_vm_stopped(ts_counter, cpu, vm, pc, seq);
 }
 
 void hvtrace_shim_emit_probe(u64 ts_counter, u32 rtos_cpu, u32 probe_id,

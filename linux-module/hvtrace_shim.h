@@ -33,6 +33,8 @@ bool hvtrace_shim_probe_enabled(void);
 bool hvtrace_shim_irq_enabled(void);
 void hvtrace_shim_emit_irq(u64 ts_counter, u32 rtos_cpu, u32 vm, u32 irq,
 			   u64 due, u64 injected, u32 seq);
+void hvtrace_shim_emit_vm_stopped(u64 ts_counter, u32 cpu, u32 vm, u64 pc,
+				  u32 seq);
 void hvtrace_shim_emit_probe(u64 ts_counter, u32 rtos_cpu, u32 probe_id,
 			     u64 pc, u8 prio, const char *comm, u32 seq,
 			     const char *what, u32 what_len);

@@ -116,6 +116,30 @@ TRACE_EVENT(rtos_irq,
 		  (unsigned long long)__entry->injected, __entry->seq)
 );
 
+/* A VM stopped (counter ticks): it faulted outside its partition or asked
+ * to power off; the hypervisor refuses its probes from now on. */
+TRACE_EVENT(vm_stopped,
+	TP_PROTO(u64 ts_counter, u32 cpu, u32 vm, u64 pc, u32 seq),
+	TP_ARGS(ts_counter, cpu, vm, pc, seq),
+	TP_STRUCT__entry(
+		__field(u64, ts_counter)
+		__field(u64, pc)
+		__field(u32, cpu)
+		__field(u32, vm)
+		__field(u32, seq)
+	),
+	TP_fast_assign(
+		__entry->ts_counter = ts_counter;
+		__entry->pc = pc;
+		__entry->cpu = cpu;
+		__entry->vm = vm;
+		__entry->seq = seq;
+	),
+	TP_printk("vm=%u cpu=%u pc=0x%llx ts_counter=%llu seq=%u",
+		  __entry->vm, __entry->cpu, (unsigned long long)__entry->pc,
+		  (unsigned long long)__entry->ts_counter, __entry->seq)
+);
+
 /* The shared counter and the ftrace clock, read together with IRQs off. */
 TRACE_EVENT(clock_sync,
 	TP_PROTO(u64 counter, u64 trace_clock_ns, u64 freq_hz),

@@ -33,7 +33,7 @@ pub use ring::{Consumer, Producer, Ring, RingError, RingHeader};
 /// ABI major version: incompatible changes bump it.
 pub const ABI_MAJOR: u16 = 1;
 /// ABI minor version: compatible additions bump it.
-pub const ABI_MINOR: u16 = 3;
+pub const ABI_MINOR: u16 = 4;
 
 /// The value `VERSION` returns: `major << 16 | minor`.
 pub const fn abi_version() -> u64 {
@@ -180,7 +180,7 @@ pub enum HvError {
     /// Try again later.
     #[error("busy")]
     Busy = -9,
-    /// The VM was stopped (it faulted outside its memory map): nothing can
+    /// The VM was stopped (it faulted, or powered itself off): nothing can
     /// be done in it any more.
     #[error("VM stopped")]
     Stopped = -10,
@@ -315,6 +315,11 @@ impl ProbeKind {
 /// The name of the value a return probe appends: ns since the entry.
 pub const DURATION_ARG: &str = "duration";
 
+/// `STATS` with x1 = this returns whether tracing is on (1) or off (0), not
+/// a counter: the hypervisor owns the switch and the probes, so a module
+/// loaded while they are on carries on (ABI 1.4).
+pub const STAT_TRACING: u64 = 7;
+
 /// Counters `STATS` can return (x1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u64)]
@@ -432,6 +437,10 @@ pub enum RecordKind {
     /// OS profile names one), and [`Record::irq_injected`] when it was
     /// put in a list register for the VM.
     IrqTiming = 5,
+    /// The VM stopped (ABI 1.4): it faulted outside what the partition
+    /// gives it, or asked to power off. `timestamp` when, `pc` where, `vm`
+    /// which; its probes are refused from now on.
+    VmStopped = 6,
 }
 
 impl RecordKind {
@@ -443,6 +452,7 @@ impl RecordKind {
             3 => Some(Self::ClockSync),
             4 => Some(Self::Lost),
             5 => Some(Self::IrqTiming),
+            6 => Some(Self::VmStopped),
             _ => None,
         }
     }

@@ -67,6 +67,9 @@ fn call(vm: &'static VmConfig, f: HvcFunction, a: [u64; 5], frame: &mut TrapFram
                 4 => Stat::Hypercalls,
                 5 => Stat::Steps,
                 6 => Stat::Reruns,
+                guest_probe::abi::STAT_TRACING => {
+                    return Ok(u64::from(trace::ENABLED.load(core::sync::atomic::Ordering::Relaxed)))
+                }
                 _ => return Err(HvError::InvalidArgument),
             };
             Ok(trace::stat(stat))

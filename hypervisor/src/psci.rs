@@ -72,6 +72,12 @@ pub fn handle_guest(vm: &VmConfig, frame: &mut TrapFrame) {
             crate::info!("VM {}: PSCI CPU_ON CPU{cpu} at {entry:#x}", vm.name);
             frame.x[0] = start_core(usize::from(cpu), vm.id, entry, context) as u64;
         }
+        // Linux manages the machine: its power-off ends it (`hv-trace stop`).
+        // Any other VM only ends itself (isolation: the RTOS cannot take
+        // Linux down; its BSP's fault handler powers off to say it died).
+        Action::SystemOff | Action::SystemReset if vm.kind != hyp_core::config::GuestKind::Linux => {
+            crate::vm::stop_vm(vm, frame, format_args!("asked to power off or reset (PSCI)"))
+        }
         Action::SystemOff => {
             crate::info!("VM {} asked for SYSTEM_OFF", vm.name);
             system_off()

@@ -132,6 +132,9 @@ pub fn emit(record: &Record) -> bool {
     fence(Ordering::SeqCst);
     let pending = p.pending();
     count(if result.is_ok() { Stat::Records } else { Stat::Drops });
+    if result.is_err() {
+        report_drops();
+    }
     // Records from Linux's own cores (probes in Linux) must not ring at once:
     // the drain would cause the very context switches it then records, for
     // ever. The module polls that ring on its periodic tick; the doorbell
@@ -142,6 +145,51 @@ pub fn emit(record: &Record) -> bool {
         ring_doorbell();
     }
     result.is_ok()
+}
+
+/// Says on the console, at most every [`DROP_REPORT_S`] seconds, that
+/// records are being dropped: when Linux is gone (its module unloaded, Linux
+/// itself stopped) this is the only place the count shows.
+#[cold]
+fn report_drops() {
+    let now = crate::arch::counter();
+    let last = LAST_DROP_REPORT.load(Ordering::Relaxed);
+    let gap = crate::arch::counter_freq() * DROP_REPORT_S;
+    if last != 0 && now.wrapping_sub(last) < gap {
+        return;
+    }
+    if LAST_DROP_REPORT
+        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+        .is_ok()
+    {
+        crate::info!(
+            "trace rings full: {} records dropped so far, {} written (nobody drains them fast enough, or at all)",
+            stat(Stat::Drops),
+            stat(Stat::Records)
+        );
+    }
+}
+
+/// Seconds between two [`report_drops`] lines.
+const DROP_REPORT_S: u64 = 10;
+static LAST_DROP_REPORT: AtomicU64 = AtomicU64::new(0);
+
+/// Records that VM `vm` stopped at `pc` and rings the doorbell now: the
+/// core halts next, so it would never ring one it owed.
+pub fn vm_stopped(vm: u8, pc: u64) {
+    let r = Record {
+        timestamp: crate::arch::counter(),
+        pc,
+        kind: RecordKind::VmStopped as u16,
+        vm,
+        cpu: crate::arch::cpu_id() as u8,
+        ..Record::default()
+    };
+    let Some(p) = producer(this_cpu()) else { return };
+    let ok = p.push(&r).is_ok();
+    fence(Ordering::SeqCst);
+    count(if ok { Stat::Records } else { Stat::Drops });
+    ring_doorbell();
 }
 
 /// [`hyp_core::doorbell::Moderator::on_record`] with this core's state.
@@ -182,6 +230,9 @@ pub fn emit_with_data(record: &Record, data: &[u64]) -> bool {
     fence(Ordering::SeqCst);
     let pending = p.pending();
     count(if result.is_ok() { Stat::Records } else { Stat::Drops });
+    if result.is_err() {
+        report_drops();
+    }
     // As in `emit` (the half mark may be passed rather than hit).
     let slots = 1 + data.len().div_ceil(Record::SIZE / 8) as u64;
     if result.is_ok() && moderate(cpu, record.timestamp, slots, pending, in_linux) {

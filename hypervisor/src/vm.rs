@@ -127,6 +127,7 @@ pub fn stop_vm(vm: &VmConfig, frame: &TrapFrame, why: core::fmt::Arguments) -> !
     if let Some(s) = STOPPED.get(usize::from(vm.id)) {
         s.store(true, Ordering::Release);
     }
+    crate::trace::vm_stopped(vm.id, frame.elr);
     crate::error!(
         "VM {} ({}) on CPU{}: {} at pc {:#x}; VM stopped",
         vm.id,

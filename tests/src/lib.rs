@@ -119,6 +119,20 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<Output> {
     }
 }
 
+/// What a background command printed once it ended (within 120 s), which
+/// must be a success.
+pub fn finished(mut child: std::process::Child, what: &str) -> String {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+        panic!("{what}: did not end within 120 s");
+    }
+    ok(child.wait_with_output().unwrap(), what)
+}
+
 /// `hv-trace build TARGET --json` → artifact name → path.
 pub fn build_artifacts(target: &str, extra: &[&str]) -> Result<serde_json::Map<String, serde_json::Value>> {
     let mut args = vec!["build", target, "--json"];
@@ -330,6 +344,19 @@ impl System {
     /// `hv-trace ARGS` against this system.
     pub fn hv_trace(&self, args: &[&str]) -> Result<Output> {
         hv_trace_in(self.path(), args, Duration::from_secs(600))
+    }
+
+    /// `hv-trace record ARGS` against this system, in the background.
+    pub fn record_in_background(&self, args: &[&str]) -> std::process::Child {
+        Command::new(hv_trace_bin())
+            .arg("record")
+            .args(args)
+            .env("HV_TRACE_SESSION", self.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hv-trace starts")
     }
 
     /// Everything `hv-trace run` printed so far (console and hv-trace's own lines).

@@ -1,7 +1,7 @@
 //! Faults and load on the real system: what a mixed-criticality system does
 //! to the tracer, and what must survive it.
 
-use hv_trace_e2e::{ok, System};
+use hv_trace_e2e::{finished, ok, refused, System};
 use std::collections::BTreeMap;
 
 /// The module's counters (`/sys/kernel/hvtrace/stats`, `hyp_*` from the
@@ -103,4 +103,260 @@ fn a_flood_of_probe_hits_is_dropped_exactly_and_linux_is_not_starved() {
         text.contains("hvtrace rings 0") && !text.contains("incomplete"),
         "{text}"
     );
+}
+
+/// A figure from /proc/meminfo, in kB.
+fn meminfo_kb(sys: &System, key: &str) -> u64 {
+    let text = ok(sys.hv_trace(&["exec", "cat", "/proc/meminfo"]).unwrap(), "meminfo");
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in:\n{text}"))
+}
+
+/// `rmmod hvtrace` / `insmod` 100 times while the RTOS's switches keep
+/// coming with their doorbells (a 64-record ring, so the gaps while no
+/// module is loaded overflow it): no crash; tracing and the probes carry on
+/// across every reload (the hypervisor owns them); every record the
+/// hypervisor wrote is delivered by one module or another, and every one it
+/// could not write is counted alike by the hypervisor and the rings'
+/// headers; the rings end empty, and the module's memory comes back.
+#[test]
+fn the_module_comes_and_goes_while_records_keep_coming() {
+    let sys = System::start(&["--ring-order", "6"]).unwrap();
+    for site in ["OSCtxSw", "OSIntCtxSw"] {
+        ok(sys.hv_trace(&["probe", "add", site]).unwrap(), "probe add");
+    }
+    ok(
+        sys.hv_trace(&["exec", "echo 1 > /sys/kernel/hvtrace/enable"]).unwrap(),
+        "recording on",
+    );
+    // One reload first, so the figures compare like with like (the first
+    // unload of the boot-time module frees what loading it from the
+    // initramfs kept).
+    ok(
+        sys.hv_trace(&["exec", "rmmod hvtrace && insmod /lib/modules/hvtrace.ko"])
+            .unwrap(),
+        "a first reload",
+    );
+    let vmalloc = meminfo_kb(&sys, "VmallocUsed");
+    let slab = meminfo_kb(&sys, "Slab");
+    // Out for 20 ms (a few records wait) or 700 ms (the ring overflows).
+    for round in 0..4 {
+        let text = ok(
+            sys.hv_trace(&[
+                "exec",
+                "for i in $(seq 25); do rmmod hvtrace || exit 1; \
+                 if [ $((i % 2)) = 0 ]; then usleep 700000; else usleep 20000; fi; \
+                 insmod /lib/modules/hvtrace.ko || exit 2; usleep 50000; done; echo ROUND-OK",
+            ])
+            .unwrap(),
+            "rmmod/insmod",
+        );
+        assert!(text.contains("ROUND-OK"), "round {round}: {text}");
+    }
+    let on = ok(
+        sys.hv_trace(&["exec", "cat /sys/kernel/hvtrace/enable"]).unwrap(),
+        "enable",
+    );
+    assert_eq!(on.trim(), "1", "a module loaded while tracing is on says so");
+    let listed = ok(sys.hv_trace(&["probe", "list"]).unwrap(), "probe list");
+    assert!(listed.contains("OSCtxSw") && listed.contains("OSIntCtxSw"), "{listed}");
+    ok(
+        sys.hv_trace(&["exec", "echo 0 > /sys/kernel/hvtrace/enable"]).unwrap(),
+        "recording off",
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let after = stats(&sys);
+    let log = ok(
+        sys.hv_trace(&["exec", "dmesg | grep 'unloaded after'"]).unwrap(),
+        "dmesg",
+    );
+    let unloads: Vec<u64> = log
+        .lines()
+        .filter_map(|l| {
+            l.split_once("hvtrace unloaded after ")?
+                .1
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(unloads.len(), 101, "every unload said what it delivered:\n{log}");
+    let delivered: u64 = unloads.iter().sum::<u64>() + after["records"];
+    eprintln!(
+        "100 reloads: {} records written, {delivered} delivered by 102 modules, {} dropped ({} in the rings' headers); \
+         VmallocUsed {vmalloc} → {} kB, Slab {slab} → {} kB",
+        after["hyp_records"],
+        after["hyp_drops"],
+        after["ring_drops"],
+        meminfo_kb(&sys, "VmallocUsed"),
+        meminfo_kb(&sys, "Slab"),
+    );
+    assert_eq!(
+        delivered, after["hyp_records"],
+        "every record written was delivered: {after:?}"
+    );
+    assert!(
+        after["hyp_drops"] > 0,
+        "700 ms without a module overflows 64 records: {after:?}"
+    );
+    assert_eq!(after["hyp_drops"], after["ring_drops"], "{after:?}");
+    let text = ok(
+        sys.hv_trace(&["exec", "cat", "/sys/kernel/hvtrace/stats"]).unwrap(),
+        "stats",
+    );
+    let rings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("ring") && l.contains(" cpu="))
+        .collect();
+    assert!(
+        !rings.is_empty() && rings.iter().all(|l| l.contains(" fill=0 ")),
+        "{text}"
+    );
+    assert_eq!(
+        meminfo_kb(&sys, "VmallocUsed"),
+        vmalloc,
+        "the module's memory came back"
+    );
+    let slab_now = meminfo_kb(&sys, "Slab");
+    assert!(slab_now < slab + 512, "Slab grew from {slab} to {slab_now} kB");
+    // The RTOS never noticed.
+    let console = sys.run_log();
+    assert!(!console.contains("panic") && !console.contains("Oops"), "{console}");
+    let rtos_overruns = console
+        .lines()
+        .rfind(|l| l.contains("[rtos]") && l.contains("overruns"))
+        .unwrap_or_default();
+    assert!(rtos_overruns.contains(" 0 overruns"), "{rtos_overruns}");
+}
+
+/// RTOS report lines (`[rtos] … overruns`) after the first line containing `mark`.
+fn rtos_reports_after<'a>(console: &'a str, mark: &str) -> Vec<&'a str> {
+    let from = console
+        .find(mark)
+        .unwrap_or_else(|| panic!("no {mark:?} in:\n{console}"));
+    console[from..]
+        .lines()
+        .filter(|l| l.contains("[rtos]") && l.contains("overruns"))
+        .collect()
+}
+
+/// Linux panics while the RTOS is probed and its records flow: the RTOS
+/// keeps its deadlines and its console, and the hypervisor says on the
+/// console how many records it could no longer deliver.
+#[test]
+fn linux_dies_and_the_rtos_lives_on() {
+    let sys = System::start(&["--ring-order", "6"]).unwrap();
+    ok(sys.hv_trace(&["probe", "add", "OSCtxSw"]).unwrap(), "probe add OSCtxSw");
+    ok(
+        sys.hv_trace(&["exec", "echo 1 > /sys/kernel/hvtrace/enable"]).unwrap(),
+        "recording on",
+    );
+    ok(
+        sys.hv_trace(&["exec", "(sleep 1; echo c > /proc/sysrq-trigger) > /dev/null 2>&1 &"])
+            .unwrap(),
+        "a panic in a second",
+    );
+    // Wait for the panic, then 25 s of the RTOS alone.
+    let started = std::time::Instant::now();
+    while !sys.run_log().contains("Kernel panic") {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "Linux did not panic:\n{}",
+            sys.run_log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(25));
+    let console = sys.run_log();
+    let reports = rtos_reports_after(&console, "Kernel panic");
+    // Four tasks a second: ≥ 20 s of reports after the panic, no overrun.
+    assert!(
+        reports.len() >= 80,
+        "{} RTOS reports after the panic:\n{console}",
+        reports.len()
+    );
+    assert!(
+        reports.iter().all(|l| l.trim_end().ends_with(" 0 overruns")),
+        "an RTOS task overran after Linux died:\n{}",
+        reports.join("\n")
+    );
+    let drops: Vec<u64> = console[console.find("Kernel panic").unwrap()..]
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split_once("trace rings full: ")?.1;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .collect();
+    eprintln!(
+        "after Linux's panic: {} RTOS reports, all without overruns; the hypervisor's undelivered counts {drops:?}",
+        reports.len()
+    );
+    assert!(
+        drops.len() >= 2,
+        "the hypervisor said what it could not deliver:\n{console}"
+    );
+    assert!(drops.windows(2).all(|w| w[1] > w[0]), "{drops:?}");
+}
+
+/// The RTOS faults on its own (a data abort its BSP reports, then powers
+/// off): only its VM stops; the trace recorded meanwhile shows it stop, the
+/// probe listing says so, new probes on it are refused, and Linux runs on.
+#[test]
+fn the_rtos_dies_and_linux_lives_on() {
+    let sys = System::start(&[]).unwrap();
+    ok(sys.hv_trace(&["probe", "add", "OSCtxSw"]).unwrap(), "probe add OSCtxSw");
+    let out = tempfile::tempdir().unwrap();
+    let rec = sys.record_in_background(&["--duration", "8", "--out", out.path().to_str().unwrap()]);
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    ok(
+        sys.hv_trace(&["set", "App_Fault", "0x1000"]).unwrap(),
+        "a fault for the RTOS",
+    );
+    let summary = finished(rec, "the recording across the fault");
+    let console = sys.run_log();
+    assert!(
+        console.contains("FAULT: ESR="),
+        "the RTOS reported its fault:\n{console}"
+    );
+    assert!(
+        console
+            .lines()
+            .any(|l| l.contains("asked to power off or reset (PSCI) at pc") && l.contains("VM stopped")),
+        "the hypervisor stopped the RTOS's VM:\n{console}"
+    );
+    let report = std::process::Command::new("trace-cmd")
+        .arg("report")
+        .arg(out.path().join("guest.dat"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    let stop = text
+        .lines()
+        .find(|l| l.contains("vm_stopped:"))
+        .unwrap_or_else(|| panic!("no vm_stopped event in the recording ({summary})"));
+    assert!(stop.contains("vm=1"), "{stop}");
+    // The RTOS's switches end at the stop.
+    let last_switch = text.lines().filter(|l| l.contains("rtos_switch:")).count();
+    assert!(last_switch > 50, "{summary}");
+    let listed = ok(sys.hv_trace(&["probe", "list"]).unwrap(), "probe list");
+    assert!(listed.contains("stopped"), "{listed}");
+    refused(
+        sys.hv_trace(&["probe", "add", "OSTimeDly"]).unwrap(),
+        "a probe in the stopped RTOS",
+        "stopped",
+    );
+    // Linux runs on, its trace too.
+    let alive = ok(sys.hv_trace(&["exec", "echo", "still-here"]).unwrap(), "Linux");
+    assert!(alive.contains("still-here"));
+    let after = tempfile::tempdir().unwrap();
+    let text = ok(
+        sys.hv_trace(&["record", "--duration", "2", "--out", after.path().to_str().unwrap()])
+            .unwrap(),
+        "a recording of Linux alone",
+    );
+    assert!(!text.contains("incomplete"), "{text}");
+    eprintln!("the RTOS stopped: {stop}");
 }

@@ -393,8 +393,8 @@ fn module_loads_with_sysfs_events_and_version() {
         "{console}"
     );
     has(lines, console, "version module 0.1.0");
-    has(lines, console, "version abi 1.3");
-    has(lines, console, "version hypervisor_abi 1.3");
+    has(lines, console, "version abi 1.4");
+    has(lines, console, "version hypervisor_abi 1.4");
     assert!(console.contains("ABI layout: "), "{console}");
     assert!(console.contains("values agree with hvtrace_abi.h"), "{console}");
 }

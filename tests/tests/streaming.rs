@@ -7,9 +7,9 @@
 //! to the kill. The live view shows what happens after it started, and the
 //! merge it makes while the data streams in is the offline merge's file.
 
-use hv_trace_e2e::{hv_trace_bin, ok, System};
+use hv_trace_e2e::{finished, hv_trace_bin, ok, System};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// `trace-cmd report`'s events of each name in `dat` (and that it read it).
@@ -51,33 +51,6 @@ fn figure(text: &str, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no number after {key:?} in:\n{text}"))
 }
 
-/// `hv-trace record ARGS` against `sys`, in the background.
-fn record_in_background(sys: &System, args: &[&str]) -> Child {
-    Command::new(hv_trace_bin())
-        .arg("record")
-        .args(args)
-        .env("HV_TRACE_SESSION", sys.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// What a background command printed once it ended (within 120 s), which
-/// must be a success.
-fn finished(mut child: Child, what: &str) -> String {
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(120) {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    if child.try_wait().unwrap().is_none() {
-        let _ = child.kill();
-        panic!("{what}: did not end within 120 s");
-    }
-    ok(child.wait_with_output().unwrap(), what)
-}
-
 #[test]
 fn a_streamed_recording_is_whole_and_one_killed_half_way_is_readable() {
     let sys = System::start(&[]).unwrap();
@@ -113,7 +86,7 @@ fn a_streamed_recording_is_whole_and_one_killed_half_way_is_readable() {
 
     // --- without a duration, until Ctrl-C -------------------------------------------
     let until = out.join("until-ctrl-c");
-    let child = record_in_background(&sys, &["--out", until.to_str().unwrap()]);
+    let child = sys.record_in_background(&["--out", until.to_str().unwrap()]);
     std::thread::sleep(Duration::from_secs(8));
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -125,7 +98,7 @@ fn a_streamed_recording_is_whole_and_one_killed_half_way_is_readable() {
     assert!(counts.get("rtos_switch").copied().unwrap_or(0) > 50, "{counts:?}");
 
     // --- hv-trace itself killed: the next recording takes over the port ----------------
-    let mut orphan = record_in_background(&sys, &["--out", out.join("host-killed").to_str().unwrap()]);
+    let mut orphan = sys.record_in_background(&["--out", out.join("host-killed").to_str().unwrap()]);
     std::thread::sleep(Duration::from_secs(5));
     orphan.kill().unwrap();
     orphan.wait().unwrap();
@@ -152,7 +125,7 @@ fn a_streamed_recording_is_whole_and_one_killed_half_way_is_readable() {
 
     // --- QEMU killed half way: the file holds what came before -----------------------
     let killed = out.join("killed");
-    let child = record_in_background(&sys, &["--duration", "600", "--out", killed.to_str().unwrap()]);
+    let child = sys.record_in_background(&["--duration", "600", "--out", killed.to_str().unwrap()]);
     std::thread::sleep(Duration::from_secs(10));
     let qemu: u32 = std::fs::read_to_string(sys.path().join("qemu.pid"))
         .unwrap()
@@ -328,7 +301,7 @@ fn the_live_view_shows_what_happens_after_it_started_within_two_seconds() {
 
     // `hv-trace stop` ends a recording without a duration cleanly, then the system.
     let stopped = out.join("stopped");
-    let child = record_in_background(&sys, &["--out", stopped.to_str().unwrap()]);
+    let child = sys.record_in_background(&["--out", stopped.to_str().unwrap()]);
     std::thread::sleep(Duration::from_secs(6));
     let said = ok(sys.hv_trace(&["stop"]).unwrap(), "hv-trace stop");
     assert!(said.contains("the recording ended"), "{said}");

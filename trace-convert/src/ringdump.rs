@@ -32,7 +32,7 @@ pub struct RingDump {
     meta: TraceMeta,
     rings: Arc<Vec<Ring>>,
     clock: Option<ClockMap>,
-    formats: [Arc<EventFormat>; 4],
+    formats: [Arc<EventFormat>; 5],
 }
 
 fn name(b: &[u8]) -> String {
@@ -64,6 +64,7 @@ impl RingDump {
             Arc::new(crate::synth::rtos_probe_format()),
             Arc::new(crate::synth::clock_sync_format()),
             Arc::new(crate::synth::rtos_irq_format()),
+            Arc::new(crate::synth::vm_stopped_format()),
         ];
         let cpus = rings.iter().map(|r| r.cpu as u32 + 1).max().unwrap_or(1);
         let meta = TraceMeta {
@@ -151,6 +152,17 @@ impl RingDump {
                                 Value::UInt(r.seq as u64),
                                 Value::UInt(r.pc),
                                 Value::UInt(r.irq_injected()),
+                            ],
+                        ),
+                        Some(RecordKind::VmStopped) => (
+                            &f[4],
+                            ts(r.timestamp),
+                            vec![
+                                Value::UInt(r.timestamp),
+                                Value::UInt(r.pc),
+                                Value::UInt(r.cpu as u64),
+                                Value::UInt(r.vm as u64),
+                                Value::UInt(r.seq as u64),
                             ],
                         ),
                         Some(RecordKind::ClockSync) => (

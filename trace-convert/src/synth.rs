@@ -88,6 +88,26 @@ pub fn rtos_irq_format() -> EventFormat {
     }
 }
 
+/// `hvtrace:vm_stopped`, as the module defines it.
+pub fn vm_stopped_format() -> EventFormat {
+    EventFormat {
+        id: 2005,
+        system: "hvtrace".into(),
+        name: "vm_stopped".into(),
+        common: standard_common(),
+        fields: vec![
+            FieldDef::int("ts_counter", "u64", 8, 8, false),
+            FieldDef::int("pc", "u64", 16, 8, false),
+            FieldDef::int("cpu", "u32", 24, 4, false),
+            FieldDef::int("vm", "u32", 28, 4, false),
+            FieldDef::int("seq", "u32", 32, 4, false),
+        ],
+        print_fmt:
+            "\"vm=%u cpu=%u pc=0x%llx ts_counter=%llu seq=%u\", REC->vm, REC->cpu, REC->pc, REC->ts_counter, REC->seq"
+                .into(),
+    }
+}
+
 /// `hvtrace:clock_sync`.
 pub fn clock_sync_format() -> EventFormat {
     EventFormat {

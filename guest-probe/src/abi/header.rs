@@ -59,6 +59,7 @@ pub fn c_header() -> String {
         ("CLOCK_SYNC", RecordKind::ClockSync),
         ("LOST", RecordKind::Lost),
         ("IRQ_TIMING", RecordKind::IrqTiming),
+        ("VM_STOPPED", RecordKind::VmStopped),
     ] {
         d(&format!("HVTRACE_REC_{n}"), (k as u16).to_string());
     }
@@ -73,6 +74,7 @@ pub fn c_header() -> String {
     ] {
         d(&format!("HVTRACE_STAT_{n}"), (s as u64).to_string());
     }
+    d("HVTRACE_STAT_TRACING", STAT_TRACING.to_string());
     d("HVTRACE_RECORD_SIZE", Record::SIZE.to_string());
     d("HVTRACE_NAME_LEN", NAME_LEN.to_string());
     d("HVTRACE_RING_MAGIC", format!("{RING_MAGIC:#010x}"));

@@ -10,6 +10,10 @@
  * An overload to find, switched at run time (`hv-trace set App_Overload N`):
  * while N > 0, every N-th job of Task4 does a whole period's work more, so
  * it completes after its next release: an overrun, which the app counts.
+ *
+ * A fault to survive (`hv-trace set App_Fault ADDR`): while ADDR is not 0,
+ * Task1's next job reads from it; an address the RTOS does not map is a
+ * data abort of its own, which the BSP reports before powering off.
  */
 #include "app_common.h"
 
@@ -29,6 +33,7 @@ static App_TaskStats App_Stats[APP_NTASKS];
 /* The overload knob (0: off) and the overruns of all tasks. */
 volatile INT32U App_Overload;
 volatile INT32U App_Overruns;
+volatile INT64U App_Fault;
 static INT32U App_ItersPerMs;
 static volatile INT32U App_Sink;
 static const char *const App_Names[APP_NTASKS] = {
@@ -86,6 +91,9 @@ static void App_PeriodicTask(void *p_arg)
 
         App_DelayUntil(next);
         t0 = BSP_CounterGet();
+        if (idx == 0u && App_Fault != 0u) {
+            App_Sink += *(volatile INT32U *)App_Fault;
+        }
         App_Work(iters);
         overload = App_Overload; /* read once: it may change meanwhile */
         if (idx == APP_NTASKS - 1u && overload != 0u && st->jobs % overload == 0u) {

@@ -247,11 +247,19 @@ void OS_CPU_IRQHandler(void)
 }
 
 /* -------------------------------------------------------------- faults */
+/*
+ * A fault the RTOS cannot recover from: report it, then power off (PSCI
+ * SYSTEM_OFF through the SMC conduit), as a board would reset. Under the
+ * hv-trace hypervisor that stops this VM only, and says so in the trace;
+ * a port of another BSP does the same in its fault handler.
+ */
 void OS_CPU_FaultHandler(INT64U *frame)
 {
     BSP_Printf("FAULT: ESR=%llx ELR=%llx FAR=%llx SPSR=%llx task prio %u\n",
                SYSREG_READ("esr_el1"), frame[31], SYSREG_READ("far_el1"), frame[32],
                (INT32U)OSPrioCur);
+    /* PSCI SYSTEM_OFF (x0 is set here, not earlier: the call above uses it). */
+    __asm__ volatile("mov x0, %0\n\tsmc #0" : : "r"(0x84000008ul) : "x0", "x1", "x2", "x3", "memory");
 }
 
 /* gcc may emit calls to these for structure copies and initialisation. */
