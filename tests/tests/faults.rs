@@ -220,10 +220,27 @@ fn the_module_comes_and_goes_while_records_keep_coming() {
         vmalloc,
         "the module's memory came back"
     );
+    // While no module drained, the hypervisor said so on the console.
+    let console = sys.run_log();
+    let said: Vec<u64> = console
+        .lines()
+        .filter_map(|l| {
+            l.split_once("trace rings full: ")?
+                .1
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(
+        !said.is_empty() && said.iter().all(|&n| n > 0 && n <= after["hyp_drops"]),
+        "the hypervisor's drop reports {said:?} (drops {})",
+        after["hyp_drops"]
+    );
     let slab_now = meminfo_kb(&sys, "Slab");
     assert!(slab_now < slab + 512, "Slab grew from {slab} to {slab_now} kB");
     // The RTOS never noticed.
-    let console = sys.run_log();
     assert!(!console.contains("panic") && !console.contains("Oops"), "{console}");
     let rtos_overruns = console
         .lines()
@@ -244,8 +261,7 @@ fn rtos_reports_after<'a>(console: &'a str, mark: &str) -> Vec<&'a str> {
 }
 
 /// Linux panics while the RTOS is probed and its records flow: the RTOS
-/// keeps its deadlines and its console, and the hypervisor says on the
-/// console how many records it could no longer deliver.
+/// keeps its deadlines and its console, and the hypervisor runs on.
 #[test]
 fn linux_dies_and_the_rtos_lives_on() {
     let sys = System::start(&["--ring-order", "6"]).unwrap();
@@ -283,22 +299,17 @@ fn linux_dies_and_the_rtos_lives_on() {
         "an RTOS task overran after Linux died:\n{}",
         reports.join("\n")
     );
-    let drops: Vec<u64> = console[console.find("Kernel panic").unwrap()..]
-        .lines()
-        .filter_map(|l| {
-            let rest = l.split_once("trace rings full: ")?.1;
-            rest.split_whitespace().next()?.parse().ok()
-        })
-        .collect();
+    // The hypervisor ran on without a complaint: a panicked Linux still
+    // takes its interrupts (panic() loops with them on), so its module's
+    // hard-IRQ half keeps draining the ring and nothing is dropped here;
+    // records nobody drains at all are counted and said on the console
+    // (see the module test: `trace rings full`).
+    let after = &console[console.find("Kernel panic").unwrap()..];
+    assert!(!after.contains("[hyp E]"), "{after}");
     eprintln!(
-        "after Linux's panic: {} RTOS reports, all without overruns; the hypervisor's undelivered counts {drops:?}",
+        "after Linux's panic: {} RTOS reports, all without overruns",
         reports.len()
     );
-    assert!(
-        drops.len() >= 2,
-        "the hypervisor said what it could not deliver:\n{console}"
-    );
-    assert!(drops.windows(2).all(|w| w[1] > w[0]), "{drops:?}");
 }
 
 /// The RTOS faults on its own (a data abort its BSP reports, then powers
