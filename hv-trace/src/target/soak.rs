@@ -209,6 +209,12 @@ fn soak_with_storms(
     wait(ctl, baseline, &mut |s, _| progress(&format!("untraced, {s:.0} s")))?;
     let o1 = overruns_now(dir)?;
     out.baseline = (baseline, o1.saturating_sub(o0));
+    // Recording on before the probes go in and after they are out, so
+    // that every hit in between is a record or a drop (hits count whether
+    // recording is on or not); the counters are read while nothing hits.
+    hvtrace::enable(ctl, true)?;
+    let started = Instant::now();
+    out.samples.push(sample(ctl, 0.0)?);
     let mut ids = Vec::new();
     for (name, vm) in RTOS_SWITCHES
         .iter()
@@ -219,9 +225,6 @@ fn soak_with_storms(
         ids.push((vm, hvtrace::add(ctl, &site)?));
         out.probes.push(format!("{name} ({vm:?})"));
     }
-    hvtrace::enable(ctl, true)?;
-    let started = Instant::now();
-    out.samples.push(sample(ctl, 0.0)?);
     let o2 = overruns_now(dir)?;
     let samples = &mut out.samples;
     wait(ctl, minutes, &mut |s, ctl| {
@@ -236,13 +239,14 @@ fn soak_with_storms(
         }
     })?;
     let o3 = overruns_now(dir)?;
-    hvtrace::enable(ctl, false)?;
-    std::thread::sleep(Duration::from_secs(1));
-    out.samples.push(sample(ctl, started.elapsed().as_secs_f64())?);
-    out.traced = (minutes, o3.saturating_sub(o2));
     for (vm, id) in ids.into_iter().rev() {
-        let _ = hvtrace::remove(ctl, vm.id(), id);
+        hvtrace::remove(ctl, vm.id(), id)?;
     }
+    // The rings drained (the module's tick drains what no doorbell asked for).
+    std::thread::sleep(Duration::from_secs(2));
+    out.samples.push(sample(ctl, started.elapsed().as_secs_f64())?);
+    hvtrace::enable(ctl, false)?;
+    out.traced = (minutes, o3.saturating_sub(o2));
     Ok(())
 }
 
