@@ -115,6 +115,9 @@ pub(crate) mod kind {
     pub(crate) const VM_STOPPED: u16 = 6;
 }
 
+/// Added to a record's task state: the guest's task could not be read.
+pub(crate) const STATE_UNREADABLE: u16 = 0x200;
+
 /// `STATS` with this index: whether tracing is on (1), not a counter.
 pub(crate) const STAT_TRACING: u64 = 7;
 
@@ -334,6 +337,7 @@ layout_table! {
     "HVTRACE_STAT_STEPS" => HYP_STATS[5].0,
     "HVTRACE_STAT_RERUNS" => HYP_STATS[6].0,
     "HVTRACE_STAT_TRACING" => STAT_TRACING,
+    "HVTRACE_STATE_UNREADABLE" => STATE_UNREADABLE,
     "HVTRACE_PROBE_IMM_FLAG" => PROBE_IMM_FLAG,
 }
 

@@ -85,6 +85,7 @@ struct Counters {
     hyp_clock_syncs: AtomicU64,
     irq_timings: AtomicU64,
     vm_stops: AtomicU64,
+    tcb_unreadable: AtomicU64,
     lost_markers: AtomicU64,
     lost_records: AtomicU64,
     seq_gaps: AtomicU64,
@@ -103,6 +104,7 @@ static COUNT: Counters = Counters {
     hyp_clock_syncs: AtomicU64::new(0),
     irq_timings: AtomicU64::new(0),
     vm_stops: AtomicU64::new(0),
+    tcb_unreadable: AtomicU64::new(0),
     lost_markers: AtomicU64::new(0),
     lost_records: AtomicU64::new(0),
     seq_gaps: AtomicU64::new(0),
@@ -539,6 +541,11 @@ impl<const N: usize> What<N> {
 fn emit(ring: usize, r: &Record, data: &[u8], tally: &mut Tally) {
     tally.records += 1;
     tally.track_seq(r.seq);
+    if (r.prev_state | r.next_state) & abi::STATE_UNREADABLE != 0
+        && matches!(r.kind, kind::CONTEXT_SWITCH | kind::PROBE_HIT)
+    {
+        bump(&COUNT.tcb_unreadable, 1);
+    }
     match r.kind {
         kind::CONTEXT_SWITCH => {
             tally.switches += 1;
@@ -1140,6 +1147,7 @@ fn show_stats(p: &mut Page<'_>) -> Result {
     let _ = writeln!(p, "rtos_probe {}", get(&COUNT.probe_hits));
     let _ = writeln!(p, "rtos_irq {}", get(&COUNT.irq_timings));
     let _ = writeln!(p, "vm_stopped {}", get(&COUNT.vm_stops));
+    let _ = writeln!(p, "tcb_unreadable {}", get(&COUNT.tcb_unreadable));
     let _ = writeln!(p, "drops {}", ring_drops.max(lost));
     let _ = writeln!(p, "ring_drops {ring_drops}");
     let _ = writeln!(p, "lost_markers {}", get(&COUNT.lost_markers));

@@ -109,6 +109,7 @@ static const struct hvtrace_layout_entry hvtrace_layout[] = {
 	VAL(HVTRACE_STAT_STEPS),
 	VAL(HVTRACE_STAT_RERUNS),
 	VAL(HVTRACE_STAT_TRACING),
+	VAL(HVTRACE_STATE_UNREADABLE),
 	VAL(HVTRACE_PROBE_IMM_FLAG),
 };
 

@@ -348,6 +348,13 @@ pub enum Stat {
 /// Added to a task state in a [`Record`]: the task is delayed (`OSTCBDly`
 /// > 0), i.e. blocked, though its `OSTCBStat` says ready.
 pub const STATE_DELAYED: u16 = 0x100;
+/// Added to a task state in a [`Record`] (ABI 1.4): what the guest said
+/// its task was could not be read — a NULL or unmapped TCB pointer, one
+/// outside the VM's RAM, a name pointer that leads nowhere. The name is
+/// then [`UNREADABLE_NAME`]; nothing outside the VM was read.
+pub const STATE_UNREADABLE: u16 = 0x200;
+/// The task name a record carries when [`STATE_UNREADABLE`] is set.
+pub const UNREADABLE_NAME: &[u8] = b"<unreadable>";
 
 /// The probe immediate bit: `HVC #imm` with this bit set is a probe hit.
 pub const PROBE_IMM_FLAG: u16 = 0x8000;

@@ -305,9 +305,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let dir = session::dir();
             let images = hv_trace::target::system::load_artifacts(&dir)?;
             let mut ctl = Control::connect(&dir)?;
-            let s = hv_trace::target::soak::soak(&mut ctl, &dir, &images, minutes, baseline, &mut |l| {
-                eprintln!("[hv-trace] soak: {l}")
-            })?;
+            let plan = hv_trace::target::soak::Plan {
+                dir: &dir,
+                images: &images,
+                minutes,
+                baseline,
+            };
+            let s = hv_trace::target::soak::soak(&mut ctl, &plan, &mut |l| eprintln!("[hv-trace] soak: {l}"))?;
             print!("{}", s.render());
             if !s.accounted() {
                 return Ok(ExitCode::FAILURE);

@@ -371,3 +371,66 @@ fn the_rtos_dies_and_linux_lives_on() {
     assert!(!text.contains("incomplete"), "{text}");
     eprintln!("the RTOS stopped: {stop}");
 }
+
+/// The RTOS lies to the tracer while it is probed (the paper app's
+/// `App_Lie`: OSTCBCur NULL, unmapped, on a device outside the VM's RAM, a
+/// TCB whose name pointer is unmapped, one whose name pointer points at
+/// itself): every hit that could not read the task says so
+/// (`<unreadable>`, counted), nothing else is read, the names stay bounded,
+/// and both OSes run on, the RTOS without an overrun.
+#[test]
+fn a_guest_that_lies_to_the_tracer_is_not_followed() {
+    let sys = System::start(&[]).unwrap();
+    for site in ["OSCtxSw", "App_LiePoint"] {
+        ok(sys.hv_trace(&["probe", "add", site]).unwrap(), "probe add");
+    }
+    let out = tempfile::tempdir().unwrap();
+    let rec = sys.record_in_background(&["--duration", "14", "--out", out.path().to_str().unwrap()]);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let mut unreadable = Vec::new();
+    let count = |sys: &System| stats(sys).get("tcb_unreadable").copied().unwrap_or(0);
+    for mode in 1..=5 {
+        let before = count(&sys);
+        ok(sys.hv_trace(&["set", "App_Lie", &mode.to_string()]).unwrap(), "a lie");
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        unreadable.push(count(&sys) - before);
+    }
+    ok(sys.hv_trace(&["set", "App_Lie", "0"]).unwrap(), "the truth");
+    let summary = finished(rec, "the recording across the lies");
+    eprintln!("hits marked unreadable per lie (NULL, unmapped, device, name unmapped, name loops): {unreadable:?}");
+    // Each lie of an unreadable task is marked, about 20 a second (each of
+    // Task1's jobs); a name that points at itself is read, bounded.
+    for (mode, n) in unreadable.iter().enumerate().take(4) {
+        assert!(*n >= 10, "lie {}: {n} hits marked unreadable", mode + 1);
+    }
+    assert!(
+        unreadable[4] <= 1,
+        "a readable (if odd) name is not a fault: {unreadable:?}"
+    );
+    let report = std::process::Command::new("trace-cmd")
+        .args(["report", "-N"])
+        .arg(out.path().join("guest.dat"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    let lies: Vec<&str> = text.lines().filter(|l| l.contains("rtos_probe:")).collect();
+    let marked = lies.iter().filter(|l| l.contains("comm=<unreadable>")).count() as u64;
+    assert_eq!(marked, count(&sys), "the trace holds every marked hit ({summary})");
+    assert!(lies.len() as u64 > marked, "and the hits that read a task");
+    assert!(
+        lies.iter().all(|l| {
+            let comm = l.split("comm=").nth(1).unwrap_or("");
+            comm.split(" prio=").next().unwrap_or("").len() <= 15 * 4
+        }),
+        "names stay bounded"
+    );
+    let console = sys.run_log();
+    assert!(!console.contains("[hyp E]") && !console.contains("FAULT:"), "{console}");
+    let last = console
+        .lines()
+        .rfind(|l| l.contains("[rtos]") && l.contains("overruns"))
+        .unwrap_or_default();
+    assert!(last.contains(" 0 overruns"), "{last}");
+    let alive = ok(sys.hv_trace(&["exec", "echo", "still-here"]).unwrap(), "Linux");
+    assert!(alive.contains("still-here"));
+}

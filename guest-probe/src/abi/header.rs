@@ -75,6 +75,7 @@ pub fn c_header() -> String {
         d(&format!("HVTRACE_STAT_{n}"), (s as u64).to_string());
     }
     d("HVTRACE_STAT_TRACING", STAT_TRACING.to_string());
+    d("HVTRACE_STATE_UNREADABLE", format!("{STATE_UNREADABLE:#x}"));
     d("HVTRACE_RECORD_SIZE", Record::SIZE.to_string());
     d("HVTRACE_NAME_LEN", NAME_LEN.to_string());
     d("HVTRACE_RING_MAGIC", format!("{RING_MAGIC:#010x}"));

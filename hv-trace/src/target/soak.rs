@@ -165,18 +165,23 @@ impl Soak {
     }
 }
 
-/// Runs a soak on the running system in `dir` whose images are `images`:
-/// the storms, `baseline` minutes untraced, then `minutes` traced with
-/// probes on the RTOS's switches and ticks and on Linux's `__switch_to`.
+/// What to soak: the running system in `dir` whose images are `images`,
+/// `baseline` minutes untraced, then `minutes` traced.
+pub struct Plan<'a> {
+    /// The session directory (its console log has the RTOS's reports).
+    pub dir: &'a Path,
+    /// The images it booted (probe sites).
+    pub images: &'a Artifacts,
+    /// Minutes traced.
+    pub minutes: f64,
+    /// Minutes of the same load untraced first.
+    pub baseline: f64,
+}
+
+/// Runs a soak: the storms, the untraced stretch, then probes on the
+/// RTOS's switches and ticks and on Linux's `__switch_to` while recording.
 /// `progress` gets a line every 30 s.
-pub fn soak(
-    ctl: &mut Control,
-    dir: &Path,
-    images: &Artifacts,
-    minutes: f64,
-    baseline: f64,
-    progress: &mut dyn FnMut(&str),
-) -> Result<Soak> {
+pub fn soak(ctl: &mut Control, plan: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Soak> {
     let mut out = Soak {
         storms: ctl
             .run(&storms_command(), T)
@@ -186,7 +191,7 @@ pub fn soak(
             .unwrap_or(0),
         ..Soak::default()
     };
-    let result = soak_with_storms(ctl, dir, images, minutes, baseline, progress, &mut out);
+    let result = soak_with_storms(ctl, plan, progress, &mut out);
     let _ = ctl.run(STOP_STORMS, T);
     result.map(|_| out)
 }
@@ -195,15 +200,13 @@ fn overruns_now(dir: &Path) -> Result<u64> {
     rtos_overruns(&session::console_log(dir)).context("no RTOS report on the console: is the paper app running?")
 }
 
-fn soak_with_storms(
-    ctl: &mut Control,
-    dir: &Path,
-    images: &Artifacts,
-    minutes: f64,
-    baseline: f64,
-    progress: &mut dyn FnMut(&str),
-    out: &mut Soak,
-) -> Result<()> {
+fn soak_with_storms(ctl: &mut Control, plan: &Plan, progress: &mut dyn FnMut(&str), out: &mut Soak) -> Result<()> {
+    let Plan {
+        dir,
+        images,
+        minutes,
+        baseline,
+    } = *plan;
     // Untraced, the same load.
     let o0 = overruns_now(dir)?;
     wait(ctl, baseline, &mut |s, _| progress(&format!("untraced, {s:.0} s")))?;

@@ -455,7 +455,7 @@ pub(super) fn ucos_task(
     name: &mut [u8; NAME_LEN],
 ) {
     if tcb == 0 {
-        return;
+        return unreadable(state, name);
     }
     // A TCB within one page is translated once for all its fields.
     let size = u64::from(p.tcb_size);
@@ -464,6 +464,11 @@ pub(super) fn ucos_task(
     } else {
         None
     };
+    // Not the VM's RAM through its own stage 1 and the partition's stage 2
+    // (unmapped, a device, another VM's memory): nothing is read.
+    if whole.is_none() && rd.value(tcb, 1).is_none() {
+        return unreadable(state, name);
+    }
     let field = |rd: &mut HitReader, f: abi::profile::Field| match whole {
         Some(pa) if f.present() && f.size <= 8 && u64::from(f.offset) + u64::from(f.size) <= size => {
             guestmem::load_le(pa + u64::from(f.offset), f.size as u8)
@@ -480,11 +485,24 @@ pub(super) fn ucos_task(
             let s = field(rd, p.tcb_task_name);
             if s != 0 {
                 read_name(rd, s, name);
+                if name[0] == 0 && rd.value(s, 1).is_none() {
+                    unreadable(state, name);
+                }
             }
         }
         Some(NameKind::Inline) => read_name(rd, tcb.wrapping_add(u64::from(p.tcb_task_name.offset)), name),
         _ => {}
     }
+}
+
+/// Marks a task the guest's pointers do not lead to (see
+/// [`abi::STATE_UNREADABLE`]).
+#[cold]
+#[inline(never)]
+fn unreadable(state: &mut u16, name: &mut [u8; NAME_LEN]) {
+    *state |= abi::STATE_UNREADABLE;
+    *name = [0; NAME_LEN];
+    name[..abi::UNREADABLE_NAME.len()].copy_from_slice(abi::UNREADABLE_NAME);
 }
 
 /// A NUL-terminated name at `va`, at most NAME_LEN - 1 bytes: two 8-byte

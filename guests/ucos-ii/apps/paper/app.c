@@ -14,8 +14,17 @@
  * A fault to survive (`hv-trace set App_Fault ADDR`): while ADDR is not 0,
  * Task1's next job reads from it; an address the RTOS does not map is a
  * data abort of its own, which the BSP reports before powering off.
+ *
+ * A guest that lies to the tracer (`hv-trace set App_Lie N`): while N is
+ * not 0, Task1's jobs call App_LiePoint (probe it) with OSTCBCur pointing
+ * where a tracer must not follow: 1 NULL, 2 an unmapped address, 3 the GIC
+ * distributor (mapped by the RTOS, not RAM of its VM), 4 a TCB whose name
+ * pointer is unmapped, 5 a TCB whose name pointer points at itself (no
+ * name, no NUL where one should be). Interrupts stay off meanwhile, so the
+ * RTOS itself never sees the lie.
  */
 #include "app_common.h"
+#include "memmap.h"
 
 #define APP_PERIOD_MS 50u
 #define APP_TASK1_WORK_US 1000u
@@ -34,6 +43,8 @@ static App_TaskStats App_Stats[APP_NTASKS];
 volatile INT32U App_Overload;
 volatile INT32U App_Overruns;
 volatile INT64U App_Fault;
+volatile INT64U App_Lie;
+static OS_TCB App_FakeTcb;
 static INT32U App_ItersPerMs;
 static volatile INT32U App_Sink;
 static const char *const App_Names[APP_NTASKS] = {
@@ -50,6 +61,42 @@ static void __attribute__((noinline)) App_Work(INT32U iters)
         __asm__ volatile("" : "+r"(x));
     }
     App_Sink = x;
+}
+
+/* Where a tracer looks while OSTCBCur lies (probe it). */
+void __attribute__((noinline)) App_LiePoint(void)
+{
+    __asm__ volatile("" : : : "memory");
+}
+
+static void App_LieOnce(INT64U mode)
+{
+    OS_CPU_SR cpu_sr = 0u;
+    OS_TCB *saved;
+    OS_TCB *lie;
+
+    switch (mode) {
+    case 1u: lie = (OS_TCB *)0; break;
+    case 2u: lie = (OS_TCB *)0x1000u; break;
+    case 3u: lie = (OS_TCB *)(KVA_OFFSET + GICD_PA); break;
+    case 4u:
+        App_FakeTcb = *OSTCBCur;
+        App_FakeTcb.OSTCBTaskName = (INT8U *)0x1000u;
+        lie = &App_FakeTcb;
+        break;
+    case 5u:
+        App_FakeTcb = *OSTCBCur;
+        App_FakeTcb.OSTCBTaskName = (INT8U *)&App_FakeTcb.OSTCBTaskName;
+        lie = &App_FakeTcb;
+        break;
+    default: return;
+    }
+    OS_ENTER_CRITICAL();
+    saved = OSTCBCur;
+    OSTCBCur = lie;
+    App_LiePoint();
+    OSTCBCur = saved;
+    OS_EXIT_CRITICAL();
 }
 
 static void App_Calibrate(void)
@@ -93,6 +140,9 @@ static void App_PeriodicTask(void *p_arg)
         t0 = BSP_CounterGet();
         if (idx == 0u && App_Fault != 0u) {
             App_Sink += *(volatile INT32U *)App_Fault;
+        }
+        if (idx == 0u) {
+            App_LieOnce(App_Lie);
         }
         App_Work(iters);
         overload = App_Overload; /* read once: it may change meanwhile */
