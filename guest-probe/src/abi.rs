@@ -806,7 +806,7 @@ mod tests {
 
     #[test]
     fn results_and_errors() {
-        assert_eq!(abi_version(), 0x1_0003);
+        assert_eq!(abi_version(), 0x1_0004);
         for e in HvError::ALL {
             assert_eq!(decode_result(encode_result(Err(e))), Err(HvCallError::Known(e)));
             assert_eq!(HvError::from_code(e.code()), Some(e));
