@@ -131,10 +131,7 @@ pub fn emit(record: &Record) -> bool {
     // head load: one of the two sides sees the other.
     fence(Ordering::SeqCst);
     let pending = p.pending();
-    count(if result.is_ok() { Stat::Records } else { Stat::Drops });
-    if result.is_err() {
-        report_drops();
-    }
+    tally(result.is_ok());
     // Records from Linux's own cores (probes in Linux) must not ring at once:
     // the drain would cause the very context switches it then records, for
     // ever. The module polls that ring on its periodic tick; the doorbell
@@ -145,6 +142,17 @@ pub fn emit(record: &Record) -> bool {
         ring_doorbell();
     }
     result.is_ok()
+}
+
+/// Counts a record written or dropped (and says so when records drop).
+#[inline(always)]
+fn tally(written: bool) {
+    if written {
+        count(Stat::Records);
+    } else {
+        count(Stat::Drops);
+        report_drops();
+    }
 }
 
 /// Says on the console, at most every [`DROP_REPORT_S`] seconds, that
@@ -188,7 +196,7 @@ pub fn vm_stopped(vm: u8, pc: u64) {
     let Some(p) = producer(this_cpu()) else { return };
     let ok = p.push(&r).is_ok();
     fence(Ordering::SeqCst);
-    count(if ok { Stat::Records } else { Stat::Drops });
+    tally(ok);
     ring_doorbell();
 }
 
@@ -229,10 +237,7 @@ pub fn emit_with_data(record: &Record, data: &[u64]) -> bool {
     let result = p.push_with_data(record, data);
     fence(Ordering::SeqCst);
     let pending = p.pending();
-    count(if result.is_ok() { Stat::Records } else { Stat::Drops });
-    if result.is_err() {
-        report_drops();
-    }
+    tally(result.is_ok());
     // As in `emit` (the half mark may be passed rather than hit).
     let slots = 1 + data.len().div_ceil(Record::SIZE / 8) as u64;
     if result.is_ok() && moderate(cpu, record.timestamp, slots, pending, in_linux) {

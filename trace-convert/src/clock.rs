@@ -93,37 +93,35 @@ impl SyncPoints {
         &self.points
     }
 
-    /// Whether `counter`'s mapping can no longer change: enough points
-    /// after it have arrived.
-    pub fn settled(&self, counter: u64) -> bool {
-        // Its window (see `near`) is complete: the points up to LOCAL_POINTS
-        // after it, and near the start up to 2 × LOCAL_POINTS in all.
+    /// The points `counter`'s fit uses, `lo..hi`, and whether that window
+    /// is complete. It wants the LOCAL_POINTS points after `counter` and
+    /// 2 × LOCAL_POINTS in all (near the start, the first ones); near the
+    /// end, it takes the last 2 × LOCAL_POINTS there are until the rest come.
+    fn window(&self, counter: u64) -> (usize, usize, bool) {
         let i = self.points.partition_point(|p| p.0 <= counter);
-        self.points.len() >= (i + LOCAL_POINTS).max(2 * LOCAL_POINTS)
+        let wanted = (i + LOCAL_POINTS).max(2 * LOCAL_POINTS);
+        let hi = wanted.min(self.points.len());
+        (hi.saturating_sub(2 * LOCAL_POINTS), hi, wanted <= self.points.len())
+    }
+
+    /// Whether `counter`'s mapping can no longer change: its window is complete.
+    pub fn settled(&self, counter: u64) -> bool {
+        self.window(counter).2
     }
 
     /// The trace-clock time of the last point `counter`'s fit uses (the
     /// newest one a merge must have waited for).
     pub fn window_end_ns(&self, counter: u64) -> Option<u64> {
-        let i = self.points.partition_point(|p| p.0 <= counter);
-        let hi = (i + LOCAL_POINTS).max(2 * LOCAL_POINTS).min(self.points.len());
+        let (_, hi, _) = self.window(counter);
         self.points.get(hi.checked_sub(1)?).map(|p| p.1)
     }
 
     /// The fit near `counter`; `None` without points.
     pub fn near(&mut self, counter: u64) -> Option<ClockMap> {
-        let n = self.points.len();
-        if n == 0 {
+        let (lo, hi, _) = self.window(counter);
+        if hi == 0 {
             return None;
         }
-        let i = self.points.partition_point(|p| p.0 <= counter);
-        let mut lo = i.saturating_sub(LOCAL_POINTS);
-        let hi = (i + LOCAL_POINTS).min(n);
-        // Near either end, still 2 × LOCAL_POINTS points where there are that many.
-        if hi - lo < 2 * LOCAL_POINTS {
-            lo = hi.saturating_sub(2 * LOCAL_POINTS);
-        }
-        let hi = (lo + 2 * LOCAL_POINTS).min(n);
         if let Some((a, b, m)) = self.cache {
             if (a, b) == (lo, hi) {
                 return Some(m);

@@ -15,10 +15,9 @@ use crate::merge::{self, MergePlan, RtosMerge};
 /// The merge of a capture directory being filled (see the module docs).
 pub struct LiveMerge {
     tail: Tail,
-    merge: Option<RtosMerge>,
-    meta: Option<TraceMeta>,
+    /// The merged metadata and the merge, from the first pages on.
+    merging: Option<(TraceMeta, RtosMerge)>,
     out: Vec<Event>,
-    events: u64,
 }
 
 impl LiveMerge {
@@ -26,10 +25,8 @@ impl LiveMerge {
     pub fn new(dir: &Path) -> LiveMerge {
         LiveMerge {
             tail: Tail::new(dir),
-            merge: None,
-            meta: None,
+            merging: None,
             out: Vec::new(),
-            events: 0,
         }
     }
 
@@ -39,19 +36,16 @@ impl LiveMerge {
         let Some(trace) = self.tail.poll()? else {
             return Ok(0);
         };
-        if self.meta.is_none() {
+        let (meta, m) = self.merging.get_or_insert_with(|| {
             // The merged formats from the start: an RTOS switch needs its sched_switch.
             let plan = MergePlan {
                 rtos_events: 1,
                 ..Default::default()
             };
             let meta = merge::merged_meta_from(trace.meta().clone(), &plan);
-            self.merge = Some(RtosMerge::new(merge::switch_format(&meta)));
-            self.meta = Some(meta);
-        }
-        let (Some(m), Some(meta)) = (self.merge.as_mut(), self.meta.as_ref()) else {
-            return Ok(0);
-        };
+            let m = RtosMerge::new(merge::switch_format(&meta));
+            (meta, m)
+        });
         let mut n = 0;
         for ev in trace.events() {
             if let Some(linux) = m.push(ev?) {
@@ -60,46 +54,40 @@ impl LiveMerge {
             }
         }
         m.release(&mut self.out);
-        for ev in self.out.drain(..) {
-            sink(meta, ev);
-            n += 1;
-        }
-        self.events += n;
-        Ok(n)
+        Ok(n + self.hand_out(sink))
     }
 
     /// After the stream's end: the last pages, then every event still held.
     pub fn finish(&mut self, sink: &mut dyn FnMut(&TraceMeta, Event)) -> Result<u64> {
-        let mut n = self.poll(sink)?;
-        if let (Some(m), Some(meta)) = (self.merge.as_mut(), self.meta.as_ref()) {
+        let n = self.poll(sink)?;
+        if let Some((_, m)) = self.merging.as_mut() {
             m.finish(&mut self.out);
-            for ev in self.out.drain(..) {
-                sink(meta, ev);
-                n += 1;
-            }
         }
-        self.events += n;
-        Ok(n)
+        Ok(n + self.hand_out(sink))
     }
 
-    /// The merged metadata so far (`None` before the first pages).
-    pub fn meta(&self) -> Option<&TraceMeta> {
-        self.meta.as_ref()
+    /// Gives `sink` what the merge released; how many.
+    fn hand_out(&mut self, sink: &mut dyn FnMut(&TraceMeta, Event)) -> u64 {
+        let Some((meta, _)) = self.merging.as_ref() else {
+            return 0;
+        };
+        let n = self.out.len() as u64;
+        for ev in self.out.drain(..) {
+            sink(meta, ev);
+        }
+        n
     }
 
     /// What the merge learned so far (see [`RtosMerge::plan`]).
     pub fn plan(&self) -> MergePlan {
-        let cpus = self.meta.as_ref().map_or(0, |m| m.cpus);
-        self.merge.as_ref().map(|m| m.plan(cpus)).unwrap_or_default()
+        self.merging
+            .as_ref()
+            .map(|(meta, m)| m.plan(meta.cpus))
+            .unwrap_or_default()
     }
 
     /// The RTOS merge (its late and forced counts).
     pub fn rtos(&self) -> Option<&RtosMerge> {
-        self.merge.as_ref()
-    }
-
-    /// Events handed out so far.
-    pub fn events(&self) -> u64 {
-        self.events
+        self.merging.as_ref().map(|(_, m)| m)
     }
 }

@@ -589,11 +589,6 @@ impl LiveIndex {
         self.meta.formats = formats;
     }
 
-    /// Events added so far.
-    pub fn events(&self) -> u64 {
-        self.part.events
-    }
-
     /// The index of everything added so far.
     pub fn index(&self) -> TraceIndex {
         TraceIndex::assemble(&self.meta, &self.kinds, vec![self.part.clone()])

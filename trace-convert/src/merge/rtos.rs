@@ -220,11 +220,6 @@ impl RtosMerge {
         self.forced
     }
 
-    /// Events held now.
-    pub fn held(&self) -> usize {
-        self.held.len()
-    }
-
     /// An event's time: its counter's by the clock near it, else ftrace's.
     fn stamp(&mut self, counter: u64, has_counter: bool, ts_ns: u64) -> u64 {
         if !has_counter {
