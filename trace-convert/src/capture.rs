@@ -405,7 +405,9 @@ impl Capture {
                         rest.ends_with("/format").then_some(())?;
                         EventFormat::parse("hvtrace", &String::from_utf8_lossy(text), 0)
                             .ok()
-                            .filter(|f| f.name != "clock_sync")
+                            // The RTOS's own events, as the module counts them
+                            // (not clock_sync, not vm_stopped).
+                            .filter(|f| matches!(f.name.as_str(), "rtos_switch" | "rtos_probe" | "rtos_irq"))
                             .map(|f| f.id as u16)
                     })
                     .collect(),
